@@ -102,7 +102,7 @@ def parse_detections(
     Returns one Person per row of class ``person_class_id`` with score > ``confidence``: box clipped to
     [0, 1]; mask HxW float32 in [0, 1], the class mask resized bilinearly into the box, zero outside.
     Rows with a NaN score or box, and boxes that cover no whole pixel once clipped to the frame, are dropped
-    (OpenCV pads the output with all-zero rows when it finds fewer than N objects).
+    (so are the all-zero rows OpenCV pads its output with, whose class id 0 is "person": their box is empty).
     """
     width, height = int(frame_size[0]), int(frame_size[1])
     rows = np.asarray(boxes, dtype=np.float32).reshape(-1, 7)
@@ -115,7 +115,6 @@ def parse_detections(
         keep = (
             (rows[:, 1] == person_class_id)
             & (rows[:, 2] > confidence)
-            & (rows[:, 2] > 0.0)
             & np.isfinite(rows[:, 3:7]).all(axis=1)
         )
     people = []

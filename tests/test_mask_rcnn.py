@@ -103,6 +103,7 @@ def test_no_detections() -> None:
     # OpenCV's "nothing found": rows of zeros, whose class id 0 is "person" -- even at confidence 0.
     boxes, masks = outputs([])
     assert parse_detections(boxes, masks, (W, H), 0.0, PERSON) == []
+    assert parse_detections(boxes, masks, (W, H), -1.0, PERSON) == []
 
 
 def test_degenerate_boxes_are_dropped() -> None:
