@@ -80,15 +80,26 @@ def download_mask_rcnn(
     """Install frozen_inference_graph.pb, the .pbtxt text graph and the COCO labels into ``dest_dir``.
 
     Raises UserError (network, disk) or ModelError (wrong checksum, broken tarball, missing member,
-    model does not load or run) with a one-line message; ``dest_dir`` is then as it was before, except
-    that it may have been created.
+    model does not load or run) with a one-line message; ``dest_dir`` is then as it was before (and is
+    removed again if this call created it).
     """
     dest_dir = Path(dest_dir)
+    created = not dest_dir.exists()
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create the model folder {dest_dir}: {exc.strerror or exc}") from None
-    report = _progress_printer if progress else None
+    try:
+        _install(dest_dir, tarball_url, pbtxt_url, _progress_printer if progress else None)
+    except BaseException:
+        if created:  # leave no empty folder behind either
+            with contextlib.suppress(OSError):
+                dest_dir.rmdir()
+        raise
+
+
+def _install(dest_dir: Path, tarball_url: str, pbtxt_url: str, report: Callable | None) -> None:
+    """download_mask_rcnn's work, in an existing folder."""
     with _temporary_files(dest_dir) as temp:
         graph = temp()
         _fetch(pbtxt_url, graph, "text graph", report)
@@ -102,7 +113,7 @@ def download_mask_rcnn(
         _fetch(tarball_url, tarball, "model tarball", report)
         weights = temp()
         _extract_member(tarball, TARBALL_MEMBER, weights, tarball_url)
-        tarball.unlink()  # ~180 MB we no longer need, before the (slow) load check
+        tarball.unlink()  # it also holds checkpoints we do not need: free the space before the load check
         check_model_pair(weights, graph)
         labels = None
         if not (dest_dir / LABELS_NAME).is_file():
@@ -193,7 +204,10 @@ def _fetch(url: str, dest: Path, what: str, report: Callable | None) -> None:
     except urllib.error.HTTPError as exc:
         raise UserError(f"cannot download the {what}: HTTP {exc.code} {exc.reason} from {url}") from None
     except urllib.error.URLError as exc:
-        raise UserError(f"cannot download the {what} from {url}: {exc.reason}") from None
+        raise UserError(
+            f"cannot download the {what} from {url}: {exc.reason} "
+            "(no internet? the manual steps are in mask-rcnn-coco/README.md)"
+        ) from None
     except (OSError, ValueError) as exc:  # timeouts, resets, disk full, bad URL
         raise UserError(f"cannot download the {what} from {url}: {exc}") from None
     if total is not None and done != total:

@@ -186,6 +186,13 @@ def test_bad_downloads_are_refused_and_leave_nothing(tmp_path, bad, case, existi
     assert snapshot(tmp_path) == before  # no half-written, temporary or labels file; old files intact
 
 
+def test_failure_removes_the_folder_it_created(tmp_path, bad) -> None:
+    dest = tmp_path / "mask-rcnn-coco"
+    with pytest.raises(UserError):
+        download_mask_rcnn(dest, progress=False, **bad["tarball 404"])
+    assert not dest.exists()
+
+
 def test_main_reports_one_line_and_exit_code(tmp_path, bad, capsys) -> None:
     assert main(tmp_path, progress=False, **bad["tarball 404"]) == 1
     err = capsys.readouterr().err
