@@ -1,0 +1,86 @@
+"""Command-line flags: the seed's (--mask-rcnn, --confidence, --threshold, --kernel) and the product's.
+
+``parse_args`` exits 2 with argparse's usage line for a bad flag value, like any argparse program.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from .effects import EFFECT_NAMES, MAX_KERNEL
+from .selection import KEEP_CHOICES
+
+BACKENDS = ("selfie", "mask-rcnn")
+
+
+def _odd_kernel(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if value <= 0 or value % 2 == 0 or value > MAX_KERNEL:
+        raise argparse.ArgumentTypeError(f"must be a positive odd number up to {MAX_KERNEL}, not {value}")
+    return value
+
+
+def _unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], not {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], not {value}")
+    return value
+
+
+def _width(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of pixels, not {text!r}") from None
+    if value < 0 or value > 7680:
+        raise argparse.ArgumentTypeError(f"must be between 0 (native size) and 7680, not {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="instance_segmentation.py",
+        description="Webcam privacy filter: keeps you sharp and blurs (or replaces) everything else.",
+    )
+    parser.add_argument("-i", "--input", default="0", help="camera index, video file or image (default: camera 0)")
+    parser.add_argument("-o", "--output", help="write the filtered video (.mp4/.avi) or image (.png/.jpg)")
+    parser.add_argument("--mask-output", help="write the alpha matte as 8-bit grayscale (video or image)")
+    parser.add_argument("--no-display", action="store_true", help="no preview window (files, headless machines)")
+    parser.add_argument("--backend", choices=BACKENDS, default="selfie", help="segmenter (default: selfie)")
+    parser.add_argument("--model-selection", type=int, choices=(0, 1), default=1,
+                        help="selfie model: 1 landscape 256x144 (default, faster), 0 general 256x256")
+    parser.add_argument("-m", "--mask-rcnn", default="mask-rcnn-coco",
+                        help="folder with the Mask R-CNN files (default: mask-rcnn-coco)")
+    parser.add_argument("-c", "--confidence", type=_unit_interval, default=0.5,
+                        help="Mask R-CNN: minimum person score (default 0.5)")
+    parser.add_argument("-t", "--threshold", type=_unit_interval, default=0.3,
+                        help="Mask R-CNN: mask threshold (default 0.3)")
+    parser.add_argument("-k", "--kernel", type=_odd_kernel, default=41, help="blur strength, odd (default 41)")
+    parser.add_argument("-w", "--width", type=_width, default=600,
+                        help="resize frames to this width, keeping aspect (default 600; 0 = native size)")
+    parser.add_argument("--keep", choices=KEEP_CHOICES, default="user",
+                        help="who stays sharp: 'user' (only you, default) or 'all' people")
+    parser.add_argument("--no-privacy", action="store_true", help="start with privacy off (press p to turn on)")
+    parser.add_argument("--effect", choices=EFFECT_NAMES, default="blur", help="what the background becomes")
+    parser.add_argument("--background", help="picture for --effect image")
+    parser.add_argument("--color", default="#00b140", help="colour for --effect color, as #RRGGBB")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("--loop", action="store_true", help="play a video file input over and over (window mode)")
+    parser.add_argument("--download-mask-rcnn", action="store_true",
+                        help="download the Mask R-CNN model into --mask-rcnn and exit")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.effect == "image" and not args.background:
+        parser.error("--effect image needs --background FILE")
+    return args

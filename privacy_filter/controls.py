@@ -1,0 +1,67 @@
+"""Live controls: the state the keys change, and what each key does. Pure: no window here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .effects import EFFECT_NAMES, MAX_KERNEL
+
+KEY_HELP = (
+    ("p", "privacy on/off"),
+    ("b", "next background effect"),
+    ("+/-", "stronger/weaker blur"),
+    ("m", "show the matte"),
+    ("f", "FPS overlay"),
+    ("s", "save a snapshot PNG"),
+    ("h", "show/hide this help"),
+    ("q/Esc", "quit"),
+)
+
+
+@dataclass
+class Controls:
+    """What the user has switched on or off in the window."""
+
+    privacy: bool = True
+    effect: str = "blur"
+    kernel: int = 41
+    show_matte: bool = False
+    show_fps: bool = False
+    show_help: bool = False
+    quit: bool = False
+    snapshot: bool = False
+    effects: tuple[str, ...] = EFFECT_NAMES
+
+    def handle_key(self, key: int) -> bool:
+        """Apply one key press; True if it changed how frames are filtered (effect or kernel)."""
+        char = chr(key) if 0 <= key < 256 else ""
+        if char in ("q", "Q") or key == 27:
+            self.quit = True
+        elif char == "p":
+            self.privacy = not self.privacy
+        elif char == "b":
+            index = self.effects.index(self.effect) if self.effect in self.effects else -1
+            self.effect = self.effects[(index + 1) % len(self.effects)]
+            return True
+        elif char in ("+", "="):
+            self.kernel = min(MAX_KERNEL, self.kernel + 10)
+            return True
+        elif char in ("-", "_"):
+            self.kernel = max(1, self.kernel - 10)
+            return True
+        elif char == "m":
+            self.show_matte = not self.show_matte
+        elif char == "f":
+            self.show_fps = not self.show_fps
+        elif char == "h":
+            self.show_help = not self.show_help
+        elif char == "s":
+            self.snapshot = True
+        return False
+
+    def title(self, fps: float | None) -> str:
+        """The window title: the state at a glance."""
+        parts = [f"privacy {'ON' if self.privacy else 'OFF'}", f"{self.effect} {self.kernel}"]
+        if fps:
+            parts.append(f"{fps:.0f} FPS")
+        return "Privacy filter - " + ", ".join(parts)

@@ -1,0 +1,46 @@
+"""Where model files live and how they are checked before loading."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from .errors import ModelError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+BUNDLED_MODELS_DIR = PROJECT_DIR / "models"
+
+# SHA-256 of the bundled MediaPipe selfie-segmentation models (see models/NOTICE).
+SELFIE_MODELS: dict[str, tuple[str, tuple[int, int]]] = {
+    # name: (sha256, (input width, input height))
+    "selfie_segmentation_landscape.tflite": (
+        "a77d03f4659b9f6b6c1f5106947bf40e99d7655094b6527f214ea7d451106edd",
+        (256, 144),
+    ),
+    "selfie_segmentation.tflite": (
+        "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c",
+        (256, 256),
+    ),
+}
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verified_path(path: Path, expected_sha256: str, what: str) -> Path:
+    """Return ``path`` if it exists and has the expected SHA-256, else raise ModelError."""
+    if not path.is_file():
+        raise ModelError(f"{what} not found at {path}")
+    actual = sha256_of(path)
+    if actual != expected_sha256:
+        raise ModelError(
+            f"{what} at {path} is corrupt or not the expected file "
+            f"(sha256 {actual[:12]}…, expected {expected_sha256[:12]}…); restore it from the repository"
+        )
+    return path

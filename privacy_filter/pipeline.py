@@ -1,0 +1,149 @@
+"""One frame through the stages: find people -> select the user -> refine the matte -> effect -> blend.
+
+``FrameProcessor.process(frame)`` is the whole per-frame filter; the loop in ``app`` feeds it frames and hands
+the result to the sinks. Privacy fails closed: if any stage fails or returns garbage while privacy is on, the
+whole frame is hidden (blurred, or black if even the effect fails) — the raw frame never goes out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from .compositor import Compositor
+from .matte import MatteRefiner
+from .person import Person
+from .selection import UserSelector, split_people
+from .selfie import SelfieSegmenter
+
+log = logging.getLogger(__name__)
+
+STAGES = ("segment", "select", "refine", "effect", "blend")
+
+
+class PeopleFinder(Protocol):
+    """find(frame: HxWx3 uint8 BGR) -> (people, grid (h, w) of their masks)."""
+
+    def find(self, frame: np.ndarray) -> tuple[list[Person], tuple[int, int]]: ...
+
+
+class SelfiePeople:
+    """The selfie model's one map, cut into connected person regions."""
+
+    def __init__(self, segmenter: SelfieSegmenter) -> None:
+        self.segmenter = segmenter
+
+    def find(self, frame: np.ndarray) -> tuple[list[Person], tuple[int, int]]:
+        probability = self.segmenter.process(frame)
+        return split_people(probability), probability.shape[:2]
+
+
+class InstancePeople:
+    """A segmenter that returns person instances with soft masks on the frame grid (Mask R-CNN).
+
+    As in the seed, each instance's mask is cut at ``threshold``; unlike the seed the cut is made on the
+    smoothly interpolated mask, and the matte stage then feathers it.
+    """
+
+    def __init__(self, segmenter: object, threshold: float = 0.3) -> None:
+        self.segmenter = segmenter
+        self.threshold = threshold
+
+    def find(self, frame: np.ndarray) -> tuple[list[Person], tuple[int, int]]:
+        people = self.segmenter.process(frame)  # type: ignore[attr-defined]
+        hard = [
+            Person(p.score, p.box, (p.mask > self.threshold).astype(np.float32)) for p in people
+        ]
+        return hard, frame.shape[:2]
+
+
+@dataclass
+class Result:
+    """What one frame became.
+
+    output: HxWx3 uint8 BGR, what the user's audience sees.
+    alpha: HxW float32 [0,1], who stayed sharp (all zeros when the frame failed closed; None when privacy is
+        off and no matte was asked for).
+    failed: True if a stage failed and the frame was hidden whole.
+    """
+
+    output: np.ndarray
+    alpha: np.ndarray | None
+    failed: bool = False
+
+
+@dataclass
+class FrameProcessor:
+    """process(frame: HxWx3 uint8 BGR) -> Result. Stateful (matte smoothing and user tracking span frames).
+
+    ``stage_ms`` holds the milliseconds each stage took on the last frame (for the FPS overlay and benchmarks).
+    """
+
+    finder: PeopleFinder
+    effect: Callable[[np.ndarray], np.ndarray]
+    selector: UserSelector = field(default_factory=UserSelector)
+    refiner: MatteRefiner = field(default_factory=MatteRefiner)
+    privacy: bool = True
+    want_alpha: bool = False
+    compositor: Compositor = field(default_factory=Compositor)
+    stage_ms: dict[str, float] = field(default_factory=dict)
+    failures: int = 0
+
+    def process(self, frame: np.ndarray) -> Result:
+        if not self.privacy and not self.want_alpha:
+            return Result(frame, None)
+        try:
+            alpha = self._alpha(frame)
+        except Exception as exc:
+            return self._fail_closed(frame, exc)
+        if not self.privacy:
+            return Result(frame, alpha)
+        try:
+            start = time.perf_counter()
+            background = self.effect(frame)
+            middle = time.perf_counter()
+            output = self.compositor.blend(frame, background, alpha)
+            self.stage_ms["effect"] = (middle - start) * 1000
+            self.stage_ms["blend"] = (time.perf_counter() - middle) * 1000
+        except Exception as exc:
+            return self._fail_closed(frame, exc)
+        return Result(output, alpha)
+
+    def _alpha(self, frame: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
+        people, grid = self.finder.find(frame)
+        t1 = time.perf_counter()
+        coarse = self.selector.select(people, grid)
+        t2 = time.perf_counter()
+        alpha = self.refiner.refine(coarse, frame)
+        t3 = time.perf_counter()
+        self.stage_ms.update(segment=(t1 - t0) * 1000, select=(t2 - t1) * 1000, refine=(t3 - t2) * 1000)
+        if alpha.shape != frame.shape[:2] or not np.isfinite(alpha.sum()):
+            raise ValueError(f"bad matte: shape {alpha.shape}, finite={np.isfinite(alpha).all()}")
+        return alpha
+
+    def _fail_closed(self, frame: np.ndarray, exc: Exception) -> Result:
+        self.failures += 1
+        log.warning("frame hidden: %s", exc)
+        self.refiner.reset()
+        alpha = np.zeros(frame.shape[:2], np.float32)
+        if not self.privacy:
+            return Result(frame, alpha, failed=True)
+        return Result(hide_whole_frame(frame, self.effect), alpha, failed=True)
+
+
+def hide_whole_frame(frame: np.ndarray, effect: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """The frame with nobody kept sharp: the effect over all of it, or black if the effect fails too."""
+    try:
+        hidden = effect(frame)
+        if hidden.shape == frame.shape and hidden.dtype == np.uint8:
+            return hidden
+    except Exception:
+        pass
+    return np.zeros(frame.shape if frame.ndim == 3 else (*frame.shape[:2], 3), np.uint8)
+

@@ -1,0 +1,180 @@
+"""Person selection: decide who stays sharp.
+
+The selfie model returns one map for everybody; ``split_people`` cuts it into connected person regions
+(Mask R-CNN gives instances directly). ``UserSelector`` then keeps either everyone (``keep="all"``) or only
+*the user* (``keep="user"``, the default):
+
+* **Acquire**: with no user yet, the user is the person with the best ``user_score`` (largest, most central).
+* **Track**: afterwards the user is whoever overlaps the previous frame's user best, whatever their size, so a
+  bigger passer-by never takes over. A one-frame miss of the model hides everyone for that frame (nobody
+  else is shown in the user's place); after ``lost_frames`` misses in a row the user has left and the best
+  person is acquired anew.
+* **Switch**: someone else becomes the user only after out-scoring the user ``switch_ratio``-fold for
+  ``switch_frames`` frames in a row (a wrong first pick is corrected; a passer-by is not picked up).
+* **Merge guard**: when someone touches the user, the selfie map fuses them into one region whose area jumps;
+  the region is then cut back to the neighbourhood of the user's previous shape, so the newcomer stays hidden.
+
+Frame counts assume about 30 frames per second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from .person import Person
+
+KEEP_CHOICES = ("user", "all")
+
+
+def split_people(probability: np.ndarray, min_area_fraction: float = 0.002) -> list[Person]:
+    """Cut a selfie probability map into one Person per connected region.
+
+    probability: hxw float32 in [0, 1]. Regions (probability > 0.5, 8-connected) smaller than
+    ``min_area_fraction`` of the map are dropped as noise. Each Person's mask is the probability inside its
+    region, grown by a few pixels so that the soft edge (p < 0.5) around the region stays with it (but never
+    into another region). Box: the region's bounding box, normalised.
+    """
+    height, width = probability.shape
+    core = (probability > 0.5).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(core, connectivity=8)
+    people: list[Person] = []
+    min_area = max(1, int(min_area_fraction * probability.size))
+    grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
+    big = [label for label in range(1, count) if stats[label, cv2.CC_STAT_AREA] >= min_area]
+    for label in big:
+        x, y, w, h, _ = stats[label]
+        region = labels == label
+        halo = cv2.dilate(region.astype(np.uint8), grow).astype(bool)
+        if len(big) > 1:
+            halo &= region | (core == 0)  # the soft edge, not a neighbour's body
+        mask = np.where(halo, probability, 0.0).astype(np.float32)
+        box = (x / width, y / height, (x + w) / width, (y + h) / height)
+        people.append(Person(score=1.0, box=box, mask=mask))
+    return people
+
+
+def user_score(person: Person) -> float:
+    """How much a person looks like the webcam's user: detector score x area x closeness to the centre."""
+    x1, _, x2, _ = person.box
+    centre_distance = abs((x1 + x2) / 2 - 0.5)  # 0 .. 0.5
+    return person.score * person.area * (1.0 - centre_distance)
+
+
+class UserSelector:
+    """Turns the people in a frame into one alpha map of who stays sharp.
+
+    select(people, grid: (h, w)) -> hxw float32 in [0, 1] on the people's mask grid.
+    Stateful: tracks the user from frame to frame (see the module docstring); ``reset()`` forgets them.
+
+    keep: "user" (only the user) or "all" (everyone the segmenter found).
+    lost_frames: frames without the user before another person may be picked.
+    switch_ratio, switch_frames: how much better, for how long, someone else must score to take over.
+    match_iou: minimum IoU with the previous user's region to be the same person.
+    growth_limit: a jump of the user's area beyond this factor in one frame counts as a merge.
+    guard_fraction: how far (fraction of the grid's width) the user may move in one frame after a merge.
+    """
+
+    def __init__(
+        self,
+        keep: str = "user",
+        lost_frames: int = 15,
+        switch_ratio: float = 3.0,
+        switch_frames: int = 60,
+        match_iou: float = 0.2,
+        growth_limit: float = 1.5,
+        guard_fraction: float = 0.04,
+    ) -> None:
+        if keep not in KEEP_CHOICES:
+            raise ValueError(f"keep must be one of {KEEP_CHOICES}, not {keep!r}")
+        self.keep = keep
+        self.lost_frames = lost_frames
+        self.switch_ratio = switch_ratio
+        self.switch_frames = switch_frames
+        self.match_iou = match_iou
+        self.growth_limit = growth_limit
+        self.guard_fraction = guard_fraction
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the user (the next frame acquires one afresh)."""
+        self._user_core: np.ndarray | None = None  # hxw bool: the user's region last frame
+        self._user_area = 0.0
+        self._missing = 0
+        self._challenger_frames = 0
+        self.user_box: tuple[float, float, float, float] | None = None  # the user's box last frame, if any
+
+    def select(self, people: Sequence[Person], grid: tuple[int, int]) -> np.ndarray:
+        """people: this frame's Persons (masks hxw on ``grid``) -> hxw float32 alpha of who stays sharp."""
+        grid = (int(grid[0]), int(grid[1]))
+        if self.keep == "all":
+            if not people:
+                return np.zeros(grid, np.float32)
+            return np.maximum.reduce([p.mask for p in people]).astype(np.float32, copy=False)
+        if self._user_core is not None and self._user_core.shape != grid:
+            self.reset()
+        cores = [p.mask > 0.5 for p in people]
+        if self._user_core is None:
+            return self._acquire(people, cores, grid)
+        index = self._match(cores)
+        if index is None:
+            self._missing += 1
+            if self._missing > self.lost_frames:
+                self.reset()
+                return self._acquire(people, cores, grid)
+            return np.zeros(grid, np.float32)
+        index = self._maybe_switch(people, index)
+        return self._keep(people[index], cores[index])
+
+    def _acquire(self, people: Sequence[Person], cores: list[np.ndarray], grid: tuple[int, int]) -> np.ndarray:
+        if not people:
+            return np.zeros(grid, np.float32)
+        index = max(range(len(people)), key=lambda i: user_score(people[i]))
+        self._user_core = None  # no merge guard on a fresh pick
+        return self._keep(people[index], cores[index])
+
+    def _match(self, cores: list[np.ndarray]) -> int | None:
+        best, best_iou = None, self.match_iou
+        previous = self._user_core
+        for i, core in enumerate(cores):
+            inter = np.count_nonzero(core & previous)
+            if inter == 0:
+                continue
+            iou = inter / np.count_nonzero(core | previous)
+            if iou >= best_iou:
+                best, best_iou = i, iou
+        return best
+
+    def _maybe_switch(self, people: Sequence[Person], index: int) -> int:
+        user = user_score(people[index])
+        others = [i for i in range(len(people)) if i != index]
+        challenger = max(others, key=lambda i: user_score(people[i]), default=None)
+        if challenger is not None and user_score(people[challenger]) > self.switch_ratio * user:
+            self._challenger_frames += 1
+            if self._challenger_frames >= self.switch_frames:
+                self._challenger_frames = 0
+                self._user_core = None  # a new person: do not clip them to the old one's shape
+                return challenger
+        else:
+            self._challenger_frames = 0
+        return index
+
+    def _keep(self, person: Person, core: np.ndarray) -> np.ndarray:
+        mask = person.mask
+        area = float(np.count_nonzero(core))
+        previous = self._user_core
+        if previous is not None and area > self.growth_limit * max(self._user_area, 1.0):
+            # Someone merged into the user's region: keep only what is near the user's last shape.
+            radius = max(1, round(self.guard_fraction * core.shape[1]))
+            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
+            guard = cv2.dilate(previous.astype(np.uint8), kernel).astype(bool)
+            core = core & guard
+            mask = np.where(guard, mask, 0.0).astype(np.float32)
+            area = float(np.count_nonzero(core))
+        self._user_core = core
+        self._user_area = area
+        self._missing = 0
+        self.user_box = person.box
+        return mask.astype(np.float32, copy=False)

@@ -1,0 +1,63 @@
+"""Segmenter: Google's MediaPipe selfie-segmentation model, run by OpenCV's dnn module.
+
+One object, one verb (as MediaPipe's ``SelfieSegmentation(model_selection=1).process(rgb)``)::
+
+    segmenter = SelfieSegmenter(model_selection=1)
+    probability = segmenter.process(frame)  # frame: HxWx3 uint8 BGR -> hxw float32 in [0, 1]
+
+The model segments every person in view as one map; splitting it into people is ``selection``'s job.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import ModelError
+from .models import BUNDLED_MODELS_DIR, SELFIE_MODELS, verified_path
+
+# model_selection as in MediaPipe: 0 = "general" (256x256), 1 = "landscape" (256x144, faster).
+MODEL_FILES = {0: "selfie_segmentation.tflite", 1: "selfie_segmentation_landscape.tflite"}
+
+
+class SelfieSegmenter:
+    """Person probability map for a frame.
+
+    process(frame: HxWx3 uint8 BGR) -> hxw float32 in [0, 1], where (w, h) is the model's input size
+    ((256, 144) for model_selection=1, (256, 256) for 0); the map spans the whole frame (stretched).
+    """
+
+    def __init__(self, model_selection: int = 1, model_dir: Path | None = None) -> None:
+        if model_selection not in MODEL_FILES:
+            raise ModelError(f"model_selection must be 0 or 1, not {model_selection}")
+        name = MODEL_FILES[model_selection]
+        sha256, self.input_size = SELFIE_MODELS[name]
+        path = verified_path(
+            Path(model_dir or BUNDLED_MODELS_DIR) / name, sha256, "selfie segmentation model"
+        )
+        try:
+            self._net = cv2.dnn.readNetFromTFLite(str(path))
+        except cv2.error as exc:
+            raise ModelError(f"cannot load selfie segmentation model {path}: {_first_line(exc)}") from None
+        self._output_names = self._net.getUnconnectedOutLayersNames()
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """(width, height) of the probability maps ``process`` returns."""
+        return self.input_size
+
+    def process(self, frame: np.ndarray) -> np.ndarray:
+        """frame: HxWx3 uint8 BGR -> hxw float32 person probability in [0, 1] (model grid)."""
+        blob = cv2.dnn.blobFromImage(frame, 1.0 / 255.0, self.input_size, swapRB=True)
+        self._net.setInput(blob)
+        output = self._net.forward(self._output_names[0])
+        probability = output.reshape(self.input_size[1], self.input_size[0])
+        # A NaN must never count as "person": the caller treats a bad map as a failure.
+        return probability.astype(np.float32, copy=False)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__
