@@ -72,7 +72,8 @@ class UserSelector:
     keep: "user" (only the user) or "all" (everyone the segmenter found).
     lost_frames: frames without the user before another person may be picked.
     switch_ratio, switch_frames: how much better, for how long, someone else must score to take over.
-    match_iou: minimum IoU with the previous user's region to be the same person.
+    match_fraction: share of the previous user's region a person must cover to be the same person (or have
+        half of their own region inside it).
     growth_limit: a jump of the user's area beyond this factor in one frame counts as a merge.
     guard_fraction: how far (fraction of the grid's width) the user may move in one frame after a merge.
     """
@@ -83,7 +84,7 @@ class UserSelector:
         lost_frames: int = 15,
         switch_ratio: float = 3.0,
         switch_frames: int = 60,
-        match_iou: float = 0.2,
+        match_fraction: float = 0.25,
         growth_limit: float = 1.5,
         guard_fraction: float = 0.04,
     ) -> None:
@@ -93,7 +94,7 @@ class UserSelector:
         self.lost_frames = lost_frames
         self.switch_ratio = switch_ratio
         self.switch_frames = switch_frames
-        self.match_iou = match_iou
+        self.match_fraction = match_fraction
         self.growth_limit = growth_limit
         self.guard_fraction = guard_fraction
         self.reset()
@@ -136,16 +137,21 @@ class UserSelector:
         return self._keep(people[index], cores[index])
 
     def _match(self, cores: list[np.ndarray]) -> int | None:
-        best, best_iou = None, self.match_iou
+        # Overlap with the user's last region, relative to that region (not IoU): a region that swallowed the
+        # user in a merge still contains them, and so does a region the user left half of (fast motion).
         previous = self._user_core
+        previous_area = max(1, np.count_nonzero(previous))
+        best, best_overlap = None, 0
         for i, core in enumerate(cores):
-            inter = np.count_nonzero(core & previous)
-            if inter == 0:
-                continue
-            iou = inter / np.count_nonzero(core | previous)
-            if iou >= best_iou:
-                best, best_iou = i, iou
-        return best
+            overlap = np.count_nonzero(core & previous)
+            if overlap > best_overlap:
+                best, best_overlap = i, overlap
+        if best is None:
+            return None
+        inside = best_overlap / max(1, np.count_nonzero(cores[best]))
+        if best_overlap / previous_area >= self.match_fraction or inside >= 0.5:
+            return best
+        return None
 
     def _maybe_switch(self, people: Sequence[Person], index: int) -> int:
         user = user_score(people[index])

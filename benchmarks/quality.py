@@ -1,0 +1,487 @@
+"""Mask quality you can measure: run a segmenter + our selection and refinement over images/clips with truth.
+
+    python -m benchmarks.quality                       # all sets in ../shared/eval, selfie backend
+    python -m benchmarks.quality --sets eg1800_portrait_test --limit 40
+    python -m benchmarks.quality path/to/my_set        # any folder with images/ + masks/ (same names)
+    python -m benchmarks.quality --worst 12 --sheet worst.png   # contact sheet: input | our matte | truth
+    python -m benchmarks.quality --backend mask-rcnn   # needs the real weights; says so and skips otherwise
+
+A set is a folder with ``images/<name>.jpg`` and ``masks/<name>.png`` (0 = background, 255 = person); a set
+whose ``images/`` holds sub-folders is a set of clips (``images/<clip>/<frame>.jpg``, frames in name order).
+If the set has ``instances/<name>.png`` (uint8 ids, 1 = largest person), the "main person" (id 1) is the truth
+when only the user is kept, and the images with several people also get the "only you" table.
+
+Printed per set (markdown), for the RAW model output (bilinear upsampling only, no refinement, everyone kept)
+and for OURS (selection + refinement as configured by the flags):
+IoU mean and median (alpha > 0.5), boundary F (Perazzi et al.) at 1 % and 0.3 % of the image diagonal (truth
+cleaned of specks < 100 px), mean absolute alpha error, flicker for clips (mean |a_t - a_t-1| where the truth
+does not change), and the ms per frame of selection + refinement. Then the refinement's speed on the 640x480
+webcam clip and at 1280x720.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from privacy_filter import metrics
+from privacy_filter.errors import UserError
+from privacy_filter.matte import MatteRefiner
+from privacy_filter.person import Person
+from privacy_filter.selection import KEEP_CHOICES, UserSelector, split_people
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_SETS = ("eg1800_portrait_test", "humanseg_vikramshenoy", "coco128seg_person", "davis2016_person")
+SPEED_CLIP = Path("videos") / "asl_webcam_concat.mp4"
+SPECK_PX = 100  # eg1800 masks carry 1-50 px islands at hair fringes (eval/SOURCES.md): not real contours
+TIGHT_TOLERANCE = 0.003  # of the diagonal: 2.4 px at 640x480, where edge refinement shows
+
+
+def shared_dir() -> Path:
+    """The shared data folder: $PRIVACY_FILTER_SHARED, else ../shared next to the repository."""
+    return Path(os.environ.get("PRIVACY_FILTER_SHARED", REPO.parent / "shared"))
+
+
+# --- data -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image with its truth mask (and, if the set has them, its person instance ids)."""
+
+    name: str
+    image: Path
+    mask: Path
+    instances: Path | None = None
+
+
+@dataclass
+class EvalSet:
+    """A set of still images or of clips (each clip a list of consecutive frames)."""
+
+    name: str
+    clips: list[list[Sample]]
+    is_video: bool
+
+    @property
+    def count(self) -> int:
+        return sum(len(clip) for clip in self.clips)
+
+
+def _sample(root: Path, image: Path) -> Sample | None:
+    relative = image.relative_to(root / "images").with_suffix(".png")
+    mask = root / "masks" / relative
+    if not mask.is_file():
+        return None
+    instances = root / "instances" / relative
+    return Sample(str(relative.with_suffix("")), image, mask, instances if instances.is_file() else None)
+
+
+def load_set(root: Path, limit: int | None = None) -> EvalSet:
+    """Read a set folder (images/ + masks/, optionally clips in sub-folders). ``limit``: images per set or
+    frames per clip. Raises UserError if the folder has no image with a mask."""
+    images_dir = root / "images"
+    if not images_dir.is_dir() or not (root / "masks").is_dir():
+        raise UserError(f"{root} is not an eval set: it needs images/ and masks/ folders")
+    clip_dirs = sorted(p for p in images_dir.iterdir() if p.is_dir())
+    groups = [sorted(_images(d)) for d in clip_dirs] if clip_dirs else [sorted(_images(images_dir))]
+    clips = []
+    for group in groups:
+        samples = [s for s in (_sample(root, image) for image in group) if s is not None]
+        if limit:
+            samples = samples[:limit]
+        if samples:
+            clips.append(samples)
+    if not clips:
+        raise UserError(f"{root} has no image with a matching mask in masks/")
+    return EvalSet(root.name, clips, is_video=bool(clip_dirs))
+
+
+def _images(folder: Path) -> Iterator[Path]:
+    return (p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
+
+
+def _read(sample: Sample) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    frame = cv2.imread(str(sample.image), cv2.IMREAD_COLOR)
+    truth = cv2.imread(str(sample.mask), cv2.IMREAD_GRAYSCALE)
+    if frame is None or truth is None:
+        raise UserError(f"cannot read {sample.image} or {sample.mask}")
+    if truth.shape != frame.shape[:2]:
+        raise UserError(f"{sample.mask} is {truth.shape}, its image {frame.shape[:2]}")
+    instances = cv2.imread(str(sample.instances), cv2.IMREAD_GRAYSCALE) if sample.instances else None
+    return frame, truth > 127, instances
+
+
+# --- backends ---------------------------------------------------------------------------------------------
+
+
+class SelfieBackend:
+    """The selfie model: one probability map for everybody, cut into connected regions."""
+
+    def __init__(self, model_selection: int) -> None:
+        from privacy_filter.selfie import SelfieSegmenter
+
+        self.name = f"selfie (model_selection={model_selection})"
+        self.segmenter = SelfieSegmenter(model_selection)
+
+    def find(self, frame: np.ndarray) -> tuple[list[Person], tuple[int, int], np.ndarray]:
+        """frame -> (people, grid (h, w) of their masks, raw keep-all map on that grid)."""
+        probability = self.segmenter.process(frame)
+        return split_people(probability), probability.shape[:2], probability
+
+
+class MaskRCNNBackend:
+    """The seed's Mask R-CNN: person instances with masks on the frame grid, cut at ``threshold`` as the seed."""
+
+    def __init__(self, model_dir: Path, threshold: float) -> None:
+        from privacy_filter.mask_rcnn import MaskRCNNSegmenter
+
+        self.name = "mask-rcnn"
+        self.segmenter = MaskRCNNSegmenter(model_dir)
+        self.threshold = threshold
+
+    def find(self, frame: np.ndarray) -> tuple[list[Person], tuple[int, int], np.ndarray]:
+        grid = frame.shape[:2]
+        soft = self.segmenter.process(frame)
+        people = [Person(p.score, p.box, (p.mask > self.threshold).astype(np.float32)) for p in soft]
+        raw = np.maximum.reduce([p.mask for p in soft]) if soft else np.zeros(grid, np.float32)
+        return people, grid, raw
+
+
+def default_mask_rcnn_dir() -> Path:
+    env = os.environ.get("PRIVACY_FILTER_MASK_RCNN_DIR")
+    return Path(env) if env else REPO / "mask-rcnn-coco"
+
+
+# --- scoring ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Scores:
+    """Per-frame scores of one method on one set, plus pooled flicker terms."""
+
+    iou: list[float] = field(default_factory=list)
+    bf: list[float] = field(default_factory=list)
+    bf_tight: list[float] = field(default_factory=list)
+    mae: list[float] = field(default_factory=list)
+    ms: list[float] = field(default_factory=list)
+    flicker_sum: float = 0.0
+    flicker_count: int = 0
+
+    def add(self, alpha: np.ndarray, truth: np.ndarray, clean_truth: np.ndarray, ms: float) -> None:
+        self.iou.append(metrics.iou(alpha, truth))
+        diagonal = float(np.hypot(*truth.shape))
+        self.bf.append(metrics.boundary_f(alpha, clean_truth))
+        self.bf_tight.append(metrics.boundary_f(alpha, clean_truth, TIGHT_TOLERANCE * diagonal))
+        self.mae.append(metrics.mean_abs_error(alpha, truth))
+        self.ms.append(ms)
+
+    def add_flicker(self, previous: np.ndarray, alpha: np.ndarray, truth_prev: np.ndarray,
+                    truth: np.ndarray) -> None:
+        total, count = metrics.flicker_terms(previous, alpha, truth_prev, truth)
+        self.flicker_sum += total
+        self.flicker_count += count
+
+    @property
+    def flicker(self) -> float | None:
+        return self.flicker_sum / self.flicker_count if self.flicker_count else None
+
+
+@dataclass
+class OnlyYou:
+    """"Only you" scores on images with several annotated people (instances 1 = the main person)."""
+
+    hidden: list[float] = field(default_factory=list)
+    user_iou: list[float] = field(default_factory=list)
+    hidden_px: int = 0
+    others_px: int = 0
+
+    def add(self, alpha: np.ndarray, instances: np.ndarray) -> None:
+        others = instances >= 2
+        shown = alpha > 0.5
+        n_others = int(np.count_nonzero(others))
+        n_hidden = n_others - int(np.count_nonzero(shown & others))
+        self.hidden.append(n_hidden / n_others if n_others else 1.0)
+        self.hidden_px += n_hidden
+        self.others_px += n_others
+        self.user_iou.append(metrics.iou(shown, instances == 1))
+
+
+@dataclass
+class Worst:
+    """Keeps the ``k`` frames with the lowest IoU of ours, as small thumbnails for the contact sheet."""
+
+    k: int
+    heap: list[tuple[float, int, str, np.ndarray]] = field(default_factory=list)
+    counter: int = 0
+
+    def offer(self, score: float, label: str, frame: np.ndarray, alpha: np.ndarray, truth: np.ndarray) -> None:
+        if self.k <= 0:
+            return
+        self.counter += 1
+        item = (-score, self.counter, label, np.empty(0))
+        if len(self.heap) >= self.k and -score <= self.heap[0][0]:
+            return
+        tile = contact_row(frame, alpha, truth, f"{label}  IoU {score:.3f}")
+        item = (-score, self.counter, label, tile)
+        if len(self.heap) < self.k:
+            heapq.heappush(self.heap, item)
+        else:
+            heapq.heapreplace(self.heap, item)
+
+    def sheet(self) -> np.ndarray | None:
+        rows = [tile for _, _, _, tile in sorted(self.heap, key=lambda item: -item[0])]
+        if not rows:
+            return None
+        width = max(row.shape[1] for row in rows)
+        return np.vstack([cv2.copyMakeBorder(r, 0, 0, 0, width - r.shape[1], cv2.BORDER_CONSTANT) for r in rows])
+
+
+def contact_row(frame: np.ndarray, alpha: np.ndarray, truth: np.ndarray, label: str,
+                height: int = 180) -> np.ndarray:
+    """One contact-sheet row: input | our matte | truth, each ``height`` px high, labelled."""
+    scale = height / frame.shape[0]
+    size = (max(1, round(frame.shape[1] * scale)), height)
+    tiles = [
+        cv2.resize(frame, size, interpolation=cv2.INTER_AREA),
+        cv2.cvtColor(cv2.resize((alpha * 255).astype(np.uint8), size, interpolation=cv2.INTER_AREA),
+                     cv2.COLOR_GRAY2BGR),
+        cv2.cvtColor(cv2.resize(truth.astype(np.uint8) * 255, size, interpolation=cv2.INTER_AREA),
+                     cv2.COLOR_GRAY2BGR),
+    ]
+    row = np.hstack([cv2.copyMakeBorder(t, 2, 2, 2, 2, cv2.BORDER_CONSTANT, value=(40, 40, 40)) for t in tiles])
+    cv2.putText(row, label, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(row, label, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 255), 1, cv2.LINE_AA)
+    return row
+
+
+@dataclass
+class SetResult:
+    name: str
+    truth: str
+    frames: int
+    raw: Scores
+    ours: Scores
+    only_you_raw: OnlyYou
+    only_you: OnlyYou
+
+
+def evaluate_set(eval_set: EvalSet, backend, keep: str, refiner_kwargs: dict, worst: Worst) -> SetResult:
+    """Run RAW and OURS over every frame of a set. Stateful parts are reset per still image and per clip."""
+    refiner = MatteRefiner(**refiner_kwargs)
+    raw, ours = Scores(), Scores()
+    only_you_raw, only_you = OnlyYou(), OnlyYou()
+    main_only = keep == "user" and any(s.instances is not None for clip in eval_set.clips for s in clip)
+    for clip in eval_set.clips:
+        for still in [[s] for s in clip] if not eval_set.is_video else [clip]:
+            selector = UserSelector(keep)
+            refiner.reset()
+            previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+            for sample in still:
+                frame, truth, instances = _read(sample)
+                if main_only and instances is not None:
+                    truth = instances == 1
+                clean = metrics.remove_specks(truth, SPECK_PX)
+                people, grid, raw_small = backend.find(frame)
+                t0 = time.perf_counter()
+                raw_alpha = cv2.resize(raw_small, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
+                t1 = time.perf_counter()
+                our_alpha = refiner.refine(selector.select(people, grid), frame).copy()
+                t2 = time.perf_counter()
+                raw.add(raw_alpha, truth, clean, (t1 - t0) * 1000)
+                ours.add(our_alpha, truth, clean, (t2 - t1) * 1000)
+                if previous is not None:
+                    raw.add_flicker(previous[0], raw_alpha, previous[2], truth)
+                    ours.add_flicker(previous[1], our_alpha, previous[2], truth)
+                previous = (raw_alpha, our_alpha, truth)
+                if instances is not None and instances.max() >= 2:
+                    only_you_raw.add(raw_alpha, instances)
+                    only_you.add(our_alpha, instances)
+                worst.offer(ours.iou[-1], f"{eval_set.name}/{sample.name}", frame, our_alpha, truth)
+    truth_name = "main person (instances==1)" if main_only else "all people (masks/)"
+    return SetResult(eval_set.name, truth_name, eval_set.count, raw, ours, only_you_raw, only_you)
+
+
+# --- speed ------------------------------------------------------------------------------------------------
+
+
+def time_refinement(clip: Path, refiner_kwargs: dict, frames: int, model_selection: int) -> list[str]:
+    """ms per refine() on real webcam frames at 640x480 and the same frames upscaled to 1280x720."""
+    from privacy_filter.selfie import SelfieSegmenter
+
+    capture = cv2.VideoCapture(str(clip))
+    images = []
+    while len(images) < frames:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        images.append(frame)
+    capture.release()
+    if not images:
+        return [f"(speed skipped: cannot read {clip})"]
+    segmenter = SelfieSegmenter(model_selection)
+    coarse = [segmenter.process(f).copy() for f in images]
+    lines = ["| frame | bilinear only (ms) | ours: refine() mean (ms) | median | p95 |", "|---|---|---|---|---|"]
+    for size in ((640, 480), (1280, 720)):
+        scaled = [f if f.shape[1::-1] == size else cv2.resize(f, size) for f in images]
+        refiner = MatteRefiner(**refiner_kwargs)
+        bilinear, refine = [], []
+        for _ in range(2):  # the first pass warms caches and buffers
+            bilinear.clear()
+            refine.clear()
+            refiner.reset()
+            for frame, alpha in zip(scaled, coarse, strict=True):
+                t0 = time.perf_counter()
+                cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
+                t1 = time.perf_counter()
+                refiner.refine(alpha, frame)
+                t2 = time.perf_counter()
+                bilinear.append((t1 - t0) * 1000)
+                refine.append((t2 - t1) * 1000)
+        lines.append(f"| {size[0]}x{size[1]} | {np.mean(bilinear):.2f} | {np.mean(refine):.2f} | "
+                     f"{np.median(refine):.2f} | {np.percentile(refine, 95):.2f} |")
+    return lines
+
+
+# --- report -----------------------------------------------------------------------------------------------
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def quality_table(results: Sequence[SetResult]) -> list[str]:
+    lines = [
+        "| set | frames | truth | method | IoU mean | IoU median | BF@1% | BF@0.3% | MAE | flicker | ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        for method, s in (("raw", r.raw), ("ours", r.ours)):
+            lines.append(
+                f"| {r.name} | {r.frames} | {r.truth} | {method} | {np.mean(s.iou):.4f} | {np.median(s.iou):.4f} | "
+                f"{np.mean(s.bf):.4f} | {np.mean(s.bf_tight):.4f} | {np.mean(s.mae):.4f} | "
+                f"{_fmt(s.flicker, 5)} | {np.mean(s.ms):.2f} |"
+            )
+    return lines
+
+
+def only_you_table(results: Sequence[SetResult]) -> list[str]:
+    lines = [
+        "| set | images with >1 person | method | others hidden: mean | pooled | user IoU mean | median "
+        + "| images with hidden >= 0.9 and user IoU >= 0.9 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        for method, o in (("raw (keep all)", r.only_you_raw), ("ours", r.only_you)):
+            if not o.hidden:
+                continue
+            both = np.mean([(h >= 0.9) and (u >= 0.9) for h, u in zip(o.hidden, o.user_iou, strict=True)])
+            lines.append(
+                f"| {r.name} | {len(o.hidden)} | {method} | {np.mean(o.hidden):.3f} | "
+                f"{o.hidden_px / max(1, o.others_px):.3f} | {np.mean(o.user_iou):.3f} | "
+                f"{np.median(o.user_iou):.3f} | {both:.2f} |"
+            )
+    return lines if len(lines) > 2 else []
+
+
+# --- command line -----------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.quality", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folders", nargs="*", type=Path, help="extra sets: folders with images/ and masks/")
+    parser.add_argument("--sets", default=",".join(DEFAULT_SETS),
+                        help="comma-separated set names under <shared>/eval ('' for none; default: %(default)s)")
+    parser.add_argument("--limit", type=int, default=None, help="at most N images per set / frames per clip")
+    parser.add_argument("--backend", nargs="+", choices=("selfie", "mask-rcnn"), default=["selfie"])
+    parser.add_argument("--model-selection", type=int, choices=(0, 1), default=1,
+                        help="selfie model: 0 general 256x256, 1 landscape 256x144 (default 1)")
+    parser.add_argument("--mask-rcnn-dir", type=Path, default=None,
+                        help="Mask R-CNN folder (default $PRIVACY_FILTER_MASK_RCNN_DIR or mask-rcnn-coco/)")
+    parser.add_argument("--threshold", type=float, default=0.3, help="Mask R-CNN mask cut (seed: 0.3)")
+    parser.add_argument("--keep", choices=KEEP_CHOICES, default="user", help="who stays sharp in OURS")
+    refine = parser.add_argument_group("refinement (default: MatteRefiner's defaults)")
+    refine.add_argument("--no-guided", dest="guided", action="store_false", default=None)
+    refine.add_argument("--no-temporal", dest="temporal", action="store_false", default=None)
+    for flag, kind in (("work-size", int), ("radius", int), ("eps", float), ("sharpen", float),
+                       ("still-weight", float), ("motion-gain", float), ("grow-px", int), ("feather-px", int)):
+        refine.add_argument(f"--{flag}", type=kind, default=None)
+    parser.add_argument("--worst", type=int, default=0, help="keep the K frames with the lowest IoU of ours")
+    parser.add_argument("--sheet", type=Path, default=None, help="write the worst frames' contact sheet PNG here")
+    parser.add_argument("--speed-frames", type=int, default=300,
+                        help="frames of the webcam clip to time refine() on (0 = skip; default %(default)s)")
+    return parser.parse_args(argv)
+
+
+def refiner_kwargs(args: argparse.Namespace) -> dict:
+    names = ("guided", "temporal", "work_size", "radius", "eps", "sharpen", "still_weight", "motion_gain",
+             "grow_px", "feather_px")
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def make_backends(args: argparse.Namespace) -> list:
+    backends = []
+    for name in args.backend:
+        if name == "selfie":
+            backends.append(SelfieBackend(args.model_selection))
+            continue
+        model_dir = args.mask_rcnn_dir or default_mask_rcnn_dir()
+        try:
+            backends.append(MaskRCNNBackend(model_dir, args.threshold))
+        except UserError as exc:
+            print(f"mask-rcnn: skipped, the real weights are not available ({exc})\n")
+    return backends
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.worst and not args.sheet:
+        args.sheet = Path("quality_worst.png")
+    if args.sheet and not args.worst:
+        args.worst = 12
+    kwargs = refiner_kwargs(args)
+    try:
+        eval_root = shared_dir() / "eval"
+        roots = [eval_root / name for name in args.sets.split(",") if name] + list(args.folders)
+        sets = [load_set(root, args.limit) for root in roots]
+        backends = make_backends(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    command = "python -m benchmarks.quality " + " ".join(sys.argv[1:] if argv is None else argv)
+    print(f"`{command.strip()}`  (refiner: MatteRefiner({', '.join(f'{k}={v}' for k, v in kwargs.items())}), "
+          f"keep={args.keep})\n")
+    worst = Worst(args.worst)
+    for backend in backends:
+        started = time.perf_counter()
+        results = [evaluate_set(s, backend, args.keep, kwargs, worst) for s in sets]
+        print(f"### {backend.name}: raw model vs ours ({time.perf_counter() - started:.0f} s)\n")
+        print("\n".join(quality_table(results)) + "\n")
+        only_you = only_you_table(results)
+        if only_you:
+            print("Only you (images with more than one annotated person; truth user = instances==1):\n")
+            print("\n".join(only_you) + "\n")
+    if args.speed_frames > 0:
+        clip = shared_dir() / "eval" / SPEED_CLIP
+        print(f"### Refinement speed ({args.speed_frames} frames of {SPEED_CLIP.name}, "
+              f"{cv2.getNumThreads()} OpenCV threads)\n")
+        print("\n".join(time_refinement(clip, kwargs, args.speed_frames, args.model_selection)) + "\n")
+    sheet = worst.sheet()
+    if args.sheet and sheet is not None:
+        cv2.imwrite(str(args.sheet), sheet)
+        print(f"worst {len(worst.heap)} frames (input | our matte | truth): {args.sheet}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
