@@ -152,7 +152,9 @@ def check_model_pair(weights: Path, graph: Path) -> None:
         net = read_net(weights, graph)
         boxes, masks = run_net(net, np.zeros((64, 64, 3), np.uint8))
     except cv2.error as exc:
-        raise ModelError(f"the downloaded model does not load in OpenCV ({opencv_message(exc)}); not installed") from None
+        raise ModelError(
+            f"the downloaded model does not load in OpenCV ({opencv_message(exc)}); not installed"
+        ) from None
     if boxes.ndim != 4 or boxes.shape[-1] != 7 or masks.ndim != 4 or masks.shape[1:] != EXPECTED_MASKS_SHAPE:
         raise ModelError(
             f"the downloaded model gives outputs of unexpected shapes ({OUTPUT_NAMES[0]} {boxes.shape}, "
