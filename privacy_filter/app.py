@@ -2,18 +2,23 @@
 
 ``main(argv) -> exit status``: 0 done, 1 a problem explained in one line on stderr, 2 bad flags, 130 interrupted
 before anything could be saved. No traceback reaches the user (PRIVACY_FILTER_DEBUG=1 shows them).
+
+One input (a camera, a video, an image) is one *job*; a folder or glob of inputs is a batch of jobs sharing
+one filter (and one window). Ctrl-C (SIGINT) or SIGTERM finishes the current file cleanly: a playable file
+with the frames done so far.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import glob
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,33 +27,61 @@ import numpy as np
 
 from . import cli
 from .controls import KEY_HELP, Controls
-from .effects import load_background, make_effect
-from .errors import SourceError, UserError
+from .effects import EFFECT_NAMES, load_background, make_effect
+from .errors import SourceError, UserError, one_line
 from .matte import MatteRefiner
 from .overlay import draw_lines, lost_screen
 from .pipeline import FrameProcessor, InstancePeople, PeopleFinder, SelfiePeople
 from .progress import Progress
 from .selection import UserSelector
+from .sinks import IMAGE_EXTENSIONS as WRITABLE_IMAGES
 from .sinks import (
+    VIDEO_CODECS,
     ImageFileSink,
     PreviewWindow,
     VideoFileSink,
     alpha_to_gray,
+    check_display,
     check_output_path,
 )
 from .sources import IMAGE_EXTENSIONS, ImageSource, Source, conform, is_camera, open_source
+from .virtualcam import VirtualCamera, import_pyvirtualcam
 
 PROGRAM = "privacy-filter"
 CAMERA_LOST_AFTER_S = 0.5  # no new frame for this long: the camera is lost, say so on screen
 CAMERA_GIVE_UP_AFTER_S = 10.0  # ...and for this long: stop with an error
+STILL_INTERVAL_S = 1 / 30  # a paused video or a still image is re-filtered (and streamed) at this rate
+# What a folder of inputs may hold (other files in it are left alone).
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".3gp"}
+)
 
 
 class Interrupted(Exception):
     """SIGTERM (or SIGINT) arrived: finish the files cleanly and stop."""
 
 
+class JobInterrupted(Exception):
+    """A job was interrupted after its files were closed; ``delivered`` frames had gone out by then."""
+
+    def __init__(self, delivered: int) -> None:
+        super().__init__(delivered)
+        self.delivered = delivered
+
+
 def _raise_interrupted(signum: int, _frame: object) -> None:
     raise Interrupted(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def _no_interrupts() -> Iterator[None]:
+    """While files are being finished, a second Ctrl-C must not leave them half-written."""
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def build_finder(args: argparse.Namespace) -> PeopleFinder:
@@ -68,16 +101,31 @@ def build_effect(args: argparse.Namespace, name: str, kernel: int, background: n
 
 
 @dataclass
+class Job:
+    """One input and where its results go. video: the outputs are videos (else images)."""
+
+    input: str
+    output: Path | None
+    mask_output: Path | None
+    video: bool
+
+
+@dataclass
 class Outputs:
-    """The file sinks the flags ask for, opened lazily on the first frame (its size is not known before)."""
+    """Where one job's filtered frames go: files (opened lazily on the first frame, whose size is not known
+    before) and the virtual camera (opened on the first frame too, at that frame's size and the source's rate)."""
 
     output: Path | None
     mask_output: Path | None
     video: bool
     fps: float
+    virtual_cam: bool = False
+    virtual_cam_device: str | None = None
     sinks: dict[str, VideoFileSink | ImageFileSink] = field(default_factory=dict)
+    camera: VirtualCamera | None = None
 
     def write(self, output: np.ndarray, alpha: np.ndarray | None) -> None:
+        """Files: output HxWx3 uint8 BGR; alpha HxW float32 [0,1] (None: nobody kept, the matte is black)."""
         size = (output.shape[1], output.shape[0])
         if self.output is not None:
             self._sink("output", self.output, size, color=True).write(output)
@@ -85,18 +133,37 @@ class Outputs:
             gray = alpha_to_gray(alpha) if alpha is not None else np.zeros(output.shape[:2], np.uint8)
             self._sink("mask", self.mask_output, size, color=False).write(gray)
 
+    def stream(self, output: np.ndarray) -> None:
+        """The virtual camera (if asked for): output HxWx3 uint8 BGR, what the call sees."""
+        if not self.virtual_cam:
+            return
+        if self.camera is None:
+            size = (output.shape[1], output.shape[0])
+            self.camera = VirtualCamera(size, self.fps, self.virtual_cam_device)
+            print(f"virtual camera: {self.camera.device}, {size[0]}x{size[1]} at {self.fps:g} FPS "
+                  "(pick it in the call app)", file=sys.stderr)
+        self.camera.write(output)
+
+    @property
+    def streamed(self) -> int:
+        return self.camera.frames if self.camera is not None else 0
+
     def _sink(self, key: str, path: Path, size: tuple[int, int], color: bool) -> VideoFileSink | ImageFileSink:
         if key not in self.sinks:
             self.sinks[key] = VideoFileSink(path, self.fps, size, color) if self.video else ImageFileSink(path)
         return self.sinks[key]
 
     def close(self, publish: bool = True) -> int:
-        """Close every sink; the number of frames in the filtered output."""
+        """Close every sink and the virtual camera; the number of frames in the filtered output file."""
         frames = 0
-        for key, sink in self.sinks.items():
-            sink.close(publish)
-            if key == "output":
-                frames = sink.frames
+        try:
+            for key, sink in self.sinks.items():
+                sink.close(publish)
+                if key == "output":
+                    frames = sink.frames
+        finally:
+            if self.camera is not None:
+                self.camera.close()
         return frames
 
 
@@ -111,6 +178,145 @@ def check_outputs(args: argparse.Namespace) -> bool:
     return video
 
 
+def is_batch(spec: str) -> bool:
+    """A folder, or a glob pattern that is not itself a file name, names several inputs."""
+    if is_camera(spec):
+        return False
+    path = Path(spec)
+    return path.is_dir() or (not path.exists() and glob.has_magic(spec))
+
+
+def batch_inputs(spec: str) -> list[Path]:
+    """The files a folder (its videos and images, not recursing) or a glob pattern (every file it matches)
+    names, sorted; SourceError if none."""
+    path = Path(spec)
+    if path.is_dir():
+        files = [
+            p for p in path.iterdir()
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
+        ]
+    else:
+        files = [Path(p) for p in glob.glob(spec) if Path(p).is_file()]
+    if not files:
+        raise SourceError(f"no video or image files in {spec}")
+    return sorted(files)
+
+
+def batch_name(source: Path, folder: Path) -> Path:
+    """Where one input's result goes in an output folder: the same name, and the same extension when it is
+    one we can write (else .mp4 for a video, .png for an image)."""
+    suffix = source.suffix
+    if suffix.lower() in IMAGE_EXTENSIONS:
+        return folder / (source.stem + (suffix if suffix.lower() in WRITABLE_IMAGES else ".png"))
+    return folder / (source.stem + (suffix if suffix.lower() in VIDEO_CODECS else ".mp4"))
+
+
+def _output_folder(value: str, flag: str) -> Path:
+    """--output DIR for a batch: an existing folder, or a new one (made here) in an existing folder."""
+    folder = Path(value)
+    if folder.is_dir():
+        return folder
+    if folder.exists():
+        raise UserError(f"{flag} {value} is a file; with several inputs give a folder for the results")
+    if folder.suffix.lower() in VIDEO_CODECS or folder.suffix.lower() in WRITABLE_IMAGES:
+        raise UserError(f"{flag} {value}: with several inputs give a folder for the results, not a file name")
+    if not folder.parent.is_dir():
+        raise UserError(f"{flag} {value}: folder {folder.parent} does not exist")
+    try:
+        folder.mkdir()
+    except OSError as exc:
+        raise UserError(f"{flag} {value}: cannot create the folder ({exc.strerror})") from None
+    return folder
+
+
+def plan_jobs(args: argparse.Namespace) -> tuple[list[Job], bool]:
+    """The jobs the flags ask for, every output checked before any work; True if it is a batch."""
+    if not is_batch(args.input):
+        video = check_outputs(args)
+        output = Path(args.output) if args.output else None
+        mask = Path(args.mask_output) if args.mask_output else None
+        return [Job(args.input, output, mask, video)], False
+    if args.loop:
+        raise UserError("--loop plays one file; it cannot be used with a folder or glob of inputs")
+    if args.virtual_cam:
+        raise UserError("--virtual-cam streams one input; it cannot be used with a folder or glob of inputs")
+    if not (args.output or args.mask_output):
+        raise UserError(f"{args.input} names several inputs: give --output DIR (or --mask-output DIR) for the results")
+    sources = batch_inputs(args.input)
+    folders = {
+        flag: _output_folder(value, flag)
+        for flag, value in (("--output", args.output), ("--mask-output", args.mask_output))
+        if value
+    }
+    if len({folder.resolve() for folder in folders.values()}) < len(folders):
+        raise UserError("--output and --mask-output must be different folders")
+    jobs = []
+    taken: dict[Path, Path] = {}
+    for source in sources:
+        video = source.suffix.lower() not in IMAGE_EXTENSIONS
+        targets = {flag: batch_name(source, folder) for flag, folder in folders.items()}
+        for flag, target in targets.items():
+            if target.resolve() == source.resolve():
+                raise UserError(f"{flag} {folders[flag]} would overwrite the input {source}; choose another folder")
+            if target.resolve() in taken:
+                raise UserError(f"{taken[target.resolve()]} and {source} would both be written to {target}")
+            check_output_path(target, args.overwrite, video=video, flag=flag)
+            taken[target.resolve()] = source
+        jobs.append(Job(str(source), targets.get("--output"), targets.get("--mask-output"), video))
+    return jobs, True
+
+
+def check_snapshot_dir(value: str) -> Path:
+    folder = Path(value)
+    if not folder.is_dir():
+        raise UserError(f"--snapshot-dir {value} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"--snapshot-dir {value} is not writable")
+    return folder
+
+
+def snapshot_path(folder: Path, now: float | None = None) -> Path:
+    """A new file name for a snapshot: privacy-filter-YYYYmmdd-HHMMSS-mmm.png, never an existing file."""
+    now = time.time() if now is None else now
+    stem = time.strftime("privacy-filter-%Y%m%d-%H%M%S", time.localtime(now)) + f"-{int(now * 1000) % 1000:03d}"
+    path = folder / f"{stem}.png"
+    number = 1
+    while path.exists():
+        path = folder / f"{stem}-{number}.png"
+        number += 1
+    return path
+
+
+def available_effects(background: np.ndarray | None) -> tuple[str, ...]:
+    """The effects the b key cycles through: 'image' only when there is a --background picture."""
+    return tuple(name for name in EFFECT_NAMES if name != "image" or background is not None)
+
+
+@dataclass
+class Session:
+    """What the jobs of one run share: the flags, the filter, the keys' state and the window."""
+
+    args: argparse.Namespace
+    processor: FrameProcessor
+    controls: Controls
+    background: np.ndarray | None
+    snapshot_dir: Path
+    display: bool
+    window: PreviewWindow | None = None
+
+    def ensure_window(self) -> PreviewWindow | None:
+        """The preview window, opened the first time a source is ready (so a bad input never flashes one)."""
+        if self.display and self.window is None:
+            self.window = PreviewWindow(self.controls.title(None))
+            print("Keys: " + ", ".join(f"{key} {what}" for key, what in KEY_HELP), file=sys.stderr)
+        return self.window
+
+    def close(self) -> None:
+        if self.window is not None:
+            self.window.close()
+            self.window = None
+
+
 def run(args: argparse.Namespace) -> int:
     if args.download_mask_rcnn:
         from .download import download_mask_rcnn
@@ -118,13 +324,20 @@ def run(args: argparse.Namespace) -> int:
         download_mask_rcnn(Path(args.mask_rcnn))
         print(f"Mask R-CNN model ready in {args.mask_rcnn}", file=sys.stderr)
         return 0
-    video = check_outputs(args)
+    jobs, batch = plan_jobs(args)
+    if args.virtual_cam:
+        import_pyvirtualcam()  # not installed: say how to install it before any work
     background = load_background(args.background) if args.background else None
     display = not args.no_display
-    if not display and not (args.output or args.mask_output) and is_camera(args.input):
-        raise UserError("nothing to do: --no-display with a camera needs --output or --mask-output")
+    if not display and is_camera(args.input) and not (args.output or args.mask_output or args.virtual_cam):
+        raise UserError("nothing to do: --no-display with a camera needs --output, --mask-output or --virtual-cam")
+    snapshot_dir = check_snapshot_dir(args.snapshot_dir) if display else Path(args.snapshot_dir)
+    if display:
+        check_display()
     finder = build_finder(args)
-    controls = Controls(privacy=not args.no_privacy, effect=args.effect, kernel=args.kernel)
+    controls = Controls(
+        privacy=not args.no_privacy, effect=args.effect, kernel=args.kernel, effects=available_effects(background)
+    )
     processor = FrameProcessor(
         finder=finder,
         effect=build_effect(args, controls.effect, controls.kernel, background),
@@ -133,47 +346,86 @@ def run(args: argparse.Namespace) -> int:
         privacy=controls.privacy,
         want_alpha=bool(args.mask_output),
     )
-    source = open_source(args.input, args.width).start()
+    session = Session(args, processor, controls, background, snapshot_dir, display)
+    try:
+        if not batch:
+            run_job(session, jobs[0])
+            return 0
+        return run_batch(session, jobs)
+    except JobInterrupted as stop:
+        return 0 if stop.delivered else 130
+    finally:
+        session.close()
+
+
+def run_batch(session: Session, jobs: list[Job]) -> int:
+    """Each file in turn; one that cannot be read is reported and skipped. 1 if any failed."""
+    failed = 0
+    for number, job in enumerate(jobs, 1):
+        targets = ", ".join(str(path) for path in (job.output, job.mask_output) if path is not None)
+        print(f"[{number}/{len(jobs)}] {job.input} -> {targets}", file=sys.stderr)
+        session.processor.refiner.reset()
+        session.processor.selector.reset()
+        try:
+            run_job(session, job)
+        except SourceError as exc:
+            print(f"{PROGRAM}: error: {one_line(str(exc))}", file=sys.stderr)
+            failed += 1
+        if session.controls.quit:
+            print(f"stopped after {number} of {len(jobs)} files", file=sys.stderr)
+            break
+    if failed:
+        print(f"{PROGRAM}: error: {failed} of {len(jobs)} files could not be filtered", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_job(session: Session, job: Job) -> int:
+    """Filter one input into its outputs; the number of frames written. Raises JobInterrupted on Ctrl-C or
+    SIGTERM once the files so far are safely closed."""
+    args = session.args
+    source = open_source(job.input, args.width).start()
     outputs = Outputs(
-        Path(args.output) if args.output else None,
-        Path(args.mask_output) if args.mask_output else None,
-        video=video,
-        fps=source.fps or 30.0,
+        job.output, job.mask_output, video=job.video, fps=source.fps or 30.0,
+        virtual_cam=args.virtual_cam, virtual_cam_device=args.virtual_cam_device,
     )
-    window = PreviewWindow(controls.title(None)) if display else None
-    if window is not None:
-        print("Keys: " + ", ".join(f"{key} {what}" for key, what in KEY_HELP), file=sys.stderr)
-    progress = Progress(source.frame_count) if (args.output or args.mask_output) and not source.live else None
-    loop = Loop(args, source, processor, outputs, window, controls, background, progress)
+    progress = Progress(source.frame_count) if (job.output or job.mask_output) and not source.live else None
+    loop: Loop | None = None
     previous = signal.signal(signal.SIGTERM, _raise_interrupted)
     try:
+        window = session.ensure_window()
+        loop = Loop(args, source, session.processor, outputs, window, session.controls, session.background,
+                    progress, input_spec=job.input, snapshot_dir=session.snapshot_dir)
         loop.run()
     except (KeyboardInterrupt, Interrupted):
-        frames = outputs.close(publish=True)
-        if progress:
-            progress.finish()
-        if args.output:
-            print(f"interrupted: {args.output} holds the {frames} frames done so far", file=sys.stderr)
-        return 130 if frames == 0 else 0
+        with _no_interrupts():
+            (loop.source if loop else source).stop()
+            frames = outputs.close(publish=True)
+            if progress:
+                progress.finish()
+            if job.output:
+                print(f"interrupted: {job.output} holds the {frames} frames done so far", file=sys.stderr)
+        raise JobInterrupted(max(frames, outputs.streamed)) from None
     except BaseException:
-        outputs.close(publish=False)
+        with _no_interrupts():
+            (loop.source if loop else source).stop()
+            outputs.close(publish=False)
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
-        source.stop()
-        if window is not None:
-            window.close()
-    frames = outputs.close(publish=True)
-    if progress:
-        progress.finish()
-    if args.output:
-        print(f"wrote {frames} frames to {args.output}", file=sys.stderr)
-    return 0
+    with _no_interrupts():
+        loop.source.stop()
+        frames = outputs.close(publish=True)
+        if progress:
+            progress.finish()
+    if job.output:
+        print(f"wrote {frames} frames to {job.output}", file=sys.stderr)
+    return frames
 
 
 @dataclass
 class Loop:
-    """The per-frame loop: read, filter, write, show, react to keys."""
+    """The per-frame loop: read, filter, write, stream, show, react to keys."""
 
     args: argparse.Namespace
     source: Source
@@ -183,14 +435,22 @@ class Loop:
     controls: Controls
     background: np.ndarray | None
     progress: Progress | None
+    input_spec: str = ""
+    snapshot_dir: Path = Path(".")
     size: tuple[int, int] | None = None
     last_frame: np.ndarray | None = None
+    still: bool = False  # an image input: keep filtering it (keys still change the result) until quit
     fps: float = 0.0
 
     def run(self) -> None:
         last_time = time.perf_counter()
-        pace = 1.0 / self.source.fps if (self.window and not self.source.live and self.source.fps) else 0.0
+        # A file shown in the window or streamed as a camera plays at its own rate, not as fast as we can.
+        realtime = self.window is not None or self.outputs.virtual_cam
+        pace = 1.0 / self.source.fps if (realtime and not self.source.live and self.source.fps) else 0.0
         while not self.controls.quit:
+            if (self.still or self.controls.paused) and self.last_frame is not None:
+                self._replay()
+                continue
             frame = self.source.read(timeout=0.25)
             if frame is None:
                 if self._no_frame():
@@ -202,8 +462,10 @@ class Loop:
             if self.size is None:
                 self.size = (frame.shape[1], frame.shape[0])
             self.last_frame = frame
+            start = time.perf_counter()
             result = self.processor.process(frame)
             self.outputs.write(result.output, result.alpha)
+            self.outputs.stream(result.output)
             if self.progress:
                 self.progress.update()
             now = time.perf_counter()
@@ -211,19 +473,38 @@ class Loop:
             last_time = now
             if self.window is not None:
                 self._show(result.output, result.alpha)
-                if pace:
-                    self._wait_keys(max(1, int((pace - (time.perf_counter() - now)) * 1000)))
-                else:
-                    self._wait_keys(1)
+            self._wait(pace, start)
+
+    def _replay(self) -> None:
+        """Paused, or a still image: filter the same frame again (keys still change the result) and keep the
+        virtual camera fed. Nothing goes to the files: they hold each input frame once."""
+        assert self.last_frame is not None
+        start = time.perf_counter()
+        result = self.processor.process(self.last_frame)
+        self.outputs.stream(result.output)
+        if self.window is not None:
+            self._show(result.output, result.alpha)
+        self._wait(STILL_INTERVAL_S, start)
+
+    def _wait(self, interval: float, start: float) -> None:
+        """Until ``interval`` s after ``start``, reading keys meanwhile if there is a window."""
+        remaining = interval - (time.perf_counter() - start)
+        if self.window is not None:
+            self._wait_keys(max(1, int(remaining * 1000)))
+        elif remaining > 0:
+            time.sleep(remaining)
 
     def _no_frame(self) -> bool:
         """No new frame: True if the loop should end."""
         source = self.source
+        realtime = self.window is not None or self.outputs.virtual_cam
         if source.finished:
-            if isinstance(source, ImageSource) and self.window is not None and self.last_frame is not None:
-                return self._keep_showing_image()
-            if self.window is not None and self.args.loop and not source.live:
-                self.source = open_source(self.args.input, self.args.width).start()
+            if isinstance(source, ImageSource) and realtime and self.last_frame is not None:
+                self.still = True
+                return False
+            if realtime and self.args.loop and not source.live:
+                source.stop()
+                self.source = open_source(self.input_spec, self.args.width).start()
                 self.processor.refiner.reset()
                 return False
             return True
@@ -231,44 +512,47 @@ class Loop:
             silent = time.monotonic() - source.last_frame_time
             if silent > CAMERA_GIVE_UP_AFTER_S:
                 raise SourceError(f"{source.name} stopped delivering frames for {silent:.0f} s; giving up")
-            if silent > CAMERA_LOST_AFTER_S and self.window is not None and self.size is not None:
-                self.window.show(lost_screen(self.size, f"{source.name} lost - retrying..."))
-                self._wait_keys(30)
+            if silent > CAMERA_LOST_AFTER_S and self.size is not None:
+                lost = lost_screen(self.size, f"{source.name} lost - retrying...")
+                self.outputs.stream(lost)  # the call sees the notice, never a frozen picture of the room
+                if self.window is not None:
+                    self.window.show(lost)
+                    self._wait_keys(30)
         elif self.window is not None:
             self._wait_keys(1)
         return False
-
-    def _keep_showing_image(self) -> bool:
-        """An image input in the window: keep filtering it (keys still change the result) until quit."""
-        while not self.controls.quit:
-            result = self.processor.process(self.last_frame)
-            self._show(result.output, result.alpha)
-            self._wait_keys(30)
-        return True
 
     def _show(self, output: np.ndarray, alpha: np.ndarray | None) -> None:
         assert self.window is not None
         picture = output
         if self.controls.show_matte and alpha is not None:
             picture = cv2.cvtColor(alpha_to_gray(alpha), cv2.COLOR_GRAY2BGR)
+        if self.controls.snapshot:
+            self.controls.snapshot = False
+            self._snapshot(picture)  # the picture itself, without the text drawn over it
         lines = []
         if self.controls.show_fps:
             stages = " ".join(f"{k} {v:.1f}" for k, v in self.processor.stage_ms.items())
             lines += [f"{self.fps:.1f} FPS", f"ms: {stages}"]
         if self.controls.show_help:
             lines += [f"{key}: {what}" for key, what in KEY_HELP]
+        if self.controls.paused:
+            lines.append("paused (space to resume)")
         if lines:
             picture = draw_lines(picture, lines)
-        if self.controls.snapshot:
-            self.controls.snapshot = False
-            self._snapshot(picture)
         self.window.show(picture)
         self.window.set_title(self.controls.title(self.fps))
 
     def _snapshot(self, picture: np.ndarray) -> None:
-        name = time.strftime("privacy-filter-%Y%m%d-%H%M%S.png")
-        if cv2.imwrite(name, picture):
-            print(f"saved {name}", file=sys.stderr)
+        path = snapshot_path(self.snapshot_dir)
+        try:
+            saved = cv2.imwrite(str(path), picture)
+        except cv2.error:
+            saved = False
+        if saved:
+            print(f"snapshot saved: {path.resolve()}", file=sys.stderr)
+        else:
+            print(f"{PROGRAM}: could not save a snapshot to {path}", file=sys.stderr)
 
     def _wait_keys(self, wait_ms: int) -> None:
         assert self.window is not None
@@ -294,7 +578,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except UserError as exc:
-        print(f"{PROGRAM}: error: {exc}", file=sys.stderr)
+        print(f"{PROGRAM}: error: {one_line(str(exc))}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, Interrupted):
         print(f"{PROGRAM}: interrupted", file=sys.stderr)
@@ -303,7 +587,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         message = str(exc).strip().splitlines()
-        print(f"{PROGRAM}: unexpected error: {type(exc).__name__}: {message[-1] if message else ''} "
+        print(f"{PROGRAM}: unexpected error: {type(exc).__name__}: {one_line(message[-1]) if message else ''} "
               f"(set PRIVACY_FILTER_DEBUG=1 for details)", file=sys.stderr)
         return 1
 
@@ -312,4 +596,3 @@ def _quiet_opencv() -> None:
     """OpenCV's own warnings (e.g. 'can't open camera by index') would add lines to our one-line errors."""
     with contextlib.suppress(AttributeError):
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-

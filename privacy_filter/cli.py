@@ -1,6 +1,10 @@
 """Command-line flags: the seed's (--mask-rcnn, --confidence, --threshold, --kernel) and the product's.
 
 ``parse_args`` exits 2 with argparse's usage line for a bad flag value, like any argparse program.
+
+``--width`` has no fixed default: a camera shown in the window runs at the seed's 600 pixels (speed), while
+files and the virtual camera keep the input's native size, so that a written video has the input's size and
+a call gets the camera's size. An explicit ``--width`` always wins.
 """
 
 from __future__ import annotations
@@ -8,10 +12,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from .effects import EFFECT_NAMES, MAX_KERNEL
+from .effects import EFFECT_NAMES, MAX_KERNEL, parse_color
+from .errors import UserError
 from .selection import KEEP_CHOICES
+from .sources import is_camera
 
 BACKENDS = ("selfie", "mask-rcnn")
+CAMERA_PREVIEW_WIDTH = 600  # the seed's width: a camera in the window, where speed matters most
 
 
 def _odd_kernel(text: str) -> int:
@@ -44,13 +51,31 @@ def _width(text: str) -> int:
     return value
 
 
+def _color(text: str) -> str:
+    try:
+        parse_color(text)
+    except UserError:
+        raise argparse.ArgumentTypeError(f"must look like #RRGGBB (e.g. #00b140), not {text!r}") from None
+    return text
+
+
+def default_width(args: argparse.Namespace) -> int:
+    """The working width when --width is not given: 600 for a camera in the window, else 0 (native size)."""
+    if is_camera(args.input) and not args.virtual_cam:
+        return CAMERA_PREVIEW_WIDTH
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="instance_segmentation.py",
         description="Webcam privacy filter: keeps you sharp and blurs (or replaces) everything else.",
     )
-    parser.add_argument("-i", "--input", default="0", help="camera index, video file or image (default: camera 0)")
-    parser.add_argument("-o", "--output", help="write the filtered video (.mp4/.avi) or image (.png/.jpg)")
+    parser.add_argument("-i", "--input", default="0",
+                        help="camera index, video file or image (default: camera 0); or a folder or a quoted glob "
+                             "('clips/*.mp4') of files, each filtered into --output DIR")
+    parser.add_argument("-o", "--output",
+                        help="write the filtered video (.mp4/.avi) or image (.png/.jpg); a folder for several inputs")
     parser.add_argument("--mask-output", help="write the alpha matte as 8-bit grayscale (video or image)")
     parser.add_argument("--no-display", action="store_true", help="no preview window (files, headless machines)")
     parser.add_argument("--backend", choices=BACKENDS, default="selfie", help="segmenter (default: selfie)")
@@ -63,14 +88,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-t", "--threshold", type=_unit_interval, default=0.3,
                         help="Mask R-CNN: mask threshold (default 0.3)")
     parser.add_argument("-k", "--kernel", type=_odd_kernel, default=41, help="blur strength, odd (default 41)")
-    parser.add_argument("-w", "--width", type=_width, default=600,
-                        help="resize frames to this width, keeping aspect (default 600; 0 = native size)")
+    parser.add_argument("-w", "--width", type=_width, default=None,
+                        help="resize frames to this width, keeping aspect; 0 = native size (default: 600 for a "
+                             "camera in the window, native size for files and --virtual-cam)")
     parser.add_argument("--keep", choices=KEEP_CHOICES, default="user",
                         help="who stays sharp: 'user' (only you, default) or 'all' people")
     parser.add_argument("--no-privacy", action="store_true", help="start with privacy off (press p to turn on)")
     parser.add_argument("--effect", choices=EFFECT_NAMES, default="blur", help="what the background becomes")
     parser.add_argument("--background", help="picture for --effect image")
-    parser.add_argument("--color", default="#00b140", help="colour for --effect color, as #RRGGBB")
+    parser.add_argument("--color", type=_color, default="#00b140", help="colour for --effect color, as #RRGGBB")
+    parser.add_argument("--virtual-cam", action="store_true",
+                        help="also send the filtered video to a virtual webcam (needs pyvirtualcam and v4l2loopback "
+                             "or OBS; see docs/virtual-camera.md)")
+    parser.add_argument("--virtual-cam-device", metavar="DEV",
+                        help="which virtual camera (e.g. /dev/video10); default: the first one found")
+    parser.add_argument("--snapshot-dir", default=".", metavar="DIR",
+                        help="folder for the snapshots the s key saves (default: the current folder)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--loop", action="store_true", help="play a video file input over and over (window mode)")
     parser.add_argument("--download-mask-rcnn", action="store_true",
@@ -83,4 +116,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.effect == "image" and not args.background:
         parser.error("--effect image needs --background FILE")
+    if args.virtual_cam_device:
+        args.virtual_cam = True
+    if args.width is None:
+        args.width = default_width(args)
     return args

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from .effects import EFFECT_NAMES, MAX_KERNEL
 
+KERNEL_EFFECTS = ("blur", "pixelate", "desaturate")  # the effects +/- change (the others ignore --kernel)
+
 KEY_HELP = (
     ("p", "privacy on/off"),
     ("b", "next background effect"),
@@ -13,6 +15,7 @@ KEY_HELP = (
     ("m", "show the matte"),
     ("f", "FPS overlay"),
     ("s", "save a snapshot PNG"),
+    ("space", "pause/resume"),
     ("h", "show/hide this help"),
     ("q/Esc", "quit"),
 )
@@ -30,7 +33,8 @@ class Controls:
     show_help: bool = False
     quit: bool = False
     snapshot: bool = False
-    effects: tuple[str, ...] = EFFECT_NAMES
+    paused: bool = False
+    effects: tuple[str, ...] = EFFECT_NAMES  # what b cycles through
 
     def handle_key(self, key: int) -> bool:
         """Apply one key press; True if it changed how frames are filtered (effect or kernel)."""
@@ -57,11 +61,18 @@ class Controls:
             self.show_help = not self.show_help
         elif char == "s":
             self.snapshot = True
+        elif char == " ":
+            self.paused = not self.paused
         return False
 
     def title(self, fps: float | None) -> str:
-        """The window title: the state at a glance."""
-        parts = [f"privacy {'ON' if self.privacy else 'OFF'}", f"{self.effect} {self.kernel}"]
+        """The window title: the state at a glance, e.g. "Privacy filter — privacy ON, blur 41, 30 FPS"."""
+        effect = f"{self.effect} {self.kernel}" if self.effect in KERNEL_EFFECTS else self.effect
+        parts = [f"privacy {'ON' if self.privacy else 'OFF'}", effect]
+        if self.show_matte:
+            parts.append("showing the matte")
+        if self.paused:
+            parts.append("paused")
         if fps:
             parts.append(f"{fps:.0f} FPS")
-        return "Privacy filter - " + ", ".join(parts)
+        return "Privacy filter \u2014 " + ", ".join(parts)

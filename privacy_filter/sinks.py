@@ -8,7 +8,10 @@ under the user's chosen name, and an existing file is never replaced unless the 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -18,6 +21,7 @@ import numpy as np
 from .errors import SinkError
 
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+SYSTEM_FONTS = "/usr/share/fonts"
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 
@@ -125,19 +129,25 @@ def alpha_to_gray(alpha: np.ndarray) -> np.ndarray:
 
 
 class PreviewWindow:
-    """The on-screen preview. show(frame) draws; keys() returns the key pressed (or -1); closed tells if the
-    user closed the window with its close button."""
+    """The on-screen preview. show(frame) draws; key(wait_ms) returns the key pressed (or -1); ``closed`` tells
+    whether the user closed the window (its close button, or the window manager's close)."""
 
     def __init__(self, title: str = "Privacy filter") -> None:
         self.name = "privacy-filter"
+        check_display()
+        _use_system_fonts()
         try:
-            cv2.namedWindow(self.name, cv2.WINDOW_AUTOSIZE)
+            # GUI_NORMAL: no Qt toolbar (its pan/zoom/save buttons are not ours; s saves a snapshot).
+            cv2.namedWindow(self.name, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
         except cv2.error:
             raise SinkError("cannot open a preview window (no display?); use --no-display") from None
-        self.set_title(title)
         self._shown = False
+        self.set_title(title)
 
     def set_title(self, title: str) -> None:
+        if title == getattr(self, "_title", None):
+            return  # a title change repaints the decoration: only when the text changes
+        self._title = title
         with contextlib.suppress(cv2.error):
             cv2.setWindowTitle(self.name, title)
 
@@ -149,7 +159,7 @@ class PreviewWindow:
         """Pump window events for ``wait_ms``; the key pressed (0-255), or -1 for none."""
         if not self._shown:
             return -1
-        pressed = cv2.waitKey(wait_ms)
+        pressed = cv2.waitKey(max(1, wait_ms))
         return -1 if pressed < 0 else pressed & 0xFF
 
     @property
@@ -167,3 +177,36 @@ class PreviewWindow:
             cv2.waitKey(1)
         except cv2.error:
             pass
+
+
+def check_display() -> None:
+    """On Linux, refuse early when there is no X display: OpenCV's Qt would abort the whole process (exit
+    134, several lines about 'xcb' plugins) instead of raising an error we could explain."""
+    if not sys.platform.startswith("linux"):
+        return
+    if not os.environ.get("DISPLAY"):
+        raise SinkError("no display to show the preview window on (DISPLAY is not set); use --no-display")
+    name = ctypes.util.find_library("X11")
+    if name is None:
+        return  # cannot check; let OpenCV try
+    try:
+        xlib = ctypes.CDLL(name)
+        xlib.XOpenDisplay.restype = ctypes.c_void_p
+        xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
+        xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    except (OSError, AttributeError):
+        return
+    connection = xlib.XOpenDisplay(None)
+    if not connection:
+        raise SinkError(
+            f"cannot open the display {os.environ['DISPLAY']} for the preview window; use --no-display"
+        )
+    xlib.XCloseDisplay(connection)
+
+
+def _use_system_fonts() -> None:
+    """opencv-python points Qt at a font folder that its wheels do not ship, and Qt then prints four lines of
+    warnings; point it at the system's fonts instead when they exist."""
+    current = os.environ.get("QT_QPA_FONTDIR")
+    if current and not Path(current).is_dir() and Path(SYSTEM_FONTS).is_dir():
+        os.environ["QT_QPA_FONTDIR"] = SYSTEM_FONTS
