@@ -15,3 +15,11 @@ class SourceError(UserError):
 
 class SinkError(UserError):
     """An output file or device cannot be written."""
+
+
+def one_line(message: str) -> str:
+    """``message`` made safe to print as one line: newlines and other control characters (which a file name
+    may hold) are shown escaped, as Python would in a string literal."""
+    if message.isprintable():
+        return message
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)

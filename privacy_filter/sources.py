@@ -9,6 +9,7 @@ timeout (a stalled source must not hang the program), and a failing camera is re
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -24,10 +25,35 @@ from .errors import SourceError
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 FILE_QUEUE_FRAMES = 8  # read-ahead for files: enough to hide decode jitter, small enough to stay light
+OPEN_TIMEOUT_S = 10.0  # a source that gives no first frame in this time (a pipe nobody writes) is an error
+MAX_FRAME_SIDE = 8192  # a frame larger than this after resizing is refused (it would need gigabytes per frame)
+# A file that stops this many frames short of the count in its header is truncated or corrupt. Some
+# containers (mkv, webm) only estimate the count from the duration, hence the slack.
+SHORT_BY_FRAMES, SHORT_BY_FRACTION = 2, 0.02
+
+
+def quiet_ffmpeg() -> None:
+    """FFmpeg logs to stderr by itself ("moov atom not found", "error while decoding MB ..."): noise around
+    our one-line messages. OpenCV reads this variable when it first loads FFmpeg, so it is set at import.
+    PRIVACY_FILTER_DEBUG=1, or a value the user set, keeps FFmpeg's log."""
+    if not os.environ.get("PRIVACY_FILTER_DEBUG"):
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+
+quiet_ffmpeg()
 
 
 def resize_to_width(frame: np.ndarray, width: int) -> np.ndarray:
-    """frame: HxWx3 uint8 -> the same scaled to ``width`` keeping aspect ratio (0 keeps the native size)."""
+    """frame: HxWx3 uint8 -> the same scaled to ``width`` keeping aspect ratio (0 keeps the native size).
+
+    Raises SourceError if the result would be absurdly large (a 1-pixel-wide strip scaled to 600 wide).
+    """
+    height = frame.shape[0] if width <= 0 else max(1, round(frame.shape[0] * width / frame.shape[1]))
+    if max(height, width, frame.shape[1] if width <= 0 else 0) > MAX_FRAME_SIDE:
+        raise SourceError(
+            f"frames of {frame.shape[1]}x{frame.shape[0]} would be {max(width, 0) or frame.shape[1]}x{height} "
+            f"at --width {width}: larger than {MAX_FRAME_SIDE} pixels a side; give a smaller --width"
+        )
     if width <= 0 or frame.shape[1] == width:
         return frame
     return imutils.resize(frame, width=width, inter=cv2.INTER_AREA if width < frame.shape[1] else cv2.INTER_LINEAR)
@@ -67,6 +93,10 @@ class CaptureReader:
       a failing camera is re-read every ``retry_interval`` s and reopened now and then, never in a busy loop.
     live=False (file): every frame, in order, through a short queue; ``finished`` once the file ends.
     read(timeout) -> HxWx3 uint8 BGR (resized to ``width``) or None if no new frame came within ``timeout``.
+
+    The device is opened, and its first frame read, on the reader thread too: opening can block forever (a
+    named pipe nobody writes to, a hung driver), and the constructor must not. It waits ``open_timeout`` s
+    for the first frame and raises SourceError (one line) if none comes.
     """
 
     def __init__(
@@ -76,31 +106,38 @@ class CaptureReader:
         live: bool,
         width: int = 600,
         retry_interval: float = 0.05,
+        open_timeout: float | None = None,
     ) -> None:
         self.name = name
         self.live = live
         self.width = width
         self.retry_interval = retry_interval
+        self.fps = 30.0
+        self.frame_count = 0
+        self.frames_read = 0  # frames taken from the device so far (dropped ones included)
+        self.error: str | None = None  # why the reader stopped early, if it did
         self._open_capture = open_capture
-        self._capture = open_capture()
-        if not self._capture.isOpened():
-            raise SourceError(_cannot_open(name, live))
-        ok, first = self._capture.read()
-        if not ok or first is None:
-            self._capture.release()
-            raise SourceError(_cannot_open(name, live))
-        self.fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
-        if not (0.0 < self.fps < 1000.0):
-            self.fps = 30.0
-        count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        self.frame_count = count if (not live and count > 0) else 0
+        self._capture: cv2.VideoCapture | None = None
         self._frames: deque[np.ndarray] = deque()
         self._cond = threading.Condition()
+        self._opened = threading.Event()
+        self._go = threading.Event()
         self._stopped = False
         self._finished = False
         self.last_frame_time = time.monotonic()
-        self._push(first)
         self._thread = threading.Thread(target=self._run, name=f"reader:{name}", daemon=True)
+        self._thread.start()
+        timeout = OPEN_TIMEOUT_S if open_timeout is None else open_timeout
+        if not self._opened.wait(timeout):
+            self._abandon()
+            raise SourceError(
+                f"{name} gave no frame within {timeout:.0f} s (a pipe nobody writes to, or a device that hangs?)"
+            )
+        if self.error is not None:
+            self._abandon()
+            # Let the thread end first: a thread still inside OpenCV while Python exits aborts the process.
+            self._thread.join(1.0)
+            raise SourceError(self.error)
 
     @property
     def finished(self) -> bool:
@@ -108,8 +145,16 @@ class CaptureReader:
         with self._cond:
             return self._finished and not self._frames
 
+    @property
+    def ended_early(self) -> bool:
+        """True if a finished file delivered clearly fewer frames than its header announced (truncated)."""
+        if self.live or not self.finished or self.frame_count <= 0:
+            return False
+        slack = max(SHORT_BY_FRAMES, int(self.frame_count * SHORT_BY_FRACTION))
+        return self.error is not None or self.frames_read + slack < self.frame_count
+
     def start(self) -> CaptureReader:
-        self._thread.start()
+        self._go.set()
         return self
 
     def read(self, timeout: float = 1.0) -> np.ndarray | None:
@@ -125,18 +170,32 @@ class CaptureReader:
             return frame
 
     def stop(self, timeout: float = 1.0) -> None:
-        """Stop reading. Returns within ``timeout`` s even if the device is stuck in a read."""
+        """Stop reading. Returns within ``timeout`` s even if the device is stuck in a read.
+
+        A device stuck inside read() cannot be interrupted; the thread is a daemon and is left behind (it
+        releases the device and ends by itself if the read ever returns).
+        """
+        self._abandon()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        """True while the reader thread runs (tests check that it ends)."""
+        return self._thread.is_alive()
+
+    def _abandon(self) -> None:
         with self._cond:
             self._stopped = True
             self._cond.notify_all()
-        if self._thread.ident is None:  # never started: nothing else will release the device
-            self._capture.release()
-            return
-        # A device stuck inside read() cannot be interrupted; the thread is a daemon and is left behind.
-        self._thread.join(timeout)
+        self._go.set()
 
     def _push(self, frame: np.ndarray) -> None:
-        frame = resize_to_width(frame, self.width)
+        self.frames_read += 1
+        try:
+            frame = resize_to_width(frame, self.width)
+        except SourceError:
+            return  # one absurd frame mid-stream is dropped; conform() handles the merely odd ones
         with self._cond:
             if self.live:
                 self._frames.clear()
@@ -147,12 +206,60 @@ class CaptureReader:
             self.last_frame_time = time.monotonic()
             self._cond.notify_all()
 
-    def _run(self) -> None:
-        failures_since_open = 0
+    def _open(self) -> bool:
+        """Open the device and read its first frame (on the reader thread). False, with ``error`` set, if not."""
         try:
+            self._capture = self._open_capture()
+            ok, first = self._capture.read() if self._capture.isOpened() else (False, None)
+            if ok and first is not None:
+                resize_to_width(first, self.width)  # refuse absurd sizes before any work
+                fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
+                self.fps = fps if 0.0 < fps < 1000.0 else 30.0
+                count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+                self.frame_count = count if (not self.live and count > 0) else 0
+                self._push(first)
+                return True
+            self.error = _cannot_open(self.name, self.live)
+        except SourceError as exc:
+            self.error = str(exc)
+        except Exception:  # cv2.error and friends: the device cannot be used
+            self.error = _cannot_open(self.name, self.live)
+        return False
+
+    def _read_one(self) -> np.ndarray | None:
+        """One frame from the device, or None if it failed (an exception counts as a failure)."""
+        try:
+            ok, frame = self._capture.read()
+        except Exception:
+            return None
+        return frame if ok and isinstance(frame, np.ndarray) else None
+
+    def _release(self) -> None:
+        capture, self._capture = self._capture, None
+        if capture is not None:
+            with contextlib.suppress(Exception):
+                capture.release()
+
+    def _reopen(self) -> None:
+        try:
+            self._release()
+            self._capture = self._open_capture()
+        except Exception:
+            pass  # still gone: the next failures will try again
+
+    def _run(self) -> None:
+        try:
+            opened = self._open()
+            if not opened:
+                self._release()  # before the constructor raises (see there)
+            self._opened.set()
+            if not opened:
+                return
+            self._go.wait()
+            failures_since_open = 0
             while not self._stopped:
-                ok, frame = self._capture.read()
-                if ok and frame is not None:
+                frame = self._read_one()
+                if frame is not None:
                     failures_since_open = 0
                     self._push(frame)
                     continue
@@ -161,14 +268,16 @@ class CaptureReader:
                 # A camera that fails: wait, then try again; reopen it after a while of failures.
                 failures_since_open += 1
                 time.sleep(self.retry_interval)
-                if failures_since_open % 40 == 0:
-                    self._capture.release()
-                    self._capture = self._open_capture()
+                if failures_since_open % 40 == 0 and not self._stopped:
+                    self._reopen()
+        except Exception as exc:  # never die silently: say why the frames stopped
+            self.error = f"reading {self.name} failed: {type(exc).__name__}: {exc}"
         finally:
-            self._capture.release()
+            self._release()
             with self._cond:
                 self._finished = True
                 self._cond.notify_all()
+            self._opened.set()
 
 
 class ImageSource:
@@ -180,8 +289,11 @@ class ImageSource:
 
     def __init__(self, path: Path, width: int) -> None:
         self.name = str(path)
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
+        try:
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        except cv2.error:
+            image = None
+        if image is None or image.size == 0:
             raise SourceError(f"cannot decode image {path} (not an image OpenCV can read, or corrupt)")
         self._frame: np.ndarray | None = resize_to_width(image, width)
         self.last_frame_time = time.monotonic()
@@ -206,21 +318,28 @@ Source = CaptureReader | ImageSource
 
 def is_camera(spec: str) -> bool:
     """A source given as a small integer is a camera index."""
-    return spec.strip().isdigit()
+    spec = spec.strip()
+    return spec.isascii() and spec.isdigit()
 
 
 def open_source(spec: str, width: int = 600) -> Source:
     """Open a camera index ("0"), a video file or an image file; raise SourceError with one line if not."""
     spec = spec.strip()
+    if not spec:
+        raise SourceError("--input is empty; give a camera index (0), a video file or an image file")
     if is_camera(spec):
         index = int(spec)
         return CaptureReader(lambda: cv2.VideoCapture(index), f"camera {index}", live=True, width=width)
     path = Path(spec)
-    if not path.exists():
+    try:
+        exists, is_dir, readable = path.exists(), path.is_dir(), os.access(path, os.R_OK)
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte...
+        raise SourceError(f"cannot use input {spec!r}: {exc}") from None
+    if not exists:
         raise SourceError(f"input not found: {spec}")
-    if path.is_dir():
+    if is_dir:
         raise SourceError(f"input {spec} is a folder; give a video or image file (or a camera index)")
-    if not os.access(path, os.R_OK):
+    if not readable:
         raise SourceError(f"input {spec} is not readable (permission denied)")
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         return ImageSource(path, width)
