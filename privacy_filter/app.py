@@ -93,7 +93,9 @@ def build_finder(args: argparse.Namespace) -> PeopleFinder:
         return InstancePeople(segmenter, threshold=args.threshold)
     from .selfie import SelfieSegmenter
 
-    return SelfiePeople(SelfieSegmenter(model_selection=args.model_selection))
+    # PRIVACY_FILTER_MODEL_DIR: another folder with the selfie models (still checked by their sha256).
+    model_dir = os.environ.get("PRIVACY_FILTER_MODEL_DIR") or None
+    return SelfiePeople(SelfieSegmenter(model_selection=args.model_selection, model_dir=model_dir))
 
 
 def build_effect(args: argparse.Namespace, name: str, kernel: int, background: np.ndarray | None):
@@ -155,15 +157,20 @@ class Outputs:
 
     def close(self, publish: bool = True) -> int:
         """Close every sink and the virtual camera; the number of frames in the filtered output file."""
-        frames = 0
+        frames, error = 0, None
         try:
             for key, sink in self.sinks.items():
-                sink.close(publish)
+                try:  # every sink gets closed (its temporary file finished or removed) even if one fails
+                    sink.close(publish)
+                except UserError as exc:
+                    error = error or exc
                 if key == "output":
                     frames = sink.frames
         finally:
             if self.camera is not None:
                 self.camera.close()
+        if error is not None:
+            raise error
         return frames
 
 
@@ -406,6 +413,14 @@ def run_job(session: Session, job: Job) -> int:
             if job.output:
                 print(f"interrupted: {job.output} holds the {frames} frames done so far", file=sys.stderr)
         raise JobInterrupted(max(frames, outputs.streamed)) from None
+    except SourceError as exc:
+        # The input died mid-way (camera gone, file truncated): what was filtered so far is good, keep it.
+        with _no_interrupts():
+            (loop.source if loop else source).stop()
+            frames = outputs.close(publish=True)
+        if job.output and frames:
+            raise SourceError(f"{exc}; {job.output} holds the {frames} frames done before") from None
+        raise
     except BaseException:
         with _no_interrupts():
             (loop.source if loop else source).stop()
@@ -441,6 +456,7 @@ class Loop:
     last_frame: np.ndarray | None = None
     still: bool = False  # an image input: keep filtering it (keys still change the result) until quit
     fps: float = 0.0
+    lost: bool = False  # the live source has been silent for CAMERA_LOST_AFTER_S
 
     def run(self) -> None:
         last_time = time.perf_counter()
@@ -461,6 +477,9 @@ class Loop:
                 continue  # not a picture at all: skip it, the next one will do
             if self.size is None:
                 self.size = (frame.shape[1], frame.shape[0])
+            if self.lost:
+                self.lost = False
+                print(f"{self.source.name} is back", file=sys.stderr)
             self.last_frame = frame
             start = time.perf_counter()
             result = self.processor.process(frame)
@@ -498,6 +517,11 @@ class Loop:
         """No new frame: True if the loop should end."""
         source = self.source
         realtime = self.window is not None or self.outputs.virtual_cam
+        if source.finished and getattr(source, "ended_early", False):
+            raise SourceError(
+                f"{source.name} ended after {source.frames_read} of its {source.frame_count} frames: "
+                "the file is truncated or corrupt"
+            )
         if source.finished:
             if isinstance(source, ImageSource) and realtime and self.last_frame is not None:
                 self.still = True
@@ -512,6 +536,9 @@ class Loop:
             silent = time.monotonic() - source.last_frame_time
             if silent > CAMERA_GIVE_UP_AFTER_S:
                 raise SourceError(f"{source.name} stopped delivering frames for {silent:.0f} s; giving up")
+            if silent > CAMERA_LOST_AFTER_S and not self.lost:
+                self.lost = True
+                print(f"{source.name} lost - retrying for up to {CAMERA_GIVE_UP_AFTER_S:.0f} s", file=sys.stderr)
             if silent > CAMERA_LOST_AFTER_S and self.size is not None:
                 lost = lost_screen(self.size, f"{source.name} lost - retrying...")
                 self.outputs.stream(lost)  # the call sees the notice, never a frozen picture of the room

@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from .compositor import Compositor
+from .errors import UserError
 from .matte import MatteRefiner
 from .person import Person
 from .selection import UserSelector, split_people
@@ -99,6 +100,8 @@ class FrameProcessor:
             return Result(frame, None)
         try:
             alpha = self._alpha(frame)
+        except UserError:
+            raise  # a model that does not run at all is the user's to fix, not a bad frame: stop and say so
         except Exception as exc:
             return self._fail_closed(frame, exc)
         if not self.privacy:

@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -23,37 +24,69 @@ from .errors import SinkError
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 SYSTEM_FONTS = "/usr/share/fonts"
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+MIN_FREE_BYTES = 4 << 20  # refuse an output on a disk with less free space than this (4 MB)
 
 
 def check_output_path(path: Path, overwrite: bool, video: bool, flag: str = "--output") -> Path:
     """Refuse, before any work is done, an output that cannot be written. Returns the path.
 
-    video: True if a video file is expected here (else an image).
+    video: True if a video file is expected here (else an image). Checks the extension, that the folder
+    exists and really takes a new file (a probe file is created and removed: permissions, read-only or full
+    disks, /proc... all show up), that the encoder for the extension opens, and that an existing file is
+    only replaced with ``overwrite``.
     """
+    try:
+        return _check_output_path(Path(path), overwrite, video, flag)
+    except (OSError, ValueError) as exc:  # a NUL byte, a name too long...
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SinkError(f"{flag} {path}: cannot write there ({reason})") from None
+
+
+def _check_output_path(path: Path, overwrite: bool, video: bool, flag: str) -> Path:
     suffix = path.suffix.lower()
     allowed = VIDEO_CODECS if video else IMAGE_EXTENSIONS
     if suffix not in allowed:
-        kind = "video" if video else "image"
+        kind = "a video" if video else "an image"
         raise SinkError(
-            f"{flag} {path}: cannot write a {kind} with extension {suffix or '(none)'}; "
+            f"{flag} {path}: cannot write {kind} with extension {suffix or '(none)'}; "
             f"use one of {', '.join(sorted(allowed))}"
         )
     folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
+    if not folder.exists():
         raise SinkError(f"{flag} {path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise SinkError(f"{flag} {path}: folder {folder} is not writable")
+    if not folder.is_dir():
+        raise SinkError(f"{flag} {path}: {folder} is a file, not a folder")
     if path.is_dir():
         raise SinkError(f"{flag} {path} is a folder, not a file name")
     if path.exists() and not overwrite:
         raise SinkError(f"{flag} {path} already exists; pass --overwrite to replace it")
+    try:
+        probe = _temporary_beside(path)
+    except OSError as exc:
+        raise SinkError(f"{flag} {path}: folder {folder} is not writable ({exc.strerror or exc})") from None
+    try:
+        free = shutil.disk_usage(folder).free
+        if free < MIN_FREE_BYTES:
+            raise SinkError(f"{flag} {path}: the disk holding {folder} is full ({free // 1024} kB free)")
+        if video:
+            codec = VIDEO_CODECS[suffix]
+            writer = cv2.VideoWriter(str(probe), cv2.VideoWriter_fourcc(*codec), 30.0, (64, 48), True)
+            opened = writer.isOpened()
+            writer.release()
+            if not opened:
+                raise SinkError(f"{flag} {path}: this OpenCV has no {codec} encoder for {suffix} files; try .avi")
+        elif not cv2.haveImageWriter(str(path)):
+            raise SinkError(f"{flag} {path}: this OpenCV cannot write {suffix} images; try .png")
+    finally:
+        probe.unlink(missing_ok=True)
     return path
 
 
 def _temporary_beside(path: Path) -> Path:
     """A fresh hidden file name in the target's folder, with the target's extension (OpenCV picks the
     format from it); same folder so that the final rename is atomic."""
-    handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent or ".")
+    folder = str(path.parent) or "."
+    handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=folder)
     os.close(handle)
     # mkstemp makes the file private (0600); the published file should get the user's usual permissions.
     os.chmod(name, 0o666 & ~_UMASK)
@@ -70,14 +103,23 @@ _UMASK = _current_umask()
 
 
 class VideoFileSink:
-    """write(frame: HxWx3 uint8 BGR, or HxW uint8 when color=False) to a video file; close() publishes it."""
+    """write(frame: HxWx3 uint8 BGR, or HxW uint8 when color=False) to a video file; close() publishes it.
+
+    Frames go to a hidden ``.NAME.*.partial.EXT`` beside the target. close() finishes that file, checks that
+    it reads back with every frame (a full disk makes the encoder fail silently), and only then renames it
+    to the target: the target is either absent, the old file, or a complete, playable video.
+    """
 
     def __init__(self, path: Path, fps: float, size: tuple[int, int], color: bool = True) -> None:
         self.path = Path(path)
         self.size = size
         self.color = color
         self.frames = 0
-        self._temp = _temporary_beside(self.path)
+        self._closed = False
+        try:
+            self._temp = _temporary_beside(self.path)
+        except OSError as exc:
+            raise SinkError(f"cannot write video {self.path}: {exc.strerror or exc}") from None
         codec = VIDEO_CODECS[self.path.suffix.lower()]
         self._writer = cv2.VideoWriter(str(self._temp), cv2.VideoWriter_fourcc(*codec), fps, size, color)
         if not self._writer.isOpened():
@@ -91,12 +133,43 @@ class VideoFileSink:
         self.frames += 1
 
     def close(self, publish: bool = True) -> None:
-        """Finish the file and move it to its name (publish=False, or no frames: throw it away)."""
+        """Finish the file and move it to its name (publish=False, or no frames: throw it away).
+
+        Raises SinkError if the finished file is not a complete video (it is then removed) or cannot be
+        renamed (it is then kept, and the message says where). Closing twice does nothing.
+        """
+        if self._closed:
+            return
+        self._closed = True
         self._writer.release()
-        if publish and self.frames > 0:
-            os.replace(self._temp, self.path)
-        else:
+        if not publish or self.frames == 0:
             self._temp.unlink(missing_ok=True)
+            return
+        problem = unreadable_video(self._temp, self.frames)
+        if problem:
+            self._temp.unlink(missing_ok=True)
+            raise SinkError(f"could not finish {self.path}: {problem} (is the disk full?); nothing was saved")
+        try:
+            os.replace(self._temp, self.path)
+        except OSError as exc:
+            raise SinkError(
+                f"cannot save {self.path} ({exc.strerror or exc}); the finished video is kept as {self._temp}"
+            ) from None
+
+
+def unreadable_video(path: Path, frames: int) -> str | None:
+    """Why the video at ``path`` is not a complete ``frames``-frame video, or None if it is."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        ok, _ = capture.read() if capture.isOpened() else (False, None)
+        if not ok:
+            return "the file does not read back as a video"
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if count + max(2, frames // 50) < frames:
+            return f"only {count} of its {frames} frames read back"
+        return None
+    finally:
+        capture.release()
 
 
 class ImageFileSink:
@@ -112,13 +185,23 @@ class ImageFileSink:
         self.frames += 1
 
     def close(self, publish: bool = True) -> None:
-        if not publish or self._last is None:
+        last, self._last = self._last, None  # closing twice does nothing
+        if not publish or last is None:
             return
-        temp = _temporary_beside(self.path)
         try:
-            if not cv2.imwrite(str(temp), self._last):
-                raise SinkError(f"cannot write image {self.path}")
+            temp = _temporary_beside(self.path)
+        except OSError as exc:
+            raise SinkError(f"cannot write image {self.path}: {exc.strerror or exc}") from None
+        try:
+            try:
+                written = cv2.imwrite(str(temp), last)
+            except cv2.error:
+                written = False
+            if not written:
+                raise SinkError(f"cannot write image {self.path} (is the disk full?)")
             os.replace(temp, self.path)
+        except OSError as exc:
+            raise SinkError(f"cannot save {self.path}: {exc.strerror or exc}") from None
         finally:
             temp.unlink(missing_ok=True)
 
