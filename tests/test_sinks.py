@@ -1,0 +1,233 @@
+"""File sinks: outputs are checked before any work, written atomically, and published only when complete.
+
+Read-only folders are made honestly although the tests run as root (root may write into a chmod 555
+folder): an immutable folder (``chattr +i``), /proc, a path whose "folder" is a file; as another user, a
+chmod 555 folder. The read-only and full *filesystems* are tested through the real CLI in
+``test_bad_input`` and ``test_faults`` (they need a private mount namespace).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import needs_eval
+from faultkit import clip_frames, read_video
+
+from privacy_filter.errors import SinkError
+from privacy_filter.sinks import (
+    IMAGE_EXTENSIONS,
+    VIDEO_CODECS,
+    ImageFileSink,
+    VideoFileSink,
+    check_output_path,
+    unreadable_video,
+)
+
+
+@contextlib.contextmanager
+def read_only_folder(path: Path):
+    """A folder no file can be created in, even by root."""
+    path.mkdir()
+    if os.geteuid() != 0:
+        path.chmod(0o555)
+        try:
+            yield path
+        finally:
+            path.chmod(0o755)
+        return
+    if shutil.which("chattr") is None:
+        pytest.skip("running as root without chattr: cannot make a folder read-only for root")
+    done = subprocess.run(["chattr", "+i", str(path)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"chattr +i not supported here: {done.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".partial" in p.name)
+
+
+# ---------------------------------------------------------------- checked before any work
+
+def test_every_listed_extension_is_accepted_and_really_writes(tmp_path) -> None:
+    for suffix in VIDEO_CODECS:
+        path = tmp_path / f"out{suffix}"
+        assert check_output_path(path, overwrite=False, video=True) == path
+        sink = VideoFileSink(path, 30.0, (64, 48))
+        for value in range(3):
+            sink.write(np.full((48, 64, 3), 80 * value, np.uint8))
+        sink.close()
+        assert len(read_video(path)) == 3, suffix
+    for suffix in IMAGE_EXTENSIONS:
+        path = tmp_path / f"out{suffix}"
+        assert check_output_path(path, overwrite=False, video=False) == path
+    assert leftovers(tmp_path) == [], "the probe files are removed"
+
+
+@pytest.mark.parametrize(("name", "video", "message"), [
+    ("out.gif", True, "cannot write a video with extension .gif"),
+    ("out", True, r"extension \(none\)"),
+    ("out.mp4", False, "cannot write an image with extension .mp4"),
+    ("out.txt", False, "use one of .bmp"),
+])
+def test_unwritable_extensions(tmp_path, name, video, message) -> None:
+    with pytest.raises(SinkError, match=message):
+        check_output_path(tmp_path / name, overwrite=False, video=video)
+
+
+def test_missing_folder_file_as_folder_and_folder_as_file(tmp_path) -> None:
+    with pytest.raises(SinkError, match="does not exist"):
+        check_output_path(tmp_path / "missing" / "out.mp4", False, True)
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(SinkError, match="is a file, not a folder"):
+        check_output_path(tmp_path / "file.txt" / "out.mp4", False, True)
+    (tmp_path / "dir.mp4").mkdir()
+    with pytest.raises(SinkError, match="is a folder, not a file name"):
+        check_output_path(tmp_path / "dir.mp4", True, True)
+
+
+def test_existing_file_needs_overwrite(tmp_path) -> None:
+    path = tmp_path / "out.mp4"
+    path.write_bytes(b"precious")
+    with pytest.raises(SinkError, match="already exists; pass --overwrite"):
+        check_output_path(path, overwrite=False, video=True)
+    assert check_output_path(path, overwrite=True, video=True) == path
+    assert path.read_bytes() == b"precious", "checking never touches the file"
+
+
+def test_read_only_folder(tmp_path) -> None:
+    with read_only_folder(tmp_path / "locked") as folder:
+        for video, name in ((True, "out.mp4"), (False, "out.png")):
+            with pytest.raises(SinkError, match="is not writable"):
+                check_output_path(folder / name, False, video)
+
+
+def test_proc_and_odd_names(tmp_path) -> None:
+    with pytest.raises(SinkError, match=r"--output /proc/out\.mp4: folder /proc is not writable"):
+        check_output_path(Path("/proc/out.mp4"), False, True)
+    with pytest.raises(SinkError, match="cannot write there"):
+        check_output_path(tmp_path / ("x" * 300 + ".mp4"), False, True)
+    with pytest.raises(SinkError, match="cannot write there"):
+        check_output_path(tmp_path / "a\x00b.mp4", False, True)
+
+
+def test_flag_name_is_in_the_message(tmp_path) -> None:
+    with pytest.raises(SinkError, match=r"^--mask-output "):
+        check_output_path(tmp_path / "m.gif", False, True, flag="--mask-output")
+
+
+# ---------------------------------------------------------------- atomic writes
+
+@needs_eval
+def test_video_is_written_beside_and_renamed_only_when_closed(tmp_path) -> None:
+    frames = clip_frames(12)
+    path = tmp_path / "out.mp4"
+    sink = VideoFileSink(path, 30.0, (frames[0].shape[1], frames[0].shape[0]))
+    for frame in frames:
+        sink.write(frame)
+    assert not path.exists(), "nothing under the chosen name while writing"
+    (partial,) = leftovers(tmp_path)
+    assert partial.startswith(".out.") and partial.endswith(".partial.mp4")
+    sink.close()
+    assert path.exists() and leftovers(tmp_path) == []
+    assert len(read_video(path)) == 12 and unreadable_video(path, 12) is None
+    mode = stat.S_IMODE(path.stat().st_mode)
+    assert mode == 0o666 & ~current_umask(), "the published file gets the usual permissions, not mkstemp's 0600"
+    sink.close()  # closing twice is harmless
+
+
+def test_existing_file_survives_until_the_new_one_is_complete(tmp_path) -> None:
+    path = tmp_path / "out.avi"
+    path.write_bytes(b"old")
+    sink = VideoFileSink(path, 30.0, (64, 48))
+    sink.write(np.zeros((48, 64, 3), np.uint8))
+    assert path.read_bytes() == b"old"
+    sink.close(publish=False)
+    assert path.read_bytes() == b"old" and leftovers(tmp_path) == [], "a discarded video leaves no trace"
+    sink = VideoFileSink(path, 30.0, (64, 48))
+    sink.write(np.zeros((48, 64, 3), np.uint8))
+    sink.close()
+    assert len(read_video(path)) == 1
+
+
+def test_no_frames_no_file(tmp_path) -> None:
+    VideoFileSink(tmp_path / "out.mp4", 30.0, (64, 48)).close()
+    ImageFileSink(tmp_path / "out.png").close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_frames_of_another_size_are_resized_and_grey_sink(tmp_path) -> None:
+    sink = VideoFileSink(tmp_path / "mask.avi", 30.0, (64, 48), color=False)
+    sink.write(np.full((48, 64), 255, np.uint8))
+    sink.write(np.full((100, 30), 0, np.uint8))
+    sink.close()
+    frames = read_video(tmp_path / "mask.avi")
+    assert len(frames) == 2 and frames[1].shape[:2] == (48, 64)
+
+
+def test_a_broken_video_is_not_published(tmp_path) -> None:
+    # What a full disk leaves behind: a file whose end (the mp4 index) never made it.
+    good = tmp_path / "good.mp4"
+    sink = VideoFileSink(good, 30.0, (64, 48))
+    for value in range(30):
+        sink.write(np.full((48, 64, 3), value * 8, np.uint8))
+    sink.close()
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    assert "does not read back" in unreadable_video(broken, 30)
+    assert "only 30 of its 300 frames" in unreadable_video(good, 300)
+    assert unreadable_video(good, 30) is None
+
+
+def test_image_sink_is_atomic_and_keeps_the_last_frame(tmp_path) -> None:
+    path = tmp_path / "out.png"
+    path.write_bytes(b"old")
+    sink = ImageFileSink(path)
+    sink.write(np.zeros((8, 8, 3), np.uint8))
+    sink.write(np.full((8, 8, 3), 200, np.uint8))
+    assert path.read_bytes() == b"old"
+    sink.close()
+    import cv2
+
+    assert cv2.imread(str(path))[0, 0, 0] == 200 and leftovers(tmp_path) == []
+
+
+def test_publishing_into_a_folder_that_turned_read_only_keeps_the_work(tmp_path) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    sink = VideoFileSink(folder / "out.avi", 30.0, (64, 48))
+    sink.write(np.zeros((48, 64, 3), np.uint8))
+    if os.geteuid() == 0 and shutil.which("chattr") is None:
+        pytest.skip("cannot make a folder read-only for root without chattr")
+    lock = ["chattr", "+i", str(folder)] if os.geteuid() == 0 else None
+    if lock:
+        if subprocess.run(lock, capture_output=True).returncode != 0:
+            pytest.skip("chattr +i not supported here")
+    else:
+        folder.chmod(0o555)
+    try:
+        with pytest.raises(SinkError, match=r"the finished video is kept as .*partial\.avi"):
+            sink.close()
+    finally:
+        if lock:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        else:
+            folder.chmod(0o755)
+    (kept,) = leftovers(folder)
+    assert len(read_video(folder / kept)) == 1
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
