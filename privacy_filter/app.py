@@ -28,7 +28,7 @@ import numpy as np
 from . import cli
 from .controls import KEY_HELP, Controls
 from .effects import EFFECT_NAMES, load_background, make_effect
-from .errors import SourceError, UserError, one_line
+from .errors import SourceError, UserError, native_stderr_silenced, one_line
 from .matte import MatteRefiner
 from .overlay import draw_lines, lost_screen
 from .pipeline import FrameProcessor, InstancePeople, PeopleFinder, SelfiePeople
@@ -89,7 +89,8 @@ def build_finder(args: argparse.Namespace) -> PeopleFinder:
     if args.backend == "mask-rcnn":
         from .mask_rcnn import MaskRCNNSegmenter
 
-        segmenter = MaskRCNNSegmenter(Path(args.mask_rcnn), confidence=args.confidence)
+        with native_stderr_silenced():  # libprotobuf prints parse errors of a broken .pbtxt itself
+            segmenter = MaskRCNNSegmenter(Path(args.mask_rcnn), confidence=args.confidence)
         return InstancePeople(segmenter, threshold=args.threshold)
     from .selfie import SelfieSegmenter
 

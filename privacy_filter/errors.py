@@ -1,5 +1,12 @@
 """Errors a user can act on. The CLI prints their message as one line on stderr and exits 1."""
 
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+
 
 class UserError(Exception):
     """A problem with the user's input, files or machine, explained in one line (no traceback)."""
@@ -23,3 +30,22 @@ def one_line(message: str) -> str:
     if message.isprintable():
         return message
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Silence what C/C++ libraries print straight to file descriptor 2 inside the block (libprotobuf's
+    parse errors while OpenCV loads a broken model, say): the user gets our one-line message instead.
+    PRIVACY_FILTER_DEBUG=1 keeps it."""
+    if os.environ.get("PRIVACY_FILTER_DEBUG"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
