@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import SinkError
+from .errors import SinkError, native_stderr_silenced
 
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 SYSTEM_FONTS = "/usr/share/fonts"
@@ -194,7 +194,8 @@ class ImageFileSink:
             raise SinkError(f"cannot write image {self.path}: {exc.strerror or exc}") from None
         try:
             try:
-                written = cv2.imwrite(str(temp), last)
+                with native_stderr_silenced():  # libpng's own "Write Error" on a full disk
+                    written = cv2.imwrite(str(temp), last)
             except cv2.error:
                 written = False
             if not written:

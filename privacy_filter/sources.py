@@ -21,7 +21,7 @@ import cv2
 import imutils
 import numpy as np
 
-from .errors import SourceError
+from .errors import SourceError, native_stderr_silenced
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 FILE_QUEUE_FRAMES = 8  # read-ahead for files: enough to hide decode jitter, small enough to stay light
@@ -290,7 +290,8 @@ class ImageSource:
     def __init__(self, path: Path, width: int) -> None:
         self.name = str(path)
         try:
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            with native_stderr_silenced():  # libpng/libtiff print their own complaints about a bad file
+                image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         except cv2.error:
             image = None
         if image is None or image.size == 0:
