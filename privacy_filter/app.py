@@ -57,8 +57,11 @@ VIDEO_EXTENSIONS = frozenset(
 )
 
 
-class Interrupted(Exception):
-    """SIGTERM (or SIGINT) arrived: finish the files cleanly and stop."""
+class Interrupted(BaseException):
+    """SIGTERM (or SIGINT) arrived: finish the files cleanly and stop.
+
+    A BaseException, like KeyboardInterrupt: the signal lands wherever the main thread is, often inside the
+    filter, whose ``except Exception`` (fail closed) must not swallow it."""
 
 
 class JobInterrupted(Exception):

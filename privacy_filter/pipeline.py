@@ -40,8 +40,23 @@ class SelfiePeople:
         self.segmenter = segmenter
 
     def find(self, frame: np.ndarray) -> tuple[list[Person], tuple[int, int]]:
-        probability = self.segmenter.process(frame)
+        probability = checked_probability(self.segmenter.process(frame), getattr(self.segmenter, "output_size", None))
         return split_people(probability), probability.shape[:2]
+
+
+def checked_probability(probability: object, size: tuple[int, int] | None = None) -> np.ndarray:
+    """The segmenter's map if it is one: hxw float in [0, 1], (w, h) = size if given; else ValueError, which
+    hides the whole frame. Garbage must never reach the later stages: an empty map crashes OpenCV's
+    connected components (a segfault, not an exception), and NaN, inf or out-of-range values would mark the
+    room as "person"."""
+    if not isinstance(probability, np.ndarray) or probability.ndim != 2 or probability.size == 0:
+        raise ValueError(f"segmenter returned {type(probability).__name__} {getattr(probability, 'shape', '')}")
+    if size is not None and probability.shape != (size[1], size[0]):
+        raise ValueError(f"segmenter returned a {probability.shape} map for a {size[1]}x{size[0]} grid")
+    low, high = float(probability.min()), float(probability.max())  # NaN makes both NaN
+    if not (low >= -0.01 and high <= 1.01):
+        raise ValueError(f"segmenter returned values in [{low}, {high}], not probabilities")
+    return probability
 
 
 class InstancePeople:
