@@ -24,7 +24,7 @@ from .errors import SinkError, native_stderr_silenced
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 SYSTEM_FONTS = "/usr/share/fonts"
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
-MIN_FREE_BYTES = 4 << 20  # refuse an output on a disk with less free space than this (4 MB)
+MIN_FREE_BYTES = 1 << 20  # refuse an output on a disk with less free space than this (1 MB)
 
 
 def check_output_path(path: Path, overwrite: bool, video: bool, flag: str = "--output") -> Path:
@@ -149,6 +149,8 @@ class VideoFileSink:
         if problem:
             self._temp.unlink(missing_ok=True)
             raise SinkError(f"could not finish {self.path}: {problem} (is the disk full?); nothing was saved")
+        # What the file really holds: a signal can land between a frame's write and its count.
+        self.frames = video_frames(self._temp) or self.frames
         try:
             os.replace(self._temp, self.path)
         except OSError as exc:
@@ -157,19 +159,24 @@ class VideoFileSink:
             ) from None
 
 
-def unreadable_video(path: Path, frames: int) -> str | None:
-    """Why the video at ``path`` is not a complete ``frames``-frame video, or None if it is."""
+def video_frames(path: Path) -> int | None:
+    """How many frames the video at ``path`` holds (as its container says), or None if it does not decode."""
     capture = cv2.VideoCapture(str(path))
     try:
         ok, _ = capture.read() if capture.isOpened() else (False, None)
-        if not ok:
-            return "the file does not read back as a video"
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        if count + max(2, frames // 50) < frames:
-            return f"only {count} of its {frames} frames read back"
-        return None
+        return max(1, int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)) if ok else None
     finally:
         capture.release()
+
+
+def unreadable_video(path: Path, frames: int) -> str | None:
+    """Why the video at ``path`` is not a complete ``frames``-frame video, or None if it is."""
+    count = video_frames(path)
+    if count is None:
+        return "the file does not read back as a video"
+    if count + max(2, frames // 50) < frames:
+        return f"only {count} of its {frames} frames read back"
+    return None
 
 
 class ImageFileSink:
