@@ -141,9 +141,17 @@ class FrameProcessor:
         alpha = self.refiner.refine(coarse, frame)
         t3 = time.perf_counter()
         self.stage_ms.update(segment=(t1 - t0) * 1000, select=(t2 - t1) * 1000, refine=(t3 - t2) * 1000)
+        # A finder that runs its model on a worker thread (``concurrent``) knows what the model itself took.
+        self.stage_ms.update(getattr(self.finder, "stage_ms", {}))
         if alpha.shape != frame.shape[:2] or not np.isfinite(alpha.sum()):
             raise ValueError(f"bad matte: shape {alpha.shape}, finite={np.isfinite(alpha).all()}")
         return alpha
+
+    def close(self) -> None:
+        """End the finder's worker threads, if it has any (``concurrent.Lookahead``, ``LatestMask``)."""
+        close = getattr(self.finder, "close", None)
+        if close is not None:
+            close()
 
     def _fail_closed(self, frame: np.ndarray, exc: Exception) -> Result:
         self.failures += 1
