@@ -374,7 +374,7 @@ def run_batch(session: Session, jobs: list[Job]) -> int:
     failed = 0
     for number, job in enumerate(jobs, 1):
         targets = ", ".join(str(path) for path in (job.output, job.mask_output) if path is not None)
-        print(f"[{number}/{len(jobs)}] {job.input} -> {targets}", file=sys.stderr)
+        print(f"[{number}/{len(jobs)}] {one_line(f'{job.input} -> {targets}')}", file=sys.stderr)
         session.processor.refiner.reset()
         session.processor.selector.reset()
         try:
@@ -415,7 +415,8 @@ def run_job(session: Session, job: Job) -> int:
             if progress:
                 progress.finish()
             if job.output:
-                print(f"interrupted: {job.output} holds the {frames} frames done so far", file=sys.stderr)
+                print(f"interrupted: {one_line(str(job.output))} holds the {frames} frames done so far",
+                      file=sys.stderr)
         raise JobInterrupted(max(frames, outputs.streamed)) from None
     except SourceError as exc:
         # The input died mid-way (camera gone, file truncated): what was filtered so far is good, keep it.
@@ -438,7 +439,7 @@ def run_job(session: Session, job: Job) -> int:
         if progress:
             progress.finish()
     if job.output:
-        print(f"wrote {frames} frames to {job.output}", file=sys.stderr)
+        print(f"wrote {frames} frames to {one_line(str(job.output))}", file=sys.stderr)
     return frames
 
 
