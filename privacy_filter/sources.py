@@ -30,6 +30,9 @@ MAX_FRAME_SIDE = 8192  # a frame larger than this after resizing is refused (it 
 # A file that stops this many frames short of the count in its header is truncated or corrupt. Some
 # containers (mkv, webm) only estimate the count from the duration, hence the slack.
 SHORT_BY_FRAMES, SHORT_BY_FRACTION = 2, 0.02
+# Files are read by FFmpeg only: when it gives up, OpenCV would otherwise try its other backends, whose
+# own parsers print to stderr ("Unexpected element. Expected: LIST.") and may read a name as a pattern.
+FILE_BACKEND = cv2.CAP_FFMPEG if cv2.videoio_registry.hasBackend(cv2.CAP_FFMPEG) else cv2.CAP_ANY
 
 
 def quiet_ffmpeg() -> None:
@@ -344,7 +347,7 @@ def open_source(spec: str, width: int = 600) -> Source:
         raise SourceError(f"input {spec} is not readable (permission denied)")
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         return ImageSource(path, width)
-    return CaptureReader(lambda: cv2.VideoCapture(str(path)), str(path), live=False, width=width)
+    return CaptureReader(lambda: cv2.VideoCapture(str(path), FILE_BACKEND), str(path), live=False, width=width)
 
 
 def _cannot_open(name: str, live: bool) -> str:

@@ -1,0 +1,223 @@
+"""Fuzzing the whole program: garbage files and random flag combinations must always end cleanly.
+
+Hypothesis builds the inputs: random bytes under a video or image name, real clips and pictures with bytes
+flipped, cut short or spliced with noise, odd paths, and random combinations of the CLI's flags with
+valid, invalid and absurd values. Every run must return an exit status (0, 1, 2 or 130) with no exception
+escaping, and print only what the program itself says: one error line on failure (argparse's usage block
+before it for a bad flag), progress and "wrote" lines on success; nothing from OpenCV, FFmpeg or libpng,
+no warning, no traceback. Most runs call ``app.main(argv)`` in this process (fast); a handful go through
+the real command line in a subprocess.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+from conftest import REPO, needs_eval
+from faultkit import captured_stderr, clip_frames, write_video
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from privacy_filter import app
+
+pytestmark = needs_eval
+
+EXTENSIONS = [".mp4", ".avi", ".mkv", ".mov", ".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".gif", ".txt", ""]
+NUMBERS = itertools.count()  # fresh file names (hypothesis would draw the same small numbers again and again)
+OUT_EXTENSIONS = [".mp4", ".avi", ".mkv", ".m4v", ".png", ".jpg", ".webp", ".gif", ".txt", ""]
+
+OURS = (
+    re.compile(r"^privacy-filter: error: "),
+    re.compile(r"^\d+(/\d+)? frames "),  # progress
+    re.compile(r"^wrote \d+ frames to "),
+    re.compile(r"^interrupted: "),
+    re.compile(r"^\[\d+/\d+\] "),  # a batch: which file is next
+    re.compile(r"^stopped after "),
+)
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory) -> dict[str, Path]:
+    """Real media to corrupt, and fixed odd inputs."""
+    folder = tmp_path_factory.mktemp("fuzz-pool")
+    frames = clip_frames(8, (160, 120))
+    made = {
+        "avi": write_video(folder / "clip.avi", frames),
+        "mp4": write_video(folder / "clip.mp4", frames, codec="mp4v"),
+        "png": folder / "still.png",
+        "jpg": folder / "still.jpg",
+    }
+    cv2.imwrite(str(made["png"]), frames[0])
+    cv2.imwrite(str(made["jpg"]), frames[0])
+    made["folder"] = folder / "folder"
+    made["folder"].mkdir()
+    made["newline"] = folder / "new\nline.png"
+    made["newline"].write_bytes(made["png"].read_bytes())
+    made["unicode"] = folder / "çlïp ✓.avi"
+    made["unicode"].write_bytes(made["avi"].read_bytes())
+    return made
+
+
+@st.composite
+def garbage_file(draw, pool: dict[str, Path], folder: Path) -> str:
+    """A path to something that is, mostly, not quite a valid input: real media with damage most often."""
+    kind = draw(st.sampled_from(["mutated"] * 4 + ["truncated"] * 2 + ["spliced"] * 2 + ["random"] * 2
+                                + ["fixed", "missing", "special"]))
+    if kind == "fixed":
+        return str(pool[draw(st.sampled_from(sorted(pool)))])
+    if kind == "missing":
+        return str(folder / "missing" / f"nothing{draw(st.sampled_from(EXTENSIONS))}")
+    if kind == "special":
+        return draw(st.sampled_from(["/dev/null", "/proc/self/status", "/", "-", "0", "9", "99999999999"]))
+    base_name = draw(st.sampled_from(["avi", "mp4", "png", "jpg"]))
+    # Mostly the real extension (the decoder then gets to chew on the damage), sometimes another.
+    suffix = draw(st.sampled_from([pool[base_name].suffix] * 4 + EXTENSIONS))
+    if kind == "random":
+        data = draw(st.binary(max_size=4096))
+    else:
+        base = pool[base_name].read_bytes()
+        if kind == "truncated":
+            data = base[: draw(st.integers(0, len(base)))]
+        elif kind == "mutated":
+            data = bytearray(base)
+            for _ in range(draw(st.integers(1, 40))):
+                data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
+            data = bytes(data)
+        else:
+            at = draw(st.integers(0, len(base)))
+            data = base[:at] + draw(st.binary(min_size=1, max_size=2048)) + base[at:]
+    path = folder / f"input-{next(NUMBERS)}{suffix}"
+    path.write_bytes(data)
+    return str(path)
+
+
+def mostly(valid: st.SearchStrategy, invalid: st.SearchStrategy) -> st.SearchStrategy:
+    """Valid values four times in five: enough bad ones to test the checks, enough good ones to get past."""
+    return st.sampled_from([True] * 4 + [False]).flatmap(lambda ok: valid if ok else invalid)
+
+
+def flag_values(folder: Path, pool: dict[str, Path]) -> dict[str, st.SearchStrategy]:
+    number = st.one_of(st.integers(-10, 100_000).map(str), st.floats(allow_nan=True).map(str),
+                       st.sampled_from(["", "abc", "1e309", "0x10", "-0", "٣"]))
+    unit = mostly(st.floats(0, 1).map(str), st.one_of(st.floats(-2, 3).map(str), st.sampled_from(
+        ["nan", "inf", "-inf", "", "half"]), number))
+    mask = st.builds(lambda name, ext: str(folder / f"{name}{ext}"), st.sampled_from(["mask", "m a s k", "ü"]),
+                     st.sampled_from(OUT_EXTENSIONS))
+    return {
+        "--kernel": mostly(st.integers(0, 250).map(lambda k: str(2 * k + 1)), st.one_of(st.integers(-3, 600).map(str),
+                                                                                        number)),
+        "--confidence": unit,
+        "--threshold": unit,
+        "--width": mostly(st.integers(0, 1200).map(str), st.one_of(st.integers(-20, 100_000).map(str), number)),
+        "--backend": mostly(st.just("selfie"), st.sampled_from(["mask-rcnn", "yolo", ""])),
+        "--mask-rcnn": st.sampled_from([str(folder / "no-model"), str(pool["folder"]), str(pool["png"])]),
+        "--model-selection": mostly(st.sampled_from(["0", "1"]), st.sampled_from(["2", "-1", "x"])),
+        "--keep": mostly(st.sampled_from(["user", "all"]), st.just("nobody")),
+        "--effect": mostly(st.sampled_from(["blur", "pixelate", "color", "desaturate"]),
+                           st.sampled_from(["image", "sepia"])),
+        "--background": st.sampled_from([str(pool["png"]), str(pool["jpg"]), str(pool["avi"]),
+                                         str(folder / "none.png"), ""]),
+        "--color": mostly(st.sampled_from(["#00b140", "00ff00", "#FFFFFF"]),
+                          st.sampled_from(["#12345", "red", "#GGGGGG", ""])),
+        "--mask-output": mostly(mask, st.sampled_from(["/proc/m.mp4", str(folder), str(folder / "no" / "m.png")])),
+        "--bogus": st.just("1"),
+    }
+
+
+def output_for(draw, input_path: str, folder: Path) -> list[str]:
+    """--output: usually a fitting new file (a video for a video, an image for an image), else anything."""
+    choice = draw(st.sampled_from(["fitting"] * 6 + ["none", "other", "bad"]))
+    if choice == "none":
+        return []
+    if choice == "fitting":
+        is_image = Path(input_path).suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif"}
+        suffix = draw(st.sampled_from([".png", ".jpg"] if is_image else [".mp4", ".avi", ".mkv"]))
+        return ["--output", str(folder / f"out-{next(NUMBERS)}{suffix}")]
+    if choice == "other":
+        return ["--output", str(folder / f"out{draw(st.sampled_from(OUT_EXTENSIONS))}"), "--overwrite"]
+    return ["--output", draw(st.sampled_from(["/proc/out.mp4", str(folder), "/dev/null", str(folder / "no" / "o.mp4"),
+                                              str(folder / "a\nb.mp4"), ""]))]
+
+
+@st.composite
+def argv_for(draw, pool: dict[str, Path], folder: Path) -> list[str]:
+    argv = ["--input", draw(garbage_file(pool, folder))]
+    argv += output_for(draw, argv[1], folder)
+    values = flag_values(folder, pool)
+    for flag in draw(st.lists(st.sampled_from(sorted(values)), max_size=3, unique=True)):
+        if flag != "--bogus" or draw(st.integers(0, 4)) == 0:
+            argv += [f"{flag}={draw(values[flag])}"]
+    argv += draw(st.lists(st.sampled_from(["--no-privacy", "--overwrite", "--loop"]), max_size=2, unique=True))
+    # Now and then no --no-display: the window must then fail cleanly, as there is no display here.
+    argv += draw(st.sampled_from([["--no-display"]] * 9 + [[]]))
+    return argv
+
+
+def check_output(status: int, stderr: str, argv: list[str]) -> None:
+    """The exit status and what was printed are those of a clean ending."""
+    assert status in (0, 1, 2, 130), (status, argv)
+    lines = [line.rsplit("\r", 1)[-1] for line in stderr.splitlines() if line.strip()]
+    assert "Traceback" not in stderr and "Warning" not in stderr, (argv, stderr)
+    if status == 2:
+        assert lines[-1].startswith("instance_segmentation.py: error: "), (argv, stderr)
+        assert lines[0].startswith("usage: "), (argv, stderr)
+        return
+    strange = [line for line in lines if not any(pattern.match(line) for pattern in OURS)]
+    assert not strange, (argv, stderr)
+    errors = [line for line in lines if line.startswith("privacy-filter: error: ")]
+    if status == 1:
+        assert len(errors) == 1, (argv, stderr)
+        assert "unexpected error" not in errors[0], (argv, stderr)
+    else:
+        assert not errors, (argv, stderr)
+
+
+def run_in_process(argv: list[str]) -> tuple[int, str]:
+    with captured_stderr() as err:
+        try:
+            status = app.main(argv)
+        except SystemExit as stop:  # argparse: a bad flag (2) or --help (0)
+            status = stop.code if isinstance(stop.code, int) else 1
+    return status, err.getvalue()
+
+
+@pytest.fixture
+def no_display(monkeypatch):
+    # Never open a real window, even where a display exists (it would wait for a key forever).
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+
+
+def test_fuzz_in_process(pool, tmp_path_factory, no_display) -> None:
+    folder = tmp_path_factory.mktemp("fuzz")
+
+    @settings(max_examples=500, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(argv=argv_for(pool, folder))
+    def one_run(argv: list[str]) -> None:
+        status, stderr = run_in_process(argv)
+        check_output(status, stderr, argv)
+
+    one_run()
+
+
+def test_fuzz_through_the_real_command_line(pool, tmp_path_factory) -> None:
+    folder = tmp_path_factory.mktemp("fuzz-cli")
+    env = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
+
+    @settings(max_examples=8, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(argv=argv_for(pool, folder))
+    def one_run(argv: list[str]) -> None:
+        result = subprocess.run([sys.executable, str(REPO / "instance_segmentation.py"), *argv], cwd=REPO,
+                                capture_output=True, text=True, timeout=120, env=env)
+        assert result.returncode >= 0, f"killed by signal {-result.returncode}: {argv}"
+        check_output(result.returncode, result.stderr, argv)
+
+    one_run()
