@@ -53,7 +53,7 @@ from privacy_filter.effects import make_effect
 from privacy_filter.mask_rcnn import MaskRCNNSegmenter, parse_detections, read_net
 from privacy_filter.matte import MatteRefiner
 from privacy_filter.person import Person
-from privacy_filter.pipeline import FrameProcessor, InstancePeople, SelfiePeople
+from privacy_filter.pipeline import FrameProcessor, InstancePeople, SelfiePeople, checked_probability
 from privacy_filter.selection import UserSelector, split_people
 from privacy_filter.selfie import SelfieSegmenter
 from privacy_filter.sinks import VideoFileSink
@@ -211,7 +211,7 @@ class TimedSelfie:
         return output.reshape(seg.input_size[1], seg.input_size[0]).astype(np.float32, copy=False)
 
     def find(self, frame: np.ndarray) -> tuple[list[Person], tuple[int, int]]:
-        probability = self.probability(frame)
+        probability = checked_probability(self.probability(frame), self.segmenter.output_size)
         return split_people(probability), probability.shape[:2]
 
     def check(self, frame: np.ndarray) -> None:
@@ -357,7 +357,7 @@ def e2e_ours(path: Path, finder: object, limit: int, folder: Path, encode: bool)
     processor = make_processor(finder)
     size = clip_size(path)
     sink = VideoFileSink(folder / f"ours_{size[0]}x{size[1]}.mp4", 30.0, size) if encode else None
-    source = overlap(open_source(str(path), width=0).start(), processor, window=False)
+    source = overlap(open_source(str(path), width=0).start(), processor, realtime=False)
     failed = 0
 
     def handle(frame: np.ndarray) -> None:
@@ -411,7 +411,7 @@ def e2e_mask_async(path: Path, finder: object, seconds: float, pace_fps: float =
     closed, and are counted apart); extra["updates_per_s"] the model's rate over the same span.
     """
     processor = make_processor(finder)
-    source = overlap(open_source(str(path), width=0).start(), processor, window=True)
+    source = overlap(open_source(str(path), width=0).start(), processor, realtime=True)
     latest = processor.finder
     assert isinstance(latest, LatestMask)
     hidden = shown = 0
@@ -537,7 +537,7 @@ def soak(path: Path, finder: object, checkpoints: tuple[int, ...]) -> list[tuple
     readings: list[tuple[int, float]] = []
     count = 0
     while count < checkpoints[-1]:
-        source = overlap(open_source(str(path), width=0).start(), processor, window=False)
+        source = overlap(open_source(str(path), width=0).start(), processor, realtime=False)
         try:
             while count < checkpoints[-1]:
                 frame = source.read(timeout=2.0)

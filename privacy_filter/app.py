@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from . import cli
+from .concurrent import overlap
 from .controls import KEY_HELP, Controls
 from .effects import EFFECT_NAMES, load_background, make_effect
 from .errors import SourceError, UserError, native_stderr_silenced, one_line
@@ -396,6 +397,11 @@ def run_job(session: Session, job: Job) -> int:
     SIGTERM once the files so far are safely closed."""
     args = session.args
     source = open_source(job.input, args.width).start()
+    try:  # segmentation on a worker thread, overlapped with compositing (Mask R-CNN in real time: asynchronous)
+        source = overlap(source, session.processor, realtime=session.display or bool(args.virtual_cam))
+    except BaseException:
+        source.stop()
+        raise
     outputs = Outputs(
         job.output, job.mask_output, video=job.video, fps=source.fps or 30.0,
         virtual_cam=args.virtual_cam, virtual_cam_device=args.virtual_cam_device,
@@ -433,6 +439,7 @@ def run_job(session: Session, job: Job) -> int:
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
+        session.processor.close()  # end the segmentation worker (after a model run in progress)
     with _no_interrupts():
         loop.source.stop()
         frames = outputs.close(publish=True)
@@ -465,6 +472,7 @@ class Loop:
 
     def run(self) -> None:
         last_time = time.perf_counter()
+        interval = 0.0  # moving average of the time between frames; FPS = 1 / it (an average of 1/dt is biased)
         # A file shown in the window or streamed as a camera plays at its own rate, not as fast as we can.
         realtime = self.window is not None or self.outputs.virtual_cam
         pace = 1.0 / self.source.fps if (realtime and not self.source.live and self.source.fps) else 0.0
@@ -493,7 +501,8 @@ class Loop:
             if self.progress:
                 self.progress.update()
             now = time.perf_counter()
-            self.fps = 0.9 * self.fps + 0.1 / max(now - last_time, 1e-6) if self.fps else 1 / max(now - last_time, 1e-6)
+            interval = 0.9 * interval + 0.1 * (now - last_time) if interval else now - last_time
+            self.fps = 1.0 / max(interval, 1e-6)
             last_time = now
             if self.window is not None:
                 self._show(result.output, result.alpha)
@@ -533,7 +542,8 @@ class Loop:
                 return False
             if realtime and self.args.loop and not source.live:
                 source.stop()
-                self.source = open_source(self.input_spec, self.args.width).start()
+                self.source = overlap(open_source(self.input_spec, self.args.width).start(), self.processor,
+                                      realtime=True, replay=True)
                 self.processor.refiner.reset()
                 return False
             return True

@@ -54,8 +54,8 @@ def _describe(exc: BaseException) -> str:
 class Lookahead:
     """A source whose frames arrive with their people already found, and the finder that hands them out.
 
-    As a source (what the app's loop reads): start() / read(timeout) / stop(), finished, live, fps,
-    frame_count, name, last_frame_time, as ``sources.CaptureReader``.
+    As a source (what the app's loop reads): start() / read(timeout) / stop() and ``finished``; any other
+    attribute (live, fps, frame_count, name, last_frame_time...) is the wrapped source's.
     As a finder (what ``FrameProcessor`` calls): find(frame) -> (people, grid). For the frame ``read`` just
     returned, that is the worker's result (its exception, if the model failed on it, is raised here, so the
     frame fails closed exactly as it would synchronously); for any other frame (resized by the caller, or
@@ -90,11 +90,11 @@ class Lookahead:
         self._thread = threading.Thread(target=self._run, name="segmentation", daemon=True)
 
     # ------------------------------------------------------------------ source verbs
-    live = property(lambda self: self.source.live)
-    fps = property(lambda self: self.source.fps)
-    frame_count = property(lambda self: self.source.frame_count)
-    name = property(lambda self: self.source.name)
-    last_frame_time = property(lambda self: self.source.last_frame_time)
+    def __getattr__(self, name: str) -> object:
+        # live, fps, frame_count, name, last_frame_time, ...: whatever the wrapped source tells.
+        if name == "source":  # not set yet (during __init__): no recursion
+            raise AttributeError(name)
+        return getattr(self.source, name)
 
     @property
     def finished(self) -> bool:
@@ -341,26 +341,37 @@ def follow_people(mask: _Mask, probability: np.ndarray, reach: float) -> list[Pe
     return [Person(p.score, p.box, np.minimum(probability, g)) for p, g in zip(mask.people, grown, strict=True)]
 
 
-def overlap(source: Source, processor: FrameProcessor, window: bool, follow: bool = True) -> Source:
+def overlap(
+    source: Source, processor: FrameProcessor, realtime: bool, follow: bool = True, replay: bool = False
+) -> Source:
     """Put the processor's segmentation on a worker thread; returns the source the loop should read.
 
-    Mask R-CNN in a window or on a camera: ``LatestMask`` (followed by the selfie model if ``follow``), the
-    window never waits for the model. Otherwise (selfie, or Mask R-CNN writing a file headless, where every
-    frame should get its own mask): ``Lookahead``. A still image is left alone (nothing to overlap).
+    realtime: frames are consumed as they come (a window, a virtual camera); a live source always is.
+    Mask R-CNN in real time: ``LatestMask`` (followed by the selfie model if ``follow``), the window never
+    waits for the model. Otherwise (selfie, or Mask R-CNN writing a file headless, where every frame should
+    get its own mask): ``Lookahead``. A still image is left alone (nothing to overlap).
     Stop the returned source, then ``processor.close()``, to end the threads. Called again for the next
-    input of a batch, it replaces (and closes) the previous input's workers.
+    input it replaces (and closes) the previous input's workers; ``replay`` (the same input again, --loop)
+    keeps a running ``LatestMask`` and its newest mask.
     """
     finder = processor.finder
+    if replay and isinstance(finder, LatestMask):
+        return source
     if isinstance(finder, Lookahead | LatestMask):  # a previous input's worker: start afresh from its model
         finder.close()
         finder = finder.finder
         processor.finder = finder
-    if isinstance(finder, InstancePeople) and (window or source.live):
+    if isinstance(finder, InstancePeople) and (realtime or source.live):
         fast = None
         if follow:
+            from .pipeline import checked_probability
             from .selfie import SelfieSegmenter
 
-            fast = SelfieSegmenter().process
+            selfie = SelfieSegmenter()
+
+            def fast(frame: np.ndarray) -> np.ndarray:
+                return checked_probability(selfie.process(frame), selfie.output_size)
+
         processor.finder = LatestMask(finder, follow=fast)
         return source
     if isinstance(source, ImageSource):

@@ -107,7 +107,7 @@ def test_lookahead_gives_the_synchronous_outputs_in_order(short_clip, segmenter)
         source.stop()
 
     processor = processor_for(SelfiePeople(segmenter))
-    piped = overlap(open_source(str(short_clip), width=0).start(), processor, window=False)
+    piped = overlap(open_source(str(short_clip), width=0).start(), processor, realtime=False)
     assert isinstance(piped, Lookahead) and processor.finder is piped
     try:
         got = drain(piped, processor)
@@ -129,7 +129,7 @@ def test_lookahead_gives_the_synchronous_outputs_in_order(short_clip, segmenter)
 
 def test_lookahead_reports_the_model_time_of_each_frame(short_clip, segmenter) -> None:
     processor = processor_for(SelfiePeople(segmenter))
-    piped = overlap(open_source(str(short_clip), width=0).start(), processor, window=False)
+    piped = overlap(open_source(str(short_clip), width=0).start(), processor, realtime=False)
     try:
         frame = piped.read(timeout=5.0)
         processor.process(frame)
@@ -142,7 +142,7 @@ def test_lookahead_reports_the_model_time_of_each_frame(short_clip, segmenter) -
 
 def test_lookahead_stops_cleanly_midway(short_clip, segmenter) -> None:
     processor = processor_for(SelfiePeople(segmenter))
-    piped = overlap(open_source(str(short_clip), width=0).start(), processor, window=False)
+    piped = overlap(open_source(str(short_clip), width=0).start(), processor, realtime=False)
     assert piped.read(timeout=5.0) is not None
     assert worker_threads()
     piped.stop()
@@ -169,7 +169,7 @@ class Flaky:
 def test_lookahead_hides_exactly_the_frames_whose_model_run_failed(short_clip, segmenter) -> None:
     effect = make_effect("blur", 41)
     processor = FrameProcessor(finder=Flaky(SelfiePeople(segmenter), {3, 7}), effect=effect, want_alpha=True)
-    piped = overlap(open_source(str(short_clip), width=0).start(), processor, window=False)
+    piped = overlap(open_source(str(short_clip), width=0).start(), processor, realtime=False)
     try:
         got = drain(piped, processor)
     finally:
@@ -403,11 +403,11 @@ def test_overlap_picks_the_worker_for_each_case(short_clip, frames, tmp_path, se
     cv2.imwrite(str(image_path), frames[0])
     processor = processor_for(SelfiePeople(segmenter))
     image = open_source(str(image_path), width=0)
-    assert overlap(image, processor, window=True) is image  # a still image: nothing to overlap
+    assert overlap(image, processor, realtime=True) is image  # a still image: nothing to overlap
     assert isinstance(processor.finder, SelfiePeople)
 
-    first = overlap(open_source(str(short_clip), width=0).start(), processor, window=False)
-    second = overlap(open_source(str(short_clip), width=0).start(), processor, window=False)
+    first = overlap(open_source(str(short_clip), width=0).start(), processor, realtime=False)
+    second = overlap(open_source(str(short_clip), width=0).start(), processor, realtime=False)
     assert isinstance(second, Lookahead) and second.finder is first.finder  # no worker wraps a worker
     first.stop()
     second.stop()
@@ -416,8 +416,13 @@ def test_overlap_picks_the_worker_for_each_case(short_clip, frames, tmp_path, se
     slow = processor_for(InstancePeople(object()))
     source = open_source(str(short_clip), width=0).start()
     try:
-        assert overlap(source, slow, window=True, follow=False) is source
-        assert isinstance(slow.finder, LatestMask)
+        assert overlap(source, slow, realtime=True, follow=False) is source
+        latest = slow.finder
+        assert isinstance(latest, LatestMask)
+        assert overlap(source, slow, realtime=True, follow=False, replay=True) is source
+        assert slow.finder is latest  # the same clip again (--loop): keep the newest mask
+        overlap(source, slow, realtime=True, follow=False)
+        assert slow.finder is not latest and not latest._thread.is_alive()  # a new input: a new worker
     finally:
         source.stop()
         slow.close()
@@ -436,7 +441,7 @@ def test_real_mask_rcnn_graph_runs_asynchronously_and_fails_closed_first(tmp_pat
     processor = FrameProcessor(finder=InstancePeople(model), effect=effect)
     source = open_source(str(CLIP), width=0).start()
     try:
-        assert overlap(source, processor, window=True) is source
+        assert overlap(source, processor, realtime=True) is source
         latest = processor.finder
         assert isinstance(latest, LatestMask) and latest.follow is not None
         first = processor.process(frames[0])
