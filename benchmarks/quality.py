@@ -352,6 +352,60 @@ def time_refinement(clip: Path, refiner_kwargs: dict, frames: int, model_selecti
     return lines
 
 
+# --- the README's edge picture -----------------------------------------------------------------------------
+
+EDGE_FRAME = 80  # of asl_webcam_concat.mp4: dark hair and an orange hood against a white wall
+EDGE_CROP = (236, 84, 176, 176)  # x, y, w, h in the 640x480 frame: hair, cheek, hood, shoulder
+
+
+def edge_picture(clip: Path, out: Path, frame_index: int = EDGE_FRAME,
+                 crop: tuple[int, int, int, int] = EDGE_CROP, zoom: int = 2,
+                 colour: tuple[int, int, int] = (150, 110, 40)) -> int:
+    """Write a before/after crop: the bilinear-upsampled model output cut at 0.5 (left) vs our matte (right),
+    each composited over a flat ``colour`` (BGR; a flat background shows the edge, a blur would hide it),
+    with the mattes below. Returns the PNG's size in bytes.
+
+    The selector and refiner run over the 15 frames before ``frame_index`` first, so their state is as in use.
+    """
+    from privacy_filter.selfie import SelfieSegmenter
+
+    segmenter, refiner, selector = SelfieSegmenter(1), MatteRefiner(), UserSelector()
+    capture = cv2.VideoCapture(str(clip))
+    start = max(0, frame_index - 15)
+    capture.set(cv2.CAP_PROP_POS_FRAMES, start)
+    frame = probability = ours = None
+    for _ in range(frame_index - start + 1):
+        ok, frame = capture.read()
+        if not ok:
+            raise UserError(f"cannot read frame {frame_index} of {clip}")
+        probability = segmenter.process(frame)
+        ours = refiner.refine(selector.select(split_people(probability), probability.shape[:2]), frame)
+    capture.release()
+    height, width = frame.shape[:2]
+    hard = (cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR) > 0.5).astype(np.float32)
+    x, y, w, h = crop
+    sharp = frame[y:y + h, x:x + w].astype(np.float32)
+    flat = np.empty_like(sharp)
+    flat[:] = colour
+    columns = []
+    for alpha, label in ((hard, "before: bilinear upsampling, cut at 0.5"), (ours, "after: refined matte")):
+        a = alpha[y:y + h, x:x + w, None]
+        composite = (a * sharp + (1 - a) * flat + 0.5).astype(np.uint8)
+        matte = cv2.cvtColor((a[..., 0] * 255 + 0.5).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+        column = cv2.resize(np.vstack([composite, matte]), None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
+        header = np.full((28, column.shape[1], 3), 255, np.uint8)
+        cv2.putText(header, label, (6, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        columns.append(np.vstack([header, column]))
+    gap = np.full((columns[0].shape[0], 6, 3), 255, np.uint8)
+    picture = np.hstack([columns[0], gap, columns[1]])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ok, data = cv2.imencode(".png", picture, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    if not ok:
+        raise UserError(f"cannot encode {out}")
+    out.write_bytes(data.tobytes())
+    return len(data)
+
+
 # --- report -----------------------------------------------------------------------------------------------
 
 
@@ -418,6 +472,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         refine.add_argument(f"--{flag}", type=kind, default=None)
     parser.add_argument("--worst", type=int, default=0, help="keep the K frames with the lowest IoU of ours")
     parser.add_argument("--sheet", type=Path, default=None, help="write the worst frames' contact sheet PNG here")
+    parser.add_argument("--edge-picture", type=Path, default=None,
+                        help="only write the README's before/after edge crop (from the CC BY 4.0 webcam clip) here")
     parser.add_argument("--speed-frames", type=int, default=300,
                         help="frames of the webcam clip to time refine() on (0 = skip; default %(default)s)")
     return parser.parse_args(argv)
@@ -450,6 +506,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.sheet and not args.worst:
         args.worst = 12
     kwargs = refiner_kwargs(args)
+    if args.edge_picture:
+        size = edge_picture(shared_dir() / "eval" / SPEED_CLIP, args.edge_picture)
+        print(f"wrote {args.edge_picture} ({size // 1024} KB)")
+        return 0
     try:
         eval_root = shared_dir() / "eval"
         roots = [eval_root / name for name in args.sets.split(",") if name] + list(args.folders)

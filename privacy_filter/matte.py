@@ -3,27 +3,35 @@
 The seed pasted a thresholded 15x15 mask (jagged edges) and itself suggested the fix: interpolate, feather,
 alpha-blend. Here, per frame (``MatteRefiner.refine``):
 
-1. **Work grid.** The coarse map (the segmenter's grid, e.g. 256x144) and the frame's grey levels are resized
-   to a small grid with the frame's aspect ratio (long side ``work_size``, 320 by default). Everything costly
-   happens there.
+1. **Work grid.** The coarse map (the segmenter's grid, e.g. 256x144) and the frame are resized to a small
+   grid with the frame's aspect ratio (long side ``work_size``, 320 by default). Everything costly happens
+   there.
 2. **Temporal smoothing** (on the work grid). An exponential moving average whose weight rises to 1 where the
    frame itself changed: a still scene keeps a steady matte (the model's frame-to-frame jitter is averaged
    away), while a moving person is followed at once (no smear, no ghost).
 3. **Edges: fast guided filter** (He et al., *Guided Image Filtering*, TPAMI 2013; He & Sun, *Fast Guided
-   Filter*, 2015). On the work grid, fit in every window a linear model alpha ~ a * grey + b; then resize only
-   the coefficients a, b to the frame and apply them to the full-resolution grey frame. The matte edge snaps
-   to the frame's real edges (hair, shoulders) at full-resolution detail, for the price of two resizes and a
-   multiply-add at full size. Box filters are ``cv2.blur`` (``cv2.ximgproc`` is not in opencv-python).
+   Filter*, 2015). On the work grid, fit in every window a linear model alpha ~ a . colour + b; then resize
+   only the coefficients a, b to the frame and apply them to the full-resolution frame. The matte edge snaps
+   to the frame's real edges (hair, shoulders) at full-resolution detail, for the price of a few resizes and
+   multiply-adds at full size. The colour guide tells an orange hood from a white wall of the same
+   brightness, which a grey guide cannot. ``passes`` > 1 re-filters the result, pulling an edge the model
+   misplaced by more than the window further onto the image edge. Box filters are ``cv2.blur`` /
+   ``cv2.sepFilter2D`` (``cv2.ximgproc`` is not in opencv-python).
 4. **Contrast and feather.** ``sharpen`` steepens the soft ramp around alpha = 0.5 (it never moves the 0.5
-   contour), folded into a and b for free; an optional box ``feather_px`` and ``grow_px`` dilation follow.
+   contour), folded into a and b for free; optional ``grow_px`` dilation and ``feather_px`` box blur follow.
 
-Full-size work is about 8 cheap passes over an HxW float32 image, all into preallocated buffers.
+Full-size work is about a dozen cheap passes over an HxW image, into buffers allocated once per frame size.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
+
+GUIDES = ("color", "grey")
+_INV255 = np.float32(1.0 / 255.0)
 
 
 def upsample(alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -47,38 +55,119 @@ def feather(alpha: np.ndarray, grow_px: int, feather_px: int) -> np.ndarray:
 
 
 def work_grid(frame_hw: tuple[int, int], work_size: int) -> tuple[int, int]:
-    """(w, h) of the refinement grid: the frame shrunk so that its long side is at most ``work_size``."""
+    """(w, h) of the refinement grid: the frame divided by the integer factor that brings its long side
+    into [work_size, 2 * work_size) (never upscaled). An integer factor keeps INTER_AREA on its fast path
+    (a 2.5x shrink of a 640x480 colour frame costs ten times a 2x one)."""
     height, width = frame_hw
-    scale = max(1.0, max(height, width) / float(work_size))
-    return max(1, round(width / scale)), max(1, round(height / scale))
+    factor = max(1, max(height, width) // max(1, work_size))
+    return max(1, width // factor), max(1, height // factor)
 
 
-def _box(image: np.ndarray, radius: int, dst: np.ndarray | None = None) -> np.ndarray:
-    # Mean over a (2r+1)^2 window; reflecting borders keep the mean unbiased at the frame edge.
-    return cv2.blur(image, (2 * radius + 1, 2 * radius + 1), dst=dst, borderType=cv2.BORDER_REFLECT)
+_KERNELS: dict[int, np.ndarray] = {}
+
+
+def _box(image: np.ndarray, radius: int) -> np.ndarray:
+    """Mean over a (2r+1)^2 window; reflecting borders keep the mean unbiased at the frame edge.
+
+    One float channel: two 1-D passes (``sepFilter2D``), faster than ``cv2.blur``. Up to 4 channels: one
+    ``cv2.blur`` call, cheaper than one call per channel (more than 4 channels is much slower: don't).
+    """
+    if image.ndim == 3:
+        return cv2.blur(image, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
+    if radius not in _KERNELS:
+        _KERNELS[radius] = np.full(2 * radius + 1, 1.0 / (2 * radius + 1), np.float32)
+    kernel = _KERNELS[radius]
+    return cv2.sepFilter2D(image, -1, kernel, kernel, borderType=cv2.BORDER_REFLECT)
+
+
+def _steepen(q: np.ndarray, slope: float) -> np.ndarray:
+    return np.clip((q - 0.5) * slope + 0.5, 0.0, 1.0)
 
 
 def guided_coefficients(
-    guide: np.ndarray, source: np.ndarray, radius: int, eps: float
+    guide: np.ndarray, source: np.ndarray, radius: int, eps: float, passes: int = 1, pass_sharpen: float = 2.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Grey-guided filter coefficients (mean a, mean b) so that the filtered source is a * guide + b.
+    """Grey-guided filter coefficients (window means of a, b): the filtered source is a * guide + b.
 
     guide, source: hxw float32 (guide in [0, 1]); radius: window radius in pixels of this grid; eps: the
     regulariser (a variance, in guide units squared): windows whose guide varies less than ~sqrt(eps) are
-    smoothed, windows with a stronger edge pass it into the output. Returns two hxw float32 arrays.
+    smoothed, windows with a stronger edge pass it into the output. ``passes`` > 1 filters the filtered
+    source again, its ramp first steepened by ``pass_sharpen`` around 0.5. Returns two hxw float32 arrays.
     """
-    mean_i = _box(guide, radius)
-    mean_p = _box(source, radius)
-    corr_ip = _box(guide * source, radius)
-    var_i = _box(guide * guide, radius) - mean_i * mean_i
-    a = (corr_ip - mean_i * mean_p) / (var_i + eps)
-    b = mean_p - a * mean_i
-    return _box(a, radius), _box(b, radius)
+    # One 4-channel box for the window means of I, I^2, p and I*p.
+    means = _box(cv2.merge((guide, guide * guide, source, guide * source)), radius)
+    mean_i = means[..., 0]
+    inv_var = 1.0 / (means[..., 1] - mean_i * mean_i + eps)
+    mean_p, corr_ip = means[..., 2], means[..., 3]
+    a = b = mean_i  # (set below; the loop runs at least once)
+    for index in range(max(1, passes)):
+        if index > 0:
+            source = _steepen(a * guide + b, pass_sharpen)
+            mean_p, corr_ip = _box(source, radius), _box(guide * source, radius)
+        a = (corr_ip - mean_i * mean_p) * inv_var
+        b = mean_p - a * mean_i
+        a, b = _box(a, radius), _box(b, radius)
+    return a, b
 
 
-def guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """Plain (single-scale) grey guided filter: hxw float32 guide in [0, 1], hxw source -> hxw float32."""
-    a, b = guided_coefficients(guide, source, radius, eps)
+def color_guided_coefficients(
+    channels: Sequence[np.ndarray], source: np.ndarray, radius: int, eps: float, passes: int = 1,
+    pass_sharpen: float = 2.0,
+) -> np.ndarray:
+    """Colour-guided filter coefficients: hxwx4 float32 (a_0, a_1, a_2, b), filtered = sum_c a_c I_c + b.
+
+    channels: the guide's 3 colour planes, each hxw float32 in [0, 1] (separate planes: ``cv2.split`` of an
+    hxwx3 float32 image is strangely slow in OpenCV 5); source: hxw float32. Same meaning of radius, eps,
+    passes and pass_sharpen as ``guided_coefficients``. Per pixel, the 3x3 window covariance of the guide
+    (+ eps I) is inverted in closed form (symmetric, cofactors).
+    """
+    c0, c1, c2 = channels
+    # Window means of the guide's 3 channels and its 6 second moments, in 4-channel boxes (split back into
+    # contiguous planes: numpy is several times faster on them than on strided channel views).
+    m0, m1, m2, s00 = cv2.split(_box(cv2.merge((c0, c1, c2, c0 * c0)), radius))
+    s01, s02, s11, s12 = cv2.split(_box(cv2.merge((c0 * c1, c0 * c2, c1 * c1, c1 * c2)), radius))
+    s22 = _box(c2 * c2, radius)
+    v00 = s00 - m0 * m0 + eps
+    v01 = s01 - m0 * m1
+    v02 = s02 - m0 * m2
+    v11 = s11 - m1 * m1 + eps
+    v12 = s12 - m1 * m2
+    v22 = s22 - m2 * m2 + eps
+    # Inverse of the symmetric covariance via cofactors, the determinant folded in.
+    i00 = v11 * v22 - v12 * v12
+    i01 = v02 * v12 - v01 * v22
+    i02 = v01 * v12 - v02 * v11
+    inv_det = 1.0 / (v00 * i00 + v01 * i01 + v02 * i02)
+    i00 *= inv_det
+    i01 *= inv_det
+    i02 *= inv_det
+    i11 = (v00 * v22 - v02 * v02) * inv_det
+    i12 = (v01 * v02 - v00 * v12) * inv_det
+    i22 = (v00 * v11 - v01 * v01) * inv_det
+    coefficients = None
+    for _ in range(max(1, passes)):
+        if coefficients is not None:
+            a0, a1, a2, b = cv2.split(coefficients)
+            source = _steepen(a0 * c0 + a1 * c1 + a2 * c2 + b, pass_sharpen)
+        mean_p, mp0, mp1, mp2 = cv2.split(_box(cv2.merge((source, c0 * source, c1 * source, c2 * source)), radius))
+        cov0 = mp0 - m0 * mean_p
+        cov1 = mp1 - m1 * mean_p
+        cov2 = mp2 - m2 * mean_p
+        a0 = i00 * cov0 + i01 * cov1 + i02 * cov2
+        a1 = i01 * cov0 + i11 * cov1 + i12 * cov2
+        a2 = i02 * cov0 + i12 * cov1 + i22 * cov2
+        b = mean_p - a0 * m0 - a1 * m1 - a2 * m2
+        coefficients = _box(cv2.merge((a0, a1, a2, b)), radius)
+    return coefficients
+
+
+def guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: float, passes: int = 1) -> np.ndarray:
+    """Guided filter on one grid: guide hxw (grey) or hxwx3 (colour) float32 in [0, 1], source hxw -> hxw."""
+    if guide.ndim == 3:
+        channels = [np.ascontiguousarray(guide[..., k]) for k in range(3)]
+        c = color_guided_coefficients(channels, source, radius, eps, passes)
+        return (c[..., :3] * guide).sum(axis=2) + c[..., 3]
+    a, b = guided_coefficients(guide, source, radius, eps, passes)
     return a * guide + b
 
 
@@ -91,9 +180,12 @@ class MatteRefiner:
 
     Parameters (defaults chosen on the eval sets, see benchmarks/RESULTS.md "Quality"):
         guided: snap the edge to the frame with the fast guided filter; False = bilinear upsampling only.
+        guide: "color" (3x3 covariance per window; tells colours of equal brightness apart) or "grey"
+            (cheaper).
         work_size: long side, in pixels, of the grid the filter and the smoothing run on.
-        radius: guided filter window radius on the work grid (x full-size/work_size in frame pixels).
-        eps: guided filter regulariser (grey levels in [0, 1], squared).
+        radius: guided filter window radius on the work grid (x frame size / work grid size in frame pixels).
+        eps: guided filter regulariser (colour levels in [0, 1], squared).
+        passes, pass_sharpen: guided filter passes, and the ramp steepening between them.
         sharpen: slope of the final ramp around 0.5 (1 = as filtered; larger = crisper edge).
         temporal: smooth over time.
         still_weight: EMA weight of the new frame where the frame did not change (0 < w <= 1; lower = steadier).
@@ -104,22 +196,32 @@ class MatteRefiner:
     def __init__(
         self,
         guided: bool = True,
-        work_size: int = 320,
-        radius: int = 4,
+        guide: str = "color",
+        work_size: int = 160,
+        radius: int = 2,
         eps: float = 1e-3,
-        sharpen: float = 1.0,
+        passes: int = 2,
+        pass_sharpen: float = 2.0,
+        sharpen: float = 2.0,
         temporal: bool = True,
-        still_weight: float = 0.35,
-        motion_gain: float = 12.0,
+        still_weight: float = 0.2,
+        motion_gain: float = 4.0,
         grow_px: int = 0,
         feather_px: int = 0,
     ) -> None:
+        if guide not in GUIDES:
+            raise ValueError(f"guide must be one of {GUIDES}, not {guide!r}")
         if not 0.0 < still_weight <= 1.0:
             raise ValueError(f"still_weight must be in (0, 1], not {still_weight}")
+        if passes < 1 or radius < 1 or work_size < 8:
+            raise ValueError("passes and radius must be >= 1 and work_size >= 8")
         self.guided = guided
+        self.guide = guide
         self.work_size = int(work_size)
         self.radius = int(radius)
         self.eps = float(eps)
+        self.passes = int(passes)
+        self.pass_sharpen = float(pass_sharpen)
         self.sharpen = float(sharpen)
         self.temporal = temporal
         self.still_weight = float(still_weight)
@@ -141,7 +243,8 @@ class MatteRefiner:
         self._shape = (height, width)
         self._grey = np.empty((height, width), np.uint8)
         self._out = np.empty((height, width), np.float32)
-        self._b_full = np.empty((height, width), np.float32)
+        self._term = np.empty((height, width), np.float32)
+        self._channels = [np.empty((height, width), np.uint8) for _ in range(3)]
         self.reset()
 
     def refine(self, alpha: np.ndarray, frame: np.ndarray) -> np.ndarray:
@@ -150,36 +253,34 @@ class MatteRefiner:
         self._buffers(height, width)
         if alpha.dtype != np.float32:
             alpha = alpha.astype(np.float32)
-        if not self.guided and not self.temporal:
-            out = upsample(alpha, (width, height))
-            return feather(out, self.grow_px, self.feather_px) if self.grow_px or self.feather_px else out
-
         size = work_grid((height, width), self.work_size)
-        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY, dst=self._grey) if frame.ndim == 3 else frame
-        # INTER_AREA averages the pixels it drops, so the small grey image is not aliased.
-        grey_small = cv2.resize(grey, size, interpolation=cv2.INTER_AREA).astype(np.float32)
-        grey_small *= 1.0 / 255.0
+        colour = self.guided and self.guide == "color" and frame.ndim == 3
+        if colour:
+            # INTER_AREA averages the pixels it drops, so the small guide is not aliased.
+            small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            planes = [plane.astype(np.float32) * _INV255 for plane in cv2.split(small)]
+            grey_small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32) * _INV255
+        else:
+            grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY, dst=self._grey) if frame.ndim == 3 else frame
+            grey_small = cv2.resize(grey, size, interpolation=cv2.INTER_AREA).astype(np.float32) * _INV255
         coarse = cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
         if self.temporal:
             coarse = self._smooth(coarse, grey_small)
 
         out = self._out
-        if self.guided:
-            a, b = guided_coefficients(grey_small, coarse, self.radius, self.eps)
-            # Fold the contrast ramp and the 1/255 of the uint8 grey into a, b on the small grid:
-            # out = sharpen * (a * grey / 255 + b - 0.5) + 0.5.
-            a *= self.sharpen / 255.0
-            b = self.sharpen * (b - 0.5) + 0.5
-            cv2.resize(a, (width, height), dst=out, interpolation=cv2.INTER_LINEAR)
-            cv2.resize(b, (width, height), dst=self._b_full, interpolation=cv2.INTER_LINEAR)
-            np.multiply(out, grey, out=out)
-            np.add(out, self._b_full, out=out)
-        else:
+        if not self.guided:
             cv2.resize(coarse, (width, height), dst=out, interpolation=cv2.INTER_LINEAR)
             if self.sharpen != 1.0:
                 out -= 0.5
                 out *= self.sharpen
                 out += 0.5
+        elif colour:
+            c = color_guided_coefficients(planes, coarse, self.radius, self.eps, self.passes,
+                                          self.pass_sharpen)
+            self._apply(list(cv2.split(c)), cv2.split(frame, self._channels), width, height)
+        else:
+            a, b = guided_coefficients(grey_small, coarse, self.radius, self.eps, self.passes, self.pass_sharpen)
+            self._apply([a, b], [self._grey], width, height)
         if self.grow_px > 0:
             kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * self.grow_px + 1,) * 2)
             cv2.dilate(out, kernel, dst=out)
@@ -187,6 +288,20 @@ class MatteRefiner:
             cv2.blur(out, (2 * self.feather_px + 1,) * 2, dst=out)
         np.clip(out, 0.0, 1.0, out=out)
         return out
+
+    def _apply(self, coefficients: list[np.ndarray], channels: list[np.ndarray], width: int, height: int) -> None:
+        """out = sharpen * (sum_c a_c * channel_c / 255 + b - 0.5) + 0.5, with a_c and b resized to the frame.
+
+        The contrast ramp and the 1/255 of the uint8 channels are folded into a and b on the small grid.
+        """
+        *slopes, offset = coefficients
+        scale = self.sharpen / 255.0
+        out, term = self._out, self._term
+        cv2.resize(self.sharpen * (offset - 0.5) + 0.5, (width, height), dst=out, interpolation=cv2.INTER_LINEAR)
+        for slope, channel in zip(slopes, channels, strict=True):
+            cv2.resize(slope * scale, (width, height), dst=term, interpolation=cv2.INTER_LINEAR)
+            np.multiply(term, channel, out=term)
+            np.add(out, term, out=out)
 
     def _smooth(self, coarse: np.ndarray, grey_small: np.ndarray) -> np.ndarray:
         """EMA of the work-grid matte; weight still_weight where the frame is still, 1 where it changed."""

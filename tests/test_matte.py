@@ -1,0 +1,147 @@
+"""Matte refinement on synthetic frames whose right answer is known (real-image quality: test_quality_selfie)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from privacy_filter.matte import MatteRefiner, guided_filter, work_grid
+
+H, W = 480, 640
+EDGE_X = 301  # the person is everything right of this column
+
+
+def textured_frame(seed: int = 0) -> np.ndarray:
+    """A noisy grey-ish frame with a bright 'person' right of EDGE_X (a real, sharp image edge)."""
+    rng = np.random.default_rng(seed)
+    frame = rng.integers(30, 60, (H, W, 3), dtype=np.uint8)
+    frame[:, EDGE_X:] = rng.integers(180, 210, (H, W - EDGE_X, 3), dtype=np.uint8)
+    return frame
+
+
+def coarse_step(grid: tuple[int, int] = (144, 256), offset_px: int = 0) -> np.ndarray:
+    """The person seen by a low-resolution model: a soft step near EDGE_X (``offset_px`` off) on a coarse grid."""
+    w = grid[1]
+    alpha = np.zeros(grid, np.float32)
+    alpha[:, round((EDGE_X + offset_px) * w / W):] = 1.0
+    return cv2.blur(alpha, (3, 3))  # the model's soft edge
+
+
+def crossing_columns(alpha: np.ndarray) -> np.ndarray:
+    """Per row, the first column where alpha reaches 0.5."""
+    return np.argmax(alpha >= 0.5, axis=1)
+
+
+def test_output_contract_for_any_input_grid() -> None:
+    refiner = MatteRefiner()
+    frame = textured_frame()
+    for grid in ((144, 256), (256, 256), (5, 7), (H, W)):
+        alpha = np.random.default_rng(1).random(grid, dtype=np.float32)
+        out = refiner.refine(alpha, frame)
+        assert out.shape == (H, W) and out.dtype == np.float32
+        assert np.isfinite(out).all() and out.min() >= 0.0 and out.max() <= 1.0
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0])
+def test_constant_matte_stays_constant_on_a_textured_frame(value: float) -> None:
+    out = MatteRefiner().refine(np.full((144, 256), value, np.float32), textured_frame())
+    assert np.allclose(out, value, atol=1e-4)
+
+
+def test_guided_refinement_snaps_the_edge_to_the_frame_and_sharpens_it() -> None:
+    frame = textured_frame()
+    coarse = coarse_step(offset_px=-5)  # the model's edge is 5 px (2 cells of its grid) off the real one
+    bilinear = MatteRefiner(guided=False, temporal=False, sharpen=1.0).refine(coarse, frame).copy()
+    refined = MatteRefiner(temporal=False).refine(coarse, frame)
+    error_bilinear = np.abs(crossing_columns(bilinear) - EDGE_X).mean()
+    error_refined = np.abs(crossing_columns(refined) - EDGE_X).mean()
+    assert error_bilinear >= 4
+    assert error_refined < 0.5 * error_bilinear
+    ramp = lambda a: np.count_nonzero((a > 0.1) & (a < 0.9)) / H  # noqa: E731 - soft edge width in px
+    assert ramp(refined) < 0.5 * ramp(bilinear)
+
+
+def test_sharpen_keeps_the_half_contour() -> None:
+    frame, coarse = textured_frame(), coarse_step()
+    soft = MatteRefiner(temporal=False, sharpen=1.0).refine(coarse, frame).copy()
+    crisp = MatteRefiner(temporal=False, sharpen=3.0).refine(coarse, frame)
+    assert np.array_equal(crossing_columns(soft), crossing_columns(crisp))
+
+
+def test_guided_filter_keeps_an_edge_present_in_the_guide_and_smooths_flat_areas() -> None:
+    guide = np.zeros((60, 80), np.float32)
+    guide[:, 40:] = 1.0
+    noisy = guide + np.random.default_rng(2).normal(0, 0.05, guide.shape).astype(np.float32)
+    out = guided_filter(guide, noisy, radius=4, eps=1e-2)
+    assert np.abs(out - guide).mean() < 0.5 * np.abs(noisy - guide).mean()
+    assert out[:, 38].max() < 0.2 and out[:, 41].min() > 0.8
+
+
+def test_work_grid_keeps_aspect_and_never_upscales() -> None:
+    assert work_grid((480, 640), 320) == (320, 240)
+    assert work_grid((720, 1280), 320) == (320, 180)
+    assert work_grid((100, 120), 320) == (120, 100)
+
+
+def test_temporal_smoothing_steadies_a_jittering_matte_on_a_still_frame() -> None:
+    """The model's typical flicker on a still scene: the edge wobbles and a false blob blinks."""
+    frame = textured_frame()
+    rng = np.random.default_rng(3)
+    coarse = []
+    for _ in range(12):
+        alpha = coarse_step(offset_px=int(rng.integers(-8, 9)))
+        if rng.random() < 0.5:
+            alpha[20:50, 30:60] = 0.8  # a blinking false positive in the background
+        coarse.append(alpha)
+
+    def flicker(refiner: MatteRefiner) -> float:
+        outs = [refiner.refine(c, frame).copy() for c in coarse]
+        return float(np.mean([np.abs(a - b).mean() for a, b in zip(outs[1:], outs[:-1], strict=True)]))
+
+    unsmoothed = flicker(MatteRefiner(temporal=False))
+    assert unsmoothed > 0.005  # the test has flicker to remove
+    assert flicker(MatteRefiner()) < 0.5 * unsmoothed
+
+
+def test_temporal_smoothing_follows_motion_without_a_ghost() -> None:
+    """A bright square jumps 200 px: the matte must be at the new place and gone from the old one at once."""
+    refiner = MatteRefiner()
+    for x in (100, 100, 100, 300):
+        frame = np.full((H, W, 3), 40, np.uint8)
+        frame[150:300, x:x + 150] = 220
+        alpha = np.zeros((H, W), np.float32)
+        alpha[150:300, x:x + 150] = 1.0
+        out = refiner.refine(alpha, frame)
+    assert out[170:280, 320:430].min() > 0.9  # new place
+    assert out[170:280, 120:230].max() < 0.1  # old place: no ghost
+
+
+def test_reset_forgets_the_previous_frames() -> None:
+    frame = textured_frame()
+    refiner = MatteRefiner()
+    refiner.refine(np.zeros((144, 256), np.float32), frame)
+    refiner.reset()
+    out = refiner.refine(np.ones((144, 256), np.float32), frame)
+    assert np.allclose(out, 1.0, atol=1e-4)
+
+
+def test_frame_size_change_is_handled() -> None:
+    refiner = MatteRefiner()
+    refiner.refine(coarse_step(), textured_frame())
+    small = cv2.resize(textured_frame(), (320, 240))
+    out = refiner.refine(coarse_step(), small)
+    assert out.shape == (240, 320)
+
+
+def test_grow_and_feather_widen_and_soften() -> None:
+    frame, coarse = textured_frame(), coarse_step()
+    base = MatteRefiner(temporal=False).refine(coarse, frame).copy()
+    grown = MatteRefiner(temporal=False, grow_px=5).refine(coarse, frame)
+    assert (crossing_columns(grown) < crossing_columns(base)).all()
+    assert (grown >= base - 1e-6).all()
+
+
+def test_invalid_still_weight_is_refused() -> None:
+    with pytest.raises(ValueError):
+        MatteRefiner(still_weight=0.0)
