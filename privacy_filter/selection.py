@@ -12,7 +12,8 @@ The selfie model returns one map for everybody; ``split_people`` cuts it into co
 * **Switch**: someone else becomes the user only after out-scoring the user ``switch_ratio``-fold for
   ``switch_frames`` frames in a row (a wrong first pick is corrected; a passer-by is not picked up).
 * **Merge guard**: when someone touches the user, the selfie map fuses them into one region whose area jumps;
-  the region is then cut back to the neighbourhood of the user's previous shape, so the newcomer stays hidden.
+  while it lasts (at most ``merge_frames``), only as many of the region's pixels as the user had, those
+  nearest the user's last shape, are kept, so the newcomer stays hidden while the user may move.
 
 Frame counts assume about 30 frames per second.
 """
@@ -27,6 +28,7 @@ import numpy as np
 from .person import Person
 
 KEEP_CHOICES = ("user", "all")
+_HALO = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))  # the soft edge kept around a region
 
 
 def split_people(probability: np.ndarray, min_area_fraction: float = 0.002) -> list[Person]:
@@ -42,12 +44,11 @@ def split_people(probability: np.ndarray, min_area_fraction: float = 0.002) -> l
     count, labels, stats, _ = cv2.connectedComponentsWithStats(core, connectivity=8)
     people: list[Person] = []
     min_area = max(1, int(min_area_fraction * probability.size))
-    grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
     big = [label for label in range(1, count) if stats[label, cv2.CC_STAT_AREA] >= min_area]
     for label in big:
         x, y, w, h, _ = stats[label]
         region = labels == label
-        halo = cv2.dilate(region.astype(np.uint8), grow).astype(bool)
+        halo = cv2.dilate(region.astype(np.uint8), _HALO).astype(bool)
         if len(big) > 1:
             halo &= region | (core == 0)  # the soft edge, not a neighbour's body
         mask = np.where(halo, probability, 0.0).astype(np.float32)
@@ -75,7 +76,10 @@ class UserSelector:
     match_fraction: share of the previous user's region a person must cover to be the same person (or have
         half of their own region inside it).
     growth_limit: a jump of the user's area beyond this factor in one frame counts as a merge.
-    guard_fraction: how far (fraction of the grid's width) the user may move in one frame after a merge.
+    merge_growth: during a merge, the user's allowed area grows by this fraction per frame.
+    area_memory: per-frame decay of the remembered user size (the recent maximum) that a jump is judged by.
+    merge_frames: after this many frames a merge is taken for the user's own growth (standing up, coming
+        closer) and the whole region is kept again.
     """
 
     def __init__(
@@ -85,8 +89,10 @@ class UserSelector:
         switch_ratio: float = 3.0,
         switch_frames: int = 60,
         match_fraction: float = 0.25,
-        growth_limit: float = 1.5,
-        guard_fraction: float = 0.04,
+        growth_limit: float = 1.75,
+        merge_frames: int = 150,
+        merge_growth: float = 0.02,
+        area_memory: float = 0.95,
     ) -> None:
         if keep not in KEEP_CHOICES:
             raise ValueError(f"keep must be one of {KEEP_CHOICES}, not {keep!r}")
@@ -96,7 +102,9 @@ class UserSelector:
         self.switch_frames = switch_frames
         self.match_fraction = match_fraction
         self.growth_limit = growth_limit
-        self.guard_fraction = guard_fraction
+        self.merge_frames = merge_frames
+        self.merge_growth = merge_growth
+        self.area_memory = area_memory
         self.reset()
 
     def reset(self) -> None:
@@ -105,6 +113,8 @@ class UserSelector:
         self._user_area = 0.0
         self._missing = 0
         self._challenger_frames = 0
+        self._merge_area: float | None = None  # during a merge: the user's own area just before it
+        self._merged_frames = 0
         self.user_box: tuple[float, float, float, float] | None = None  # the user's box last frame, if any
 
     def select(self, people: Sequence[Person], grid: tuple[int, int]) -> np.ndarray:
@@ -133,7 +143,7 @@ class UserSelector:
         if not people:
             return np.zeros(grid, np.float32)
         index = max(range(len(people)), key=lambda i: user_score(people[i]))
-        self._user_core = None  # no merge guard on a fresh pick
+        self._user_core, self._merge_area = None, None  # no merge guard on a fresh pick
         return self._keep(people[index], cores[index])
 
     def _match(self, cores: list[np.ndarray]) -> int | None:
@@ -161,7 +171,7 @@ class UserSelector:
             self._challenger_frames += 1
             if self._challenger_frames >= self.switch_frames:
                 self._challenger_frames = 0
-                self._user_core = None  # a new person: do not clip them to the old one's shape
+                self._user_core, self._merge_area = None, None  # a new person: not held to the old one's size
                 return challenger
         else:
             self._challenger_frames = 0
@@ -171,16 +181,31 @@ class UserSelector:
         mask = person.mask
         area = float(np.count_nonzero(core))
         previous = self._user_core
-        if previous is not None and area > self.growth_limit * max(self._user_area, 1.0):
-            # Someone merged into the user's region: keep only what is near the user's last shape.
-            radius = max(1, round(self.guard_fraction * core.shape[1]))
-            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
-            guard = cv2.dilate(previous.astype(np.uint8), kernel).astype(bool)
-            core = core & guard
-            mask = np.where(guard, mask, 0.0).astype(np.float32)
-            area = float(np.count_nonzero(core))
+        if self._merge_area is None and previous is not None and area > self.growth_limit * max(
+            self._user_area, 1.0
+        ):
+            # The user's region jumped in size: someone merged into it. Remember the user's own size.
+            self._merge_area, self._merged_frames = max(self._user_area, 1.0), 0
+        if self._merge_area is not None and previous is not None:
+            self._merged_frames += 1
+            budget = self._merge_area * (1.0 + self.merge_growth) ** self._merged_frames
+            if area <= budget or self._merged_frames > self.merge_frames:
+                self._merge_area = None  # separated again (or it was the user growing after all)
+            else:
+                # Keep the user's size, not the merged region's: the pixels of the region nearest the user's
+                # last shape, as many as the user had (plus a slow growth allowance). The user moving is
+                # followed (their new pixels are the nearest), the newcomer's body beyond is not taken.
+                distance = cv2.distanceTransform((~previous).astype(np.uint8), cv2.DIST_L2, 3)
+                inside = distance[core]
+                cut = np.partition(inside, int(budget) - 1)[int(budget) - 1]
+                core = core & (distance <= cut)
+                halo = cv2.dilate(core.astype(np.uint8), _HALO).astype(bool)
+                mask = np.where(halo, mask, 0.0).astype(np.float32)
+                area = float(np.count_nonzero(core))
         self._user_core = core
-        self._user_area = area
+        # The user's recent size, forgetting slowly: a frame where the model missed the user's arm or legs
+        # must not make their return look like a merge.
+        self._user_area = area if previous is None else max(area, self.area_memory * self._user_area)
         self._missing = 0
         self.user_box = person.box
         return mask.astype(np.float32, copy=False)
