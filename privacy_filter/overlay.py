@@ -7,15 +7,27 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
+FONT, SCALE, LINE_HEIGHT = cv2.FONT_HERSHEY_SIMPLEX, 0.55, 22
+
 
 def draw_lines(frame: np.ndarray, lines: Iterable[str], origin: tuple[int, int] = (10, 24)) -> np.ndarray:
-    """Write lines of text on a copy of frame (HxWx3 uint8 BGR), white on a dark outline for contrast."""
+    """Write lines of text on a copy of frame (HxWx3 uint8 BGR): white on a darkened panel, readable on any
+    background. (An outline drawn as thicker dark text does not line up: Hershey glyphs advance by their
+    stroke thickness, so the two strings drift apart.)"""
     out = frame.copy()
+    lines = list(lines)
+    if not lines:
+        return out
     x, y = origin
+    width = max(cv2.getTextSize(line, FONT, SCALE, 1)[0][0] for line in lines)
+    top, left = max(0, y - 17), max(0, x - 6)
+    bottom = min(out.shape[0], y + LINE_HEIGHT * (len(lines) - 1) + 8)
+    right = min(out.shape[1], x + width + 6)
+    if bottom > top and right > left:
+        out[top:bottom, left:right] = cv2.convertScaleAbs(out[top:bottom, left:right], alpha=0.35)
     for line in lines:
-        cv2.putText(out, line, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(out, line, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
-        y += 22
+        cv2.putText(out, line, (x, y), FONT, SCALE, (255, 255, 255), 1, cv2.LINE_AA)
+        y += LINE_HEIGHT
     return out
 
 
