@@ -72,10 +72,18 @@ def parse_color(text: str) -> tuple[int, int, int]:
 
 
 def load_background(path: str | Path) -> np.ndarray:
-    """Read a background picture (HxWx3 uint8 BGR) or raise UserError."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise UserError(f"cannot read background image {path}")
+    """Read a background picture (HxWx3 uint8 BGR; grey or with alpha is made BGR) or raise UserError."""
+    file = Path(path)
+    if not file.exists():
+        raise UserError(f"--background {path}: file not found")
+    if file.is_dir():
+        raise UserError(f"--background {path} is a folder; give a picture file (png, jpg...)")
+    try:
+        image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+    except cv2.error:
+        image = None
+    if image is None or image.size == 0:
+        raise UserError(f"--background {path}: cannot decode it as a picture (png, jpg, bmp, webp, tiff)")
     return image
 
 
