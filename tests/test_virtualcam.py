@@ -1,0 +1,226 @@
+"""--virtual-cam: the frame conversion (pure), the one-line errors for real, and the streaming path.
+
+The error paths run for real: pyvirtualcam is installed from PyPI in the test environment when it can be
+(these machines have no v4l2loopback device, so opening one fails as it would for a user without it); the
+"not installed" path runs the real program with the import made to fail. The streaming path runs the real
+program on a real clip with pyvirtualcam's ``Camera`` replaced by a recorder (no device can exist here).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import types
+
+import cv2
+import numpy as np
+import pytest
+from conftest import EVAL, REPO, SPEED_CLIP, needs_eval, run_cli
+
+from privacy_filter import app
+from privacy_filter.errors import SinkError
+from privacy_filter.virtualcam import (
+    INSTALL_HINT,
+    LINUX_SETUP,
+    VirtualCamera,
+    import_pyvirtualcam,
+    no_device_message,
+    to_camera_frame,
+)
+
+MODPROBE = "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=PrivacyFilter"
+HAVE_PYVIRTUALCAM = importlib.util.find_spec("pyvirtualcam") is not None
+needs_pyvirtualcam = pytest.mark.skipif(
+    not HAVE_PYVIRTUALCAM, reason="pyvirtualcam is not installed (pip install -r requirements-virtualcam.txt)"
+)
+
+
+def loopback_exists() -> bool:
+    """A v4l2loopback device is there (then the 'no device' error cannot be seen)."""
+    if not HAVE_PYVIRTUALCAM:
+        return False
+    import pyvirtualcam
+
+    try:
+        pyvirtualcam.Camera(width=64, height=48, fps=30).close()
+    except RuntimeError:
+        return False
+    return True
+
+
+# --- the frame conversion ------------------------------------------------------------------------------------
+
+
+def test_to_camera_frame_swaps_bgr_to_rgb() -> None:
+    frame = np.zeros((4, 6, 3), np.uint8)
+    frame[..., 0], frame[..., 1], frame[..., 2] = 10, 20, 30  # B, G, R
+    out = to_camera_frame(frame, (6, 4))
+    assert out.shape == (4, 6, 3) and out.dtype == np.uint8 and out.flags["C_CONTIGUOUS"]
+    assert out[0, 0].tolist() == [30, 20, 10]
+    assert frame[0, 0].tolist() == [10, 20, 30], "the input is left alone"
+
+
+def test_to_camera_frame_scales_to_the_camera_size() -> None:
+    frame = np.zeros((480, 640, 3), np.uint8)
+    frame[:, 320:] = (255, 0, 0)  # right half blue
+    out = to_camera_frame(frame, (320, 240))
+    assert out.shape == (240, 320, 3)
+    assert out[:, 170:, 2].min() == 255 and out[:, :150, 2].max() == 0, "blue (BGR) is channel 2 in RGB"
+
+
+def test_to_camera_frame_of_a_view_is_contiguous() -> None:
+    frame = np.zeros((20, 40, 3), np.uint8)[:, ::2]  # a strided view, 20x20
+    assert to_camera_frame(frame, (20, 20)).flags["C_CONTIGUOUS"]
+
+
+# --- the one-line errors -------------------------------------------------------------------------------------
+
+
+def test_no_device_messages_per_platform() -> None:
+    linux = no_device_message(
+        "'v4l2loopback' backend: No v4l2 loopback device found at /dev/video[0-99]. Did you run 'modprobe "
+        "v4l2loopback'? See also pyvirtualcam's documentation.", "Linux")
+    assert MODPROBE in linux and "\n" not in linux
+    other = no_device_message("'v4l2loopback' backend: Device capabilities of /dev/video0 could not be queried.",
+                              "Linux")
+    assert "could not be queried" in other and MODPROBE in other
+    for system in ("Windows", "Darwin"):
+        message = no_device_message("'obs' backend: OBS Virtual Camera is not installed\nsecond line", system)
+        assert "OBS" in message and "second line" not in message and "\n" not in message
+    device = no_device_message("'v4l2loopback' backend: Device /dev/video9 does not exist.", "Linux", "/dev/video9")
+    assert device.startswith("--virtual-cam-device /dev/video9") and "does not exist" in device
+
+
+@needs_pyvirtualcam
+def test_opening_without_a_device_says_what_to_install() -> None:
+    if loopback_exists():
+        pytest.skip("a v4l2loopback device exists here: see test_streams_to_a_real_device")
+    with pytest.raises(SinkError) as error:
+        VirtualCamera((640, 480), 30.0)
+    assert str(error.value) == f"--virtual-cam: no virtual camera device found; {LINUX_SETUP}"
+    assert MODPROBE in str(error.value)
+
+
+@needs_pyvirtualcam
+def test_a_named_device_that_is_not_there() -> None:
+    with pytest.raises(SinkError, match=r"--virtual-cam-device /dev/video99: cannot open it \(.*does not exist"):
+        VirtualCamera((640, 480), 30.0, device="/dev/video99")
+
+
+@needs_pyvirtualcam
+@needs_eval
+def test_cli_without_a_device_exits_1_with_one_line(tmp_path) -> None:
+    if loopback_exists():
+        pytest.skip("a v4l2loopback device exists here")
+    out = tmp_path / "out.mp4"
+    result = run_cli("--input", str(SPEED_CLIP), "--virtual-cam", "--no-display", "--output", str(out))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"privacy-filter: error: --virtual-cam: no virtual camera "
+                                                  f"device found; {LINUX_SETUP}"]
+    assert not out.exists() and list(tmp_path.iterdir()) == [], "nothing written, no temporary file left"
+
+
+@needs_eval
+def test_cli_without_pyvirtualcam_says_how_to_install_it(tmp_path) -> None:
+    """The real program with ``import pyvirtualcam`` failing as it does when the package is not installed."""
+    code = (
+        "import sys; sys.modules['pyvirtualcam'] = None\n"  # makes the import raise ImportError
+        "from privacy_filter.app import main\n"
+        f"sys.exit(main(['--input', {str(SPEED_CLIP)!r}, '--virtual-cam', '--no-display']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"privacy-filter: error: --virtual-cam needs the pyvirtualcam package: {INSTALL_HINT}"
+    ]
+    assert "pip install -r requirements-virtualcam.txt" in INSTALL_HINT
+
+
+def test_import_error_is_a_sink_error(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "pyvirtualcam", None)
+    with pytest.raises(SinkError, match=r"requirements-virtualcam\.txt"):
+        import_pyvirtualcam()
+
+
+# --- streaming -----------------------------------------------------------------------------------------------
+
+
+class RecordingCamera:
+    """Stands in for pyvirtualcam.Camera: checks what it is given as the real one does, and keeps it."""
+
+    opened: list[RecordingCamera] = []  # noqa: RUF012 (a test's shared record)
+
+    def __init__(self, width: int, height: int, fps: float, *, fmt=None, device=None, **_kw) -> None:
+        self.width, self.height, self.fps, self.fmt, self.device = width, height, fps, fmt, device or "/dev/video42"
+        self.frames: list[np.ndarray] = []
+        self.closed = False
+        RecordingCamera.opened.append(self)
+
+    def send(self, frame: np.ndarray) -> None:
+        assert frame.dtype == np.uint8 and frame.shape == (self.height, self.width, 3)  # as pyvirtualcam checks
+        self.frames.append(frame.copy())
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def recording_pyvirtualcam(monkeypatch):
+    module = types.ModuleType("pyvirtualcam")
+    module.Camera = RecordingCamera
+    module.PixelFormat = types.SimpleNamespace(RGB="RGB", BGR="BGR")
+    monkeypatch.setitem(sys.modules, "pyvirtualcam", module)
+    RecordingCamera.opened = []
+    return RecordingCamera
+
+
+@needs_eval
+def test_streams_every_frame_in_rgb_at_the_inputs_size_and_rate(recording_pyvirtualcam, tmp_path) -> None:
+    clip = EVAL / "davis2016_person" / "videos" / "rollerblade.mp4"
+    if not clip.is_file():
+        pytest.skip(f"{clip} not found")
+    out = tmp_path / "out.avi"
+    status = app.main(["--input", str(clip), "--virtual-cam", "--no-display", "--output", str(out),
+                       "--effect", "color"])
+    assert status == 0
+    [camera] = recording_pyvirtualcam.opened
+    source = cv2.VideoCapture(str(clip))
+    size = (int(source.get(cv2.CAP_PROP_FRAME_WIDTH)), int(source.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    count, fps = int(source.get(cv2.CAP_PROP_FRAME_COUNT)), source.get(cv2.CAP_PROP_FPS)
+    assert (camera.width, camera.height) == size, "the camera's size is the input's"
+    assert camera.fps == pytest.approx(fps) and camera.fmt == "RGB"
+    assert len(camera.frames) == count and camera.closed
+    written = cv2.VideoCapture(str(out))
+    for sent in camera.frames[:: max(1, count // 5)]:
+        # The streamed frames are the filtered ones (as in the file), in RGB: the green background is
+        # (0, 177, 64) as RGB. A frame that is mostly background is mostly that colour.
+        assert np.all(np.abs(np.median(sent.reshape(-1, 3), axis=0) - (0x00, 0xB1, 0x40)) <= 2)
+    ok, first_written = written.read()
+    assert ok and np.abs(cv2.cvtColor(first_written, cv2.COLOR_BGR2RGB).astype(int) - camera.frames[0]).mean() < 4
+
+
+@needs_eval
+def test_a_still_image_keeps_streaming_until_interrupted(recording_pyvirtualcam, monkeypatch) -> None:
+    """An image as the camera: it is sent over and over (a call needs frames), at most ~30 times a second."""
+    image = sorted((EVAL / "eg1800_portrait_test" / "images").glob("*.jpg"))[0]
+    sleeps = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) >= 10:
+            raise KeyboardInterrupt  # the user presses Ctrl-C
+
+    monkeypatch.setattr(app.time, "sleep", sleep)
+    status = app.main(["--input", str(image), "--virtual-cam", "--no-display"])
+    [camera] = recording_pyvirtualcam.opened
+    assert status == 0, "frames went out before Ctrl-C: a normal end"
+    assert len(camera.frames) >= 10 and camera.closed
+    assert all(0 < seconds <= 1 / 30 for seconds in sleeps)
+    assert all(np.array_equal(frame.shape, camera.frames[0].shape) for frame in camera.frames)
+
+
+def test_cannot_stream_a_batch(tmp_path) -> None:
+    (tmp_path / "a.mp4").write_bytes(b"")
+    result = run_cli("--input", str(tmp_path), "--output", str(tmp_path / "out"), "--virtual-cam", "--no-display")
+    assert result.returncode == 1 and "--virtual-cam streams one input" in result.stderr
