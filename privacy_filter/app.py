@@ -254,6 +254,8 @@ def plan_jobs(args: argparse.Namespace) -> tuple[list[Job], bool]:
         raise UserError("--virtual-cam streams one input; it cannot be used with a folder or glob of inputs")
     if not (args.output or args.mask_output):
         raise UserError(f"{args.input} names several inputs: give --output DIR (or --mask-output DIR) for the results")
+    if args.output and args.mask_output and Path(args.output).resolve() == Path(args.mask_output).resolve():
+        raise UserError("--output and --mask-output must be different folders")
     sources = batch_inputs(args.input)
     folders = {
         flag: _output_folder(value, flag)
