@@ -42,7 +42,9 @@ from privacy_filter.selection import KEEP_CHOICES, UserSelector, split_people
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SETS = ("eg1800_portrait_test", "humanseg_vikramshenoy", "coco128seg_person", "davis2016_person")
 SPEED_CLIP = Path("videos") / "asl_webcam_concat.mp4"
+PASSER_BY_SET = "eg1800_portrait_test"
 SPECK_PX = 100  # eg1800 masks carry 1-50 px islands at hair fringes (eval/SOURCES.md): not real contours
+BIG_MAIN = 0.05  # "webcam-like": the main person fills at least this share of the frame
 TIGHT_TOLERANCE = 0.003  # of the diagonal: 2.4 px at 640x480, where edge refinement shows
 
 
@@ -273,6 +275,8 @@ class SetResult:
     ours: Scores
     only_you_raw: OnlyYou
     only_you: OnlyYou
+    only_you_big_raw: OnlyYou = field(default_factory=OnlyYou)
+    only_you_big: OnlyYou = field(default_factory=OnlyYou)
 
 
 def evaluate_set(eval_set: EvalSet, backend, keep: str, refiner_kwargs: dict, worst: Worst) -> SetResult:
@@ -280,6 +284,7 @@ def evaluate_set(eval_set: EvalSet, backend, keep: str, refiner_kwargs: dict, wo
     refiner = MatteRefiner(**refiner_kwargs)
     raw, ours = Scores(), Scores()
     only_you_raw, only_you = OnlyYou(), OnlyYou()
+    big_raw, big = OnlyYou(), OnlyYou()
     main_only = keep == "user" and any(s.instances is not None for clip in eval_set.clips for s in clip)
     for clip in eval_set.clips:
         for still in [[s] for s in clip] if not eval_set.is_video else [clip]:
@@ -306,16 +311,20 @@ def evaluate_set(eval_set: EvalSet, backend, keep: str, refiner_kwargs: dict, wo
                 if instances is not None and instances.max() >= 2:
                     only_you_raw.add(raw_alpha, instances)
                     only_you.add(our_alpha, instances)
+                    if np.count_nonzero(instances == 1) >= BIG_MAIN * instances.size:
+                        big_raw.add(raw_alpha, instances)
+                        big.add(our_alpha, instances)
                 worst.offer(ours.iou[-1], f"{eval_set.name}/{sample.name}", frame, our_alpha, truth)
     truth_name = "main person (instances==1)" if main_only else "all people (masks/)"
-    return SetResult(eval_set.name, truth_name, eval_set.count, raw, ours, only_you_raw, only_you)
+    return SetResult(eval_set.name, truth_name, eval_set.count, raw, ours, only_you_raw, only_you, big_raw, big)
 
 
 # --- speed ------------------------------------------------------------------------------------------------
 
 
 def time_refinement(clip: Path, refiner_kwargs: dict, frames: int, model_selection: int) -> list[str]:
-    """ms per refine() on real webcam frames at 640x480 and the same frames upscaled to 1280x720."""
+    """ms per refine() on real webcam frames at 640x480 and the same frames upscaled to 1280x720, with
+    OpenCV's default threads and with one; and the flicker on still pixels of the clip (no truth needed)."""
     from privacy_filter.selfie import SelfieSegmenter
 
     capture = cv2.VideoCapture(str(clip))
@@ -330,26 +339,66 @@ def time_refinement(clip: Path, refiner_kwargs: dict, frames: int, model_selecti
         return [f"(speed skipped: cannot read {clip})"]
     segmenter = SelfieSegmenter(model_selection)
     coarse = [segmenter.process(f).copy() for f in images]
-    lines = ["| frame | bilinear only (ms) | ours: refine() mean (ms) | median | p95 |", "|---|---|---|---|---|"]
-    for size in ((640, 480), (1280, 720)):
-        scaled = [f if f.shape[1::-1] == size else cv2.resize(f, size) for f in images]
-        refiner = MatteRefiner(**refiner_kwargs)
-        bilinear, refine = [], []
-        for _ in range(2):  # the first pass warms caches and buffers
-            bilinear.clear()
-            refine.clear()
-            refiner.reset()
-            for frame, alpha in zip(scaled, coarse, strict=True):
-                t0 = time.perf_counter()
-                cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
-                t1 = time.perf_counter()
-                refiner.refine(alpha, frame)
-                t2 = time.perf_counter()
-                bilinear.append((t1 - t0) * 1000)
-                refine.append((t2 - t1) * 1000)
-        lines.append(f"| {size[0]}x{size[1]} | {np.mean(bilinear):.2f} | {np.mean(refine):.2f} | "
-                     f"{np.median(refine):.2f} | {np.percentile(refine, 95):.2f} |")
+    threads = cv2.getNumThreads()
+    lines = ["| frame | OpenCV threads | bilinear only (ms) | ours: refine() mean (ms) | median | p95 |",
+             "|---|---|---|---|---|---|"]
+    try:
+        for size in ((640, 480), (1280, 720)):
+            scaled = [f if f.shape[1::-1] == size else cv2.resize(f, size) for f in images]
+            for n_threads in dict.fromkeys((threads, 1)):
+                cv2.setNumThreads(n_threads)
+                bilinear, refine = _time_once(scaled, coarse, size, refiner_kwargs)
+                lines.append(f"| {size[0]}x{size[1]} | {n_threads} | {np.mean(bilinear):.2f} | "
+                             f"{np.mean(refine):.2f} | {np.median(refine):.2f} | {np.percentile(refine, 95):.2f} |")
+    finally:
+        cv2.setNumThreads(threads)
+    raw, ours = still_flicker(images, coarse, refiner_kwargs)
+    lines += ["", f"Flicker on still pixels of the webcam clip (no truth: pixels whose grey level moved < "
+              f"{STILL_LEVELS} between frames; {len(images)} frames at 640x480): raw {raw:.5f}, ours {ours:.5f} "
+              f"({ours / raw:.0%} of raw)."]
     return lines
+
+
+def _time_once(frames: list[np.ndarray], coarse: list[np.ndarray], size: tuple[int, int],
+               refiner_kwargs: dict) -> tuple[list[float], list[float]]:
+    refiner = MatteRefiner(**refiner_kwargs)
+    bilinear: list[float] = []
+    refine: list[float] = []
+    for _ in range(2):  # the first pass warms caches and buffers
+        bilinear.clear()
+        refine.clear()
+        refiner.reset()
+        for frame, alpha in zip(frames, coarse, strict=True):
+            t0 = time.perf_counter()
+            cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
+            t1 = time.perf_counter()
+            refiner.refine(alpha, frame)
+            t2 = time.perf_counter()
+            bilinear.append((t1 - t0) * 1000)
+            refine.append((t2 - t1) * 1000)
+    return bilinear, refine
+
+
+STILL_LEVELS = 3  # of 255: below this a pixel's change is sensor noise, the scene did not move there
+
+
+def still_flicker(frames: list[np.ndarray], coarse: list[np.ndarray], refiner_kwargs: dict) -> tuple[float, float]:
+    """Mean |a_t - a_t-1| of raw (bilinear) and our mattes over pixels where the frame itself stood still."""
+    refiner, selector = MatteRefiner(**refiner_kwargs), UserSelector()
+    sums, count = [0.0, 0.0], 0
+    previous = None
+    for frame, probability in zip(frames, coarse, strict=True):
+        height, width = frame.shape[:2]
+        grey = cv2.GaussianBlur(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), (3, 3), 0).astype(np.int16)
+        raw = cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR)
+        ours = refiner.refine(selector.select(split_people(probability), probability.shape[:2]), frame).copy()
+        if previous is not None:
+            still = np.abs(grey - previous[0]) < STILL_LEVELS
+            count += int(np.count_nonzero(still))
+            sums[0] += float(np.abs(raw - previous[1])[still].sum(dtype=np.float64))
+            sums[1] += float(np.abs(ours - previous[2])[still].sum(dtype=np.float64))
+        previous = (grey, raw, ours)
+    return sums[0] / max(1, count), sums[1] / max(1, count)
 
 
 # --- the README's edge picture -----------------------------------------------------------------------------
@@ -428,23 +477,82 @@ def quality_table(results: Sequence[SetResult]) -> list[str]:
     return lines
 
 
-def only_you_table(results: Sequence[SetResult]) -> list[str]:
+def only_you_table(rows: Sequence[tuple[str, OnlyYou, OnlyYou]]) -> list[str]:
+    """rows: (label, raw scores, our scores)."""
     lines = [
-        "| set | images with >1 person | method | others hidden: mean | pooled | user IoU mean | median "
-        + "| images with hidden >= 0.9 and user IoU >= 0.9 |",
+        "| images | n | method | others hidden: mean | pooled | user IoU mean | median "
+        + "| share with hidden >= 0.9 and user IoU >= 0.9 |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for r in results:
-        for method, o in (("raw (keep all)", r.only_you_raw), ("ours", r.only_you)):
+    for label, raw, ours in rows:
+        for method, o in (("raw (keep all)", raw), ("ours", ours)):
             if not o.hidden:
                 continue
             both = np.mean([(h >= 0.9) and (u >= 0.9) for h, u in zip(o.hidden, o.user_iou, strict=True)])
             lines.append(
-                f"| {r.name} | {len(o.hidden)} | {method} | {np.mean(o.hidden):.3f} | "
+                f"| {label} | {len(o.hidden)} | {method} | {np.mean(o.hidden):.3f} | "
                 f"{o.hidden_px / max(1, o.others_px):.3f} | {np.mean(o.user_iou):.3f} | "
                 f"{np.median(o.user_iou):.3f} | {both:.2f} |"
             )
     return lines if len(lines) > 2 else []
+
+
+# --- "only you" with a passer-by: real portraits, a real person cut out and walked behind the user -------
+
+
+def passer_by_frame(user: np.ndarray, user_mask: np.ndarray, other: np.ndarray, other_mask: np.ndarray,
+                    x: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """``other`` (cut out by its mask, scaled, bottom-aligned, left edge at ``x``) pasted behind the user.
+
+    user, other: HxWx3 uint8; masks: HxW bool. Returns (frame, instances: 1 = user, 2 = passer-by seen).
+    """
+    height, width = user_mask.shape
+    ys, xs = np.nonzero(other_mask)
+    y1, y2, x1, x2 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    size = (max(1, round((x2 - x1) * scale)), max(1, round((y2 - y1) * scale)))
+    person = cv2.resize(other[y1:y2, x1:x2], size, interpolation=cv2.INTER_AREA)
+    cut = cv2.resize(other_mask[y1:y2, x1:x2].astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    frame, instances = user.copy(), user_mask.astype(np.uint8)
+    top = height - size[1]
+    left, right = max(0, x), min(width, x + size[0])
+    if right <= left or top < 0:
+        return frame, instances
+    region = (slice(top, height), slice(left, right))
+    visible = cut[:, left - x:right - x] & ~user_mask[region]
+    frame[region][visible] = person[:, left - x:right - x][visible]
+    instances[region][visible] = 2
+    return frame, instances
+
+
+def passer_by_walks(backend, portraits: Path, walks: int, keep: str, refiner_kwargs: dict,
+                    frames: int = 30, scale: float = 0.6) -> tuple[OnlyYou, OnlyYou, int, int]:
+    """Walk the person of portrait 2i+1 behind the user of portrait 2i, left to right in ``frames`` frames.
+
+    Returns (raw scores, our scores, frames scored, frames where ours showed the passer-by instead of the user).
+    Frames where less than 0.5 % of the image is passer-by are not scored (entering, leaving).
+    """
+    images = sorted((portraits / "images").glob("*.jpg"))[: 2 * walks]
+    raw_scores, our_scores, scored, switched = OnlyYou(), OnlyYou(), 0, 0
+    for user_path, other_path in zip(images[::2], images[1::2], strict=False):
+        user, user_mask, _ = _read(_sample(portraits, user_path))
+        other, other_mask, _ = _read(_sample(portraits, other_path))
+        width = user.shape[1]
+        walker_width = round(np.ptp(np.nonzero(other_mask)[1]) * scale)
+        selector, refiner = UserSelector(keep), MatteRefiner(**refiner_kwargs)
+        for step in range(frames):
+            x = round(-walker_width + step * (width + walker_width) / (frames - 1))
+            frame, instances = passer_by_frame(user, user_mask, other, other_mask, x, scale)
+            people, grid, raw_small = backend.find(frame)
+            ours = refiner.refine(selector.select(people, grid), frame)
+            if np.count_nonzero(instances == 2) < 0.005 * instances.size:
+                continue
+            raw = cv2.resize(raw_small, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
+            raw_scores.add(raw, instances)
+            our_scores.add(ours, instances)
+            scored += 1
+            shown = ours > 0.5
+            switched += bool(shown[instances == 2].mean() > 0.5 and shown[instances == 1].mean() < 0.5)
+    return raw_scores, our_scores, scored, switched
 
 
 # --- command line -----------------------------------------------------------------------------------------
@@ -474,6 +582,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--sheet", type=Path, default=None, help="write the worst frames' contact sheet PNG here")
     parser.add_argument("--edge-picture", type=Path, default=None,
                         help="only write the README's before/after edge crop (from the CC BY 4.0 webcam clip) here")
+    parser.add_argument("--walks", type=int, default=10,
+                        help="passer-by walks behind portrait users for 'only you' (0 = skip; default %(default)s)")
     parser.add_argument("--speed-frames", type=int, default=300,
                         help="frames of the webcam clip to time refine() on (0 = skip; default %(default)s)")
     return parser.parse_args(argv)
@@ -522,15 +632,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"`{command.strip()}`  (refiner: MatteRefiner({', '.join(f'{k}={v}' for k, v in kwargs.items())}), "
           f"keep={args.keep})\n")
     worst = Worst(args.worst)
-    for backend in backends:
+    for backend in backends if sets or args.walks > 0 else []:
         started = time.perf_counter()
         results = [evaluate_set(s, backend, args.keep, kwargs, worst) for s in sets]
         print(f"### {backend.name}: raw model vs ours ({time.perf_counter() - started:.0f} s)\n")
         print("\n".join(quality_table(results)) + "\n")
-        only_you = only_you_table(results)
+        rows = []
+        for r in results:
+            rows.append((f"{r.name}, >1 person", r.only_you_raw, r.only_you))
+            rows.append((f"{r.name}, >1 person, main >= {BIG_MAIN:.0%} of frame", r.only_you_big_raw, r.only_you_big))
+        walks = None
+        if args.walks > 0 and (shared_dir() / "eval" / PASSER_BY_SET).is_dir():
+            walks = passer_by_walks(backend, shared_dir() / "eval" / PASSER_BY_SET, args.walks, args.keep, kwargs)
+            rows.append((f"{PASSER_BY_SET} + passer-by walking behind ({args.walks} walks)", walks[0], walks[1]))
+        only_you = only_you_table(rows)
         if only_you:
-            print("Only you (images with more than one annotated person; truth user = instances==1):\n")
+            print("Only you (truth: the main person = instances==1 in COCO, the portrait's person in the "
+                  "walks; others = every other annotated or pasted person):\n")
             print("\n".join(only_you) + "\n")
+        if walks is not None:
+            print(f"Passer-by walks: {walks[2]} frames scored, in {walks[3]} of them ours showed the passer-by "
+                  "instead of the user.\n")
     if args.speed_frames > 0:
         clip = shared_dir() / "eval" / SPEED_CLIP
         print(f"### Refinement speed ({args.speed_frames} frames of {SPEED_CLIP.name}, "

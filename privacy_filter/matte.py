@@ -4,8 +4,9 @@ The seed pasted a thresholded 15x15 mask (jagged edges) and itself suggested the
 alpha-blend. Here, per frame (``MatteRefiner.refine``):
 
 1. **Work grid.** The coarse map (the segmenter's grid, e.g. 256x144) and the frame are resized to a small
-   grid with the frame's aspect ratio (long side ``work_size``, 320 by default). Everything costly happens
-   there.
+   grid with the frame's aspect ratio: the frame divided by an integer, long side ``work_size`` to twice that
+   (160x120 for 640x480, 160x90 for 1280x720 by default). Everything costly happens there; a guided filter needs
+   no finer grid, since the detail comes from the full-size frame in step 3.
 2. **Temporal smoothing** (on the work grid). An exponential moving average whose weight rises to 1 where the
    frame itself changed: a still scene keeps a steady matte (the model's frame-to-frame jitter is averaged
    away), while a moving person is followed at once (no smear, no ghost).

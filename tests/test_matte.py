@@ -82,6 +82,10 @@ def test_work_grid_keeps_aspect_and_never_upscales() -> None:
     assert work_grid((480, 640), 320) == (320, 240)
     assert work_grid((720, 1280), 320) == (320, 180)
     assert work_grid((100, 120), 320) == (120, 100)
+    # Integer factors only (INTER_AREA's fast path): long side in [work_size, 2 * work_size).
+    assert work_grid((480, 640), 160) == (160, 120)
+    assert work_grid((720, 1280), 160) == (160, 90)
+    assert work_grid((800, 600), 160) == (120, 160)
 
 
 def test_temporal_smoothing_steadies_a_jittering_matte_on_a_still_frame() -> None:
