@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="who stays sharp: 'user' (only you, default) or 'all' people")
     parser.add_argument("--no-privacy", action="store_true", help="start with privacy off (press p to turn on)")
     parser.add_argument("--effect", choices=EFFECT_NAMES, default="blur", help="what the background becomes")
-    parser.add_argument("--background", help="picture for --effect image")
+    parser.add_argument("--background",
+                        help="picture for --effect image, scaled to cover the frame (any effect: b can switch to it)")
     parser.add_argument("--color", type=_color, default="#00b140", help="colour for --effect color, as #RRGGBB")
     parser.add_argument("--virtual-cam", action="store_true",
                         help="also send the filtered video to a virtual webcam (needs pyvirtualcam and v4l2loopback "
@@ -105,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--snapshot-dir", default=".", metavar="DIR",
                         help="folder for the snapshots the s key saves (default: the current folder)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    parser.add_argument("--loop", action="store_true", help="play a video file input over and over (window mode)")
+    parser.add_argument("--loop", action="store_true",
+                        help="play a video file input over and over (in the window or to --virtual-cam)")
     parser.add_argument("--download-mask-rcnn", action="store_true",
                         help="download the Mask R-CNN model into --mask-rcnn and exit")
     return parser

@@ -24,7 +24,11 @@ LINUX_SETUP = (
     "install v4l2loopback (Debian/Ubuntu: sudo apt install v4l2loopback-dkms) and load it: "
     "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=PrivacyFilter"
 )
-OBS_SETUP = "install OBS Studio (28 or newer) and start its Virtual Camera once (Tools > Start Virtual Camera)"
+WINDOWS_SETUP = "install OBS Studio (26 or newer): it brings the OBS Virtual Camera (see docs/virtual-camera.md)"
+MACOS_SETUP = (
+    "install OBS Studio (30 or newer on macOS 13+), start it, click Start Virtual Camera, then Stop Virtual "
+    "Camera, and quit OBS (once; see docs/virtual-camera.md)"
+)
 
 
 def import_pyvirtualcam() -> ModuleType:
@@ -59,8 +63,10 @@ def no_device_message(reason: str, system: str, device: str | None = None) -> st
         if "no v4l2 loopback device found" in reason.lower():
             return f"--virtual-cam: no virtual camera device found; {LINUX_SETUP}"
         return f"--virtual-cam: cannot open the v4l2loopback device ({first}); {LINUX_SETUP}"
-    if system in ("Windows", "Darwin"):
-        return f"--virtual-cam: no virtual camera found ({first}); {OBS_SETUP}"
+    if system == "Windows":
+        return f"--virtual-cam: no virtual camera found ({first}); {WINDOWS_SETUP}"
+    if system == "Darwin":
+        return f"--virtual-cam: no virtual camera found ({first}); {MACOS_SETUP}"
     return f"--virtual-cam: no virtual camera backend for {system or 'this system'} ({first})"
 
 
