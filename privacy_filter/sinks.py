@@ -23,6 +23,7 @@ from .errors import SinkError, native_stderr_silenced
 
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 SYSTEM_FONTS = "/usr/share/fonts"
+PREVIEW_MAX = (1600, 900)  # (W, H): the largest picture the preview window shows unscaled
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 MIN_FREE_BYTES = 1 << 20  # refuse an output on a disk with less free space than this (1 MB)
 
@@ -243,6 +244,13 @@ class PreviewWindow:
             cv2.setWindowTitle(self.name, title)
 
     def show(self, frame: np.ndarray) -> None:
+        """Draw frame (HxWx3 uint8 BGR); a frame larger than PREVIEW_MAX (a 4K video, a photo) is shown
+        scaled down to fit a screen. Only the preview: files and the virtual camera keep the full size."""
+        height, width = frame.shape[:2]
+        scale = min(PREVIEW_MAX[0] / width, PREVIEW_MAX[1] / height)
+        if scale < 1:
+            frame = cv2.resize(frame, (max(1, round(width * scale)), max(1, round(height * scale))),
+                               interpolation=cv2.INTER_AREA)
         cv2.imshow(self.name, frame)
         self._shown = True
 
