@@ -201,6 +201,7 @@ class _Mask:
     shape: tuple[int, int]
     time: float
     ms: float
+    period: float = float("nan")  # ms since the previous result: 1000 / the mask update rate
     followed: dict[tuple[int, int], list[np.ndarray]] = field(default_factory=dict)
 
 
@@ -215,8 +216,9 @@ class LatestMask:
     newest model run failed, and for good once the worker thread has died; if the model failed with a
     ``UserError`` (it does not run at all), raises a new one of its class and message, so the app stops and
     says why.
-    stage_ms: {"segment": model ms of the mask in use, "mask_age": ms since it was finished,
-        "follow": ms of the fast map this frame}. ``updates`` counts finished model runs.
+    stage_ms: {"segment": model ms of the mask in use, "mask_age": ms since it was finished, "mask_period": ms
+        between the last two results (1000 / the mask update rate), "follow": ms of the fast map this frame}.
+        ``updates`` counts finished model runs.
     """
 
     def __init__(
@@ -259,6 +261,7 @@ class LatestMask:
             raise MaskUnavailable(f"the newest mask is for {latest.shape} frames, not {frame.shape[:2]}")
         self.stage_ms["segment"] = latest.ms
         self.stage_ms["mask_age"] = (time.monotonic() - latest.time) * 1000
+        self.stage_ms["mask_period"] = latest.period
         if self.follow is None:
             return latest.people, latest.grid
         start = time.perf_counter()
@@ -305,7 +308,9 @@ class LatestMask:
                         self._cond.notify_all()
                     continue
                 ms = (time.perf_counter() - start) * 1000
-                mask = _Mask(list(people), (int(grid[0]), int(grid[1])), frame.shape[:2], time.monotonic(), ms)
+                now = time.monotonic()
+                period = (now - self._latest.time) * 1000 if self._latest is not None else float("nan")
+                mask = _Mask(list(people), (int(grid[0]), int(grid[1])), frame.shape[:2], now, ms, period)
                 with self._cond:
                     self._latest, self._error, self._user_error = mask, None, None
                     self.updates += 1
