@@ -576,8 +576,11 @@ class Loop:
             self._snapshot(picture)  # the picture itself, without the text drawn over it
         lines = []
         if self.controls.show_fps:
-            stages = " ".join(f"{k} {v:.1f}" for k, v in self.processor.stage_ms.items())
-            lines += [f"{self.fps:.1f} FPS", f"ms: {stages}"]
+            ms = self.processor.stage_ms
+            period = ms.get("mask_period", float("nan"))  # Mask R-CNN on its worker: masks come slower
+            lines.append(f"{self.fps:.1f} FPS" + (f", masks {1000 / period:.2f}/s" if period > 0 else ""))
+            stages = [f"{k} {v:.1f}" for k, v in ms.items()]
+            lines += ["ms: " + " ".join(stages[i : i + 4]) for i in range(0, len(stages), 4)]  # fit a 600 px frame
         if self.controls.show_help:
             lines += [f"{key}: {what}" for key, what in KEY_HELP]
         if self.controls.paused:
