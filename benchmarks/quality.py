@@ -35,7 +35,7 @@ import numpy as np
 
 from privacy_filter import metrics
 from privacy_filter.errors import UserError
-from privacy_filter.matte import MatteRefiner
+from privacy_filter.matte import GUIDES, MatteRefiner
 from privacy_filter.person import Person
 from privacy_filter.selection import KEEP_CHOICES, UserSelector, split_people
 
@@ -575,8 +575,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     refine = parser.add_argument_group("refinement (default: MatteRefiner's defaults)")
     refine.add_argument("--no-guided", dest="guided", action="store_false", default=None)
     refine.add_argument("--no-temporal", dest="temporal", action="store_false", default=None)
-    for flag, kind in (("work-size", int), ("radius", int), ("eps", float), ("sharpen", float),
-                       ("still-weight", float), ("motion-gain", float), ("grow-px", int), ("feather-px", int)):
+    refine.add_argument("--guide", choices=GUIDES, default=None)
+    for flag, kind in (("work-size", int), ("radius", int), ("eps", float), ("passes", int), ("pass-sharpen", float),
+                       ("sharpen", float), ("still-weight", float), ("motion-gain", float), ("grow-px", int),
+                       ("feather-px", int)):
         refine.add_argument(f"--{flag}", type=kind, default=None)
     parser.add_argument("--worst", type=int, default=0, help="keep the K frames with the lowest IoU of ours")
     parser.add_argument("--sheet", type=Path, default=None, help="write the worst frames' contact sheet PNG here")
@@ -590,8 +592,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def refiner_kwargs(args: argparse.Namespace) -> dict:
-    names = ("guided", "temporal", "work_size", "radius", "eps", "sharpen", "still_weight", "motion_gain",
-             "grow_px", "feather_px")
+    names = ("guided", "guide", "work_size", "radius", "eps", "passes", "pass_sharpen", "sharpen", "temporal",
+             "still_weight", "motion_gain", "grow_px", "feather_px")
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
