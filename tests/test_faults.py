@@ -38,6 +38,36 @@ SEQUENCE = "lucia"  # one person, no bystanders: the healthy filter hides > 99.5
 
 # ---------------------------------------------------------------- segmentation fails or returns garbage
 
+def inject(kind: str | None, good: np.ndarray) -> np.ndarray:
+    """What a broken segmenter might return instead of ``good`` (an hxw float32 map in [0, 1])."""
+    height = good.shape[0]
+    if kind is None:
+        return good
+    if kind == "raise":
+        raise RuntimeError("inference failed")
+    if kind == "nan":
+        return np.full_like(good, np.nan)
+    if kind == "some nan":
+        bad = good.copy()
+        bad[: height // 2] = np.nan
+        return bad
+    if kind == "inf":
+        return np.full_like(good, np.inf)
+    if kind == "out of range":
+        return good * 40.0 + 3.0
+    if kind == "negative":
+        return good - 5.0
+    if kind == "empty":
+        return np.zeros((0, 0), np.float32)
+    if kind == "wrong shape":
+        return np.ascontiguousarray(good.T)  # 256x144 for a 144x256 model grid
+    if kind == "extra axis":
+        return good[:, :, None]
+    if kind == "wrong type":
+        return "person"  # type: ignore[return-value]
+    raise AssertionError(kind)
+
+
 class FaultySegmenter:
     """The real selfie segmenter, with a fault injected on the frames ``faults`` names (frame index -> kind)."""
 
@@ -50,33 +80,7 @@ class FaultySegmenter:
     def process(self, frame: np.ndarray) -> np.ndarray:
         kind = self.faults.get(self.calls)
         self.calls += 1
-        good = self.real.process(frame)
-        height, width = good.shape
-        if kind is None:
-            return good
-        if kind == "raise":
-            raise RuntimeError("inference failed")
-        if kind == "nan":
-            return np.full_like(good, np.nan)
-        if kind == "some nan":
-            bad = good.copy()
-            bad[: height // 2] = np.nan
-            return bad
-        if kind == "inf":
-            return np.full_like(good, np.inf)
-        if kind == "out of range":
-            return good * 40.0 + 3.0
-        if kind == "negative":
-            return good - 5.0
-        if kind == "empty":
-            return np.zeros((0, 0), np.float32)
-        if kind == "wrong shape":
-            return np.ascontiguousarray(good.T)  # 256x144 for a 144x256 model grid
-        if kind == "extra axis":
-            return good[:, :, None]
-        if kind == "wrong type":
-            return "person"  # type: ignore[return-value]
-        raise AssertionError(kind)
+        return inject(kind, self.real.process(frame))
 
 
 FAULTS = ["raise", "nan", "some nan", "inf", "out of range", "negative", "empty", "wrong shape",
@@ -131,6 +135,40 @@ def test_faults_hide_the_whole_frame_and_the_filter_recovers(segmenter) -> None:
             kept = np.abs(result.output.astype(int) - raw).max(axis=2)[inside] <= 8
             assert kept.mean() > 0.9, f"frame {index}: the person should be kept sharp"
     assert processor.failures == len(FAULTS)
+
+
+def test_faults_through_the_whole_program_never_show_the_room(monkeypatch, capsys, tmp_path) -> None:
+    """The same faults, injected into the real segmenter while the real program filters the real clip (with
+    its segmentation worker thread, decoder and encoders): every faulty frame's matte is black and its
+    picture the hidden frame; no frame shows the room."""
+    faults = {4 + 3 * i: kind for i, kind in enumerate(FAULTS)}
+    real_process = SelfieSegmenter.process
+    calls = {"count": 0}
+
+    def faulty_process(self: SelfieSegmenter, frame: np.ndarray) -> np.ndarray:
+        index = calls["count"]
+        calls["count"] += 1
+        return inject(faults.get(index), real_process(self, frame))
+
+    monkeypatch.setattr(SelfieSegmenter, "process", faulty_process)
+    output, matte = tmp_path / "out.avi", tmp_path / "matte.avi"
+    status = app.main(["--input", str(DAVIS / "videos" / f"{SEQUENCE}.mp4"), "--no-display", "--output",
+                       str(output), "--mask-output", str(matte)])
+    assert status == 0, capsys.readouterr().err
+    raw = read_video(DAVIS / "videos" / f"{SEQUENCE}.mp4")
+    outputs, mattes = read_video(output), read_video(matte)
+    assert len(outputs) == len(mattes) == len(raw) == calls["count"]
+    truths = [truth for _, truth in davis(len(raw))]
+    effect = make_effect("blur", kernel=41)
+    for index, (frame, out, alpha, truth) in enumerate(zip(raw, outputs, mattes, truths, strict=True)):
+        hidden = effect(frame)
+        if index in faults:
+            assert alpha.max() < 16, f"{faults[index]}: nobody kept on a faulty frame"
+            assert np.abs(out.astype(int) - hidden).mean() < 3, f"{faults[index]}: the whole frame hidden"
+        else:
+            assert alpha.max() > 200, f"frame {index}: the person is back after {faults.get(index - 1)}"
+        # The output went through an encoder: compare with a margin, but the room must not be there.
+        assert shows_the_room(out, frame, hidden, truth) < 0.05, f"frame {index}"
 
 
 def test_effect_failing_too_gives_black(segmenter) -> None:
