@@ -66,8 +66,15 @@ def default_width(args: argparse.Namespace) -> int:
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2), not the whole usage block."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="instance_segmentation.py",
         description="Webcam privacy filter: keeps you sharp and blurs (or replaces) everything else.",
     )
@@ -116,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.input.strip():
+        parser.error("--input is empty; give a camera index, a file, a folder or a glob")
     if args.effect == "image" and not args.background:
         parser.error("--effect image needs --background FILE")
     if args.virtual_cam_device:

@@ -139,7 +139,8 @@ def test_bad_flag_values_are_usage_errors(args):
     result = run_cli(*args, "--no-display")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith("instance_segmentation.py: error:")
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("instance_segmentation.py: error:"), result.stderr
 
 
 def test_missing_mask_rcnn_weights_name_the_download_command(tmp_path):
