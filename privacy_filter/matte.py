@@ -291,7 +291,7 @@ class MatteRefiner:
             self._apply(list(cv2.split(c)), cv2.split(frame, self._channels), width, height)
         else:
             a, b = guided_coefficients(grey_small, coarse, self.radius, self.eps, self.passes, self.pass_sharpen)
-            self._apply([a, b], [self._grey], width, height)
+            self._apply([a, b], [grey], width, height)
         if self.grow_px > 0:
             kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * self.grow_px + 1,) * 2)
             cv2.dilate(out, kernel, dst=out)

@@ -149,3 +149,21 @@ def test_grow_and_feather_widen_and_soften() -> None:
 def test_invalid_still_weight_is_refused() -> None:
     with pytest.raises(ValueError):
         MatteRefiner(still_weight=0.0)
+
+
+@pytest.mark.parametrize("guide", ["color", "grey"])
+def test_a_grey_frame_is_refined_too(guide: str) -> None:
+    frame = cv2.cvtColor(textured_frame(), cv2.COLOR_BGR2GRAY)  # HxW uint8
+    out = MatteRefiner(guide=guide, temporal=False).refine(coarse_step(offset_px=-5), frame)
+    assert out.shape == (H, W)
+    assert np.abs(crossing_columns(out) - EDGE_X).mean() < 2.0
+
+
+def test_grey_guide_also_snaps_the_edge() -> None:
+    out = MatteRefiner(guide="grey", temporal=False).refine(coarse_step(offset_px=-5), textured_frame())
+    assert np.abs(crossing_columns(out) - EDGE_X).mean() < 2.0
+
+
+def test_invalid_guide_is_refused() -> None:
+    with pytest.raises(ValueError):
+        MatteRefiner(guide="rgb")
