@@ -230,7 +230,7 @@ class Worst:
         if self.k <= 0:
             return
         self.counter += 1
-        item = (-score, self.counter, label, np.empty(0))
+        # A min-heap on -IoU: its top is the best of the kept worst, the one a worse frame replaces.
         if len(self.heap) >= self.k and -score <= self.heap[0][0]:
             return
         tile = contact_row(frame, alpha, truth, f"{label}  IoU {score:.3f}")
