@@ -546,7 +546,9 @@ class Loop:
                 source.stop()
                 self.source = overlap(open_source(self.input_spec, self.args.width).start(), self.processor,
                                       realtime=True, replay=True)
+                # The clip starts over: forget the matte history and the tracked user, as after a cut.
                 self.processor.refiner.reset()
+                self.processor.selector.reset()
                 return False
             return True
         if source.live:
