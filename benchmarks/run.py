@@ -1,6 +1,6 @@
 """Speed you can re-run: frames per second end to end and the cost of every stage, against the seed's way.
 
-    python -m benchmarks.run                          # the standard clip, 640x480 and 1280x720, ~3-4 minutes
+    python -m benchmarks.run                          # the standard clip, 640x480 and 1280x720, ~6-8 minutes
     python -m benchmarks.run my_clip.mp4 --repeats 3  # any clips
     python -m benchmarks.run --soak                   # + resident memory after 500 and 5000 frames
     python -m benchmarks.run --mask-rcnn mask-rcnn-coco   # Mask R-CNN with the real weights (if you have them)
@@ -468,53 +468,74 @@ def e2e_mask_seed(path: Path, model_dir: Path, limit: int) -> Run:
 # --------------------------------------------------------------------------------------------- cv2.dnn options
 
 
-def dnn_options(frames: list[np.ndarray], repeats: int = 150) -> list[tuple[str, float, float]]:
-    """Inference ms (median, p95) of the landscape selfie model under the cv2.dnn settings worth trying."""
+def dnn_options(frames: list[np.ndarray], rounds: int = 6, block: int = 25) -> list[tuple[str, float, float, float]]:
+    """Preprocess and inference ms of the landscape selfie model under the cv2.dnn settings worth trying.
+
+    Returns (setting, preprocess median ms, inference median ms, inference p95 ms). The settings take turns
+    in blocks of ``block`` frames for ``rounds`` rounds, so that a burst of load elsewhere on the machine
+    hits them all alike.
+    """
     model = str(REPO / "models" / "selfie_segmentation_landscape.tflite")
     size = (256, 144)
-    rows = []
-    threads_before = cv2.getNumThreads()
-    engines = [("ENGINE_AUTO (default)", cv2.dnn.ENGINE_AUTO), ("ENGINE_CLASSIC", cv2.dnn.ENGINE_CLASSIC),
-               ("ENGINE_NEW", cv2.dnn.ENGINE_NEW)]
-    configs: list[tuple[str, int, int, bool]] = []
-    for label, engine in engines:
-        for threads in (threads_before, 1):
-            configs.append((f"{label}, setNumThreads({threads})", engine, threads, False))
-    configs.append(("ENGINE_AUTO, blob reused (blobFromImage into one buffer)", cv2.dnn.ENGINE_AUTO,
-                    threads_before, True))
-    configs.append(("ENGINE_CLASSIC + DNN_TARGET_CPU_FP16 (x86: falls back to FP32)", -1, threads_before, False))
-    for label, engine, threads, reuse in configs:
-        cv2.setNumThreads(threads)
+    default_threads = cv2.getNumThreads()
+    params = cv2.dnn.Image2BlobParams()
+    params.scalefactor = (1 / 255.0,) * 4
+    params.size = size
+    params.swapRB = True
+    params.ddepth = cv2.CV_32F
+    blob = np.empty((1, 3, size[1], size[0]), np.float32)
+    settings: list[tuple[str, int, int, bool]] = []  # label, engine (-1: classic + FP16 target), threads, reuse
+    for label, engine in (("ENGINE_AUTO (the default)", cv2.dnn.ENGINE_AUTO),
+                          ("ENGINE_CLASSIC", cv2.dnn.ENGINE_CLASSIC), ("ENGINE_NEW", cv2.dnn.ENGINE_NEW)):
+        for threads in sorted({default_threads, 1}, reverse=True):
+            settings.append((f"{label}, setNumThreads({threads})", engine, threads, False))
+    settings.append((f"ENGINE_AUTO, setNumThreads({default_threads}), blobFromImageWithParams into one reused "
+                     "blob", cv2.dnn.ENGINE_AUTO, default_threads, True))
+    settings.append(("ENGINE_CLASSIC + DNN_TARGET_CPU_FP16 (x86 falls back to FP32)", -1, default_threads, False))
+    nets: list[cv2.dnn.Net | str] = []
+    for _label, engine, _threads, _reuse in settings:
         try:
-            if engine == -1:
-                with _silenced():
-                    net = cv2.dnn.readNetFromTFLite(model, engine=cv2.dnn.ENGINE_CLASSIC)
+            with _silenced():
+                net = cv2.dnn.readNetFromTFLite(model, engine=cv2.dnn.ENGINE_CLASSIC if engine == -1 else engine)
+                if engine == -1:
                     net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
                     net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU_FP16)
-            else:
-                net = cv2.dnn.readNetFromTFLite(model, engine=engine)
+            nets.append(net)
+        except cv2.error as exc:
+            nets.append(str(exc).strip().splitlines()[-1][:60])
+    pre: dict[int, list[float]] = {i: [] for i in range(len(settings))}
+    inf: dict[int, list[float]] = {i: [] for i in range(len(settings))}
+    count = 0
+    for _ in range(rounds):
+        for index, (_label, _engine, threads, reuse) in enumerate(settings):
+            net = nets[index]
+            if isinstance(net, str):
+                continue
+            cv2.setNumThreads(threads)
             name = net.getUnconnectedOutLayersNames()[0]
-            blob = np.empty((1, 3, size[1], size[0]), np.float32)
-            times = []
-            for i in range(repeats + 10):
-                frame = frames[i % len(frames)]
+            for i in range(block + 3):  # the first 3 of a block warm up after the switch
+                frame = frames[count % len(frames)]
+                count += 1
+                t0 = time.perf_counter()
                 if reuse:
-                    resized = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
-                    rgb = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)
-                    # HWC uint8 -> CHW float in the reused buffer, scaled to [0, 1]
-                    np.multiply(rgb.transpose(2, 0, 1)[None], 1.0 / 255.0, out=blob, casting="unsafe")
-                    this = blob
+                    this = cv2.dnn.blobFromImageWithParams(frame, blob, params)
                 else:
                     this = cv2.dnn.blobFromImage(frame, 1.0 / 255.0, size, swapRB=True)
-                start = time.perf_counter()
+                t1 = time.perf_counter()
                 net.setInput(this)
                 net.forward(name)
-                if i >= 10:  # warm-up excluded
-                    times.append((time.perf_counter() - start) * 1000)
-            rows.append((label, float(np.median(times)), float(np.percentile(times, 95))))
-        except cv2.error as exc:
-            rows.append((f"{label}: fails ({str(exc).strip().splitlines()[-1][:60]})", float("nan"), float("nan")))
-    cv2.setNumThreads(threads_before)
+                t2 = time.perf_counter()
+                if i >= 3:
+                    pre[index].append((t1 - t0) * 1000)
+                    inf[index].append((t2 - t1) * 1000)
+    cv2.setNumThreads(default_threads)
+    rows = []
+    for index, (label, *_rest) in enumerate(settings):
+        if isinstance(nets[index], str):
+            rows.append((f"{label}: does not load ({nets[index]})", float("nan"), float("nan"), float("nan")))
+        else:
+            rows.append((label, float(np.median(pre[index])), float(np.median(inf[index])),
+                         float(np.percentile(inf[index], 95))))
     return rows
 
 
@@ -637,7 +658,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", default=",".join(f"{w}x{h}" for w, h in SIZES), help="WxH,WxH,...")
     parser.add_argument("--backends", default="selfie,mask-rcnn")
     parser.add_argument("--frames", type=int, default=0, help="frames per run (0 = the whole clip)")
-    parser.add_argument("--repeats", type=int, default=2, help="end-to-end runs per configuration (median)")
+    parser.add_argument("--repeats", type=int, default=3, help="end-to-end runs per configuration (median)")
     parser.add_argument("--mask-rcnn", type=Path, help="Mask R-CNN folder with the real weights")
     parser.add_argument("--mask-seconds", type=float, default=20.0,
                         help="how long to run the asynchronous Mask R-CNN path per size (default 20 s)")
@@ -672,18 +693,22 @@ def bench_selfie(clip: Path, sized: Path, label: str, args: argparse.Namespace, 
                 e2e_ours(sized, SelfiePeople(segmenter), args.frames, folder, encode))
             runs.setdefault(("seed", encode), []).append(e2e_seed(sized, segmenter, args.frames, folder, encode))
     fps = {key: float(np.median([r.fps for r in value])) for key, value in runs.items()}
+    best = {key: max(r.fps for r in value) for key, value in runs.items()}
     cpu = {key: float(np.median([r.cpu for r in value])) for key, value in runs.items()}
     for key, who, stages in (("ours", "ours (overlapped)", ours_stages), ("seed", "seed-style", seed_stages)):
         ratio = "1" if key == "seed" else (
             f"{fps[('ours', False)] / fps[('seed', False)]:.2f} / {fps[('ours', True)] / fps[('seed', True)]:.2f}")
-        rows.append(f"| {clip.name} | selfie | {label} | {who} | {fps[(key, False)]:.1f} | {fps[(key, True)]:.1f} | "
+        rows.append(f"| {clip.name} | selfie | {label} | {who} | "
+                    f"{fps[(key, False)]:.1f} (best {best[(key, False)]:.0f}) | "
+                    f"{fps[(key, True)]:.1f} (best {best[(key, True)]:.0f}) | "
                     f"{cpu[(key, False)]:.2f} / {cpu[(key, True)]:.2f} | {ratio} | {stage_cells(stages)} |")
 
     def listed(key: tuple[str, bool]) -> str:
         return "/".join(f"{r.fps:.0f}" for r in runs[key])
 
-    notes.append(f"selfie {label}: every end-to-end run, FPS ours/seed: no-enc {listed(('ours', False))} vs "
-                 f"{listed(('seed', False))}; +enc {listed(('ours', True))} vs {listed(('seed', True))}")
+    notes.append(f"selfie {label}: every end-to-end run, FPS ours vs seed: no-enc {listed(('ours', False))} vs "
+                 f"{listed(('seed', False))}; +enc {listed(('ours', True))} vs {listed(('seed', True))}; load average "
+                 f"now {load()}")
 
 
 def bench_mask_rcnn(clip: Path, sized: Path, label: str, args: argparse.Namespace, folder: Path,
@@ -737,6 +762,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# load average at start: {load()}", flush=True)
 
     segmenter = SelfieSegmenter()
+    memory = ""
+    if args.soak:  # first, while only what the app itself loads is in memory
+        print("# soak: 5000 frames through the app's path...", flush=True)
+        readings = soak(clips[0], SelfiePeople(segmenter), (500, 5000))
+        (n1, r1), (n2, r2) = readings[0], readings[-1]
+        memory = (f"resident memory (selfie, the app's path, clip looped): {r1:.1f} MiB after {n1} frames, "
+                  f"{r2:.1f} MiB after {n2} frames ({(r2 - r1) / r1 * 100:+.1f}%)")
     header = ("| clip | backend | size | pipeline | FPS e2e | FPS e2e +enc | CPU cores busy | ratio ours/seed | "
               + " | ".join(f"{s} med/p95 ms" for s in STAGES) + " | refine+effect+blend med/p95 ms |")
     rows = [header, "|" + "---|" * (header.count("|") - 1)]
@@ -759,15 +791,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.no_dnn:
         frames = list(frames_of(clips[0], 60))
-        print("\n| cv2.dnn setting (selfie landscape model, 256x144) | inference med ms | p95 ms |\n|---|---|---|")
-        for label, median, p95 in dnn_options(frames):
-            print(f"| {label} | {fmt(median, 2)} | {fmt(p95, 2)} |")
+        print("\n| cv2.dnn setting (selfie landscape model, 256x144) | preprocess med ms | inference med ms | "
+              "inference p95 ms |\n|---|---|---|---|")
+        for label, preprocess, median, p95 in dnn_options(frames):
+            print(f"| {label} | {fmt(preprocess, 3)} | {fmt(median, 2)} | {fmt(p95, 2)} |")
 
-    if args.soak:
-        readings = soak(clips[0], SelfiePeople(segmenter), (500, 5000))
-        (n1, r1), (n2, r2) = readings[0], readings[-1]
-        print(f"\nresident memory: {r1:.1f} MiB after {n1} frames, {r2:.1f} MiB after {n2} frames "
-              f"({(r2 - r1) / r1 * 100:+.1f}%)")
+    if memory:
+        print(f"\n{memory}")
 
     if not args.no_plot:
         plot_rows = plot(clips[0], TimedSelfie(segmenter), folder, args.plot_frames, args.plot)
