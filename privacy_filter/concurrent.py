@@ -16,7 +16,7 @@ change; OpenCV and numpy release the GIL in their loops, so Python threads do ru
     edges move with the person between model updates. Privacy fails closed: before the first mask, after a
     failed model run and if the worker has died, ``find`` raises and the processor hides the whole frame.
 
-``overlap(source, processor, window)`` picks one of them for the app and wires it in.
+``overlap(source, processor, realtime)`` picks one of them for the app and wires it in.
 """
 
 from __future__ import annotations
