@@ -211,7 +211,7 @@ class MatteRefiner:
         work_size: int = 160,
         radius: int = 2,
         eps: float = 1e-3,
-        passes: int = 2,
+        passes: int = 1,  # a 2nd pass: +1.3 pts BF@0.3% on eg1800, +1 ms in the pipeline (over 3 ms)
         pass_sharpen: float = 2.0,
         sharpen: float = 2.0,
         temporal: bool = True,

@@ -49,17 +49,28 @@ def test_constant_matte_stays_constant_on_a_textured_frame(value: float) -> None
     assert np.allclose(out, value, atol=1e-4)
 
 
-def test_guided_refinement_snaps_the_edge_to_the_frame_and_sharpens_it() -> None:
+@pytest.mark.parametrize(("passes", "max_error_ratio"), [(1, 0.6), (2, 0.5)])
+def test_guided_refinement_snaps_the_edge_to_the_frame_and_sharpens_it(passes: int, max_error_ratio: float) -> None:
     frame = textured_frame()
     coarse = coarse_step(offset_px=-5)  # the model's edge is 5 px (2 cells of its grid) off the real one
     bilinear = MatteRefiner(guided=False, temporal=False, sharpen=1.0).refine(coarse, frame).copy()
-    refined = MatteRefiner(temporal=False).refine(coarse, frame)
+    refined = MatteRefiner(temporal=False, passes=passes).refine(coarse, frame)
     error_bilinear = np.abs(crossing_columns(bilinear) - EDGE_X).mean()
     error_refined = np.abs(crossing_columns(refined) - EDGE_X).mean()
     assert error_bilinear >= 4
-    assert error_refined < 0.5 * error_bilinear
+    # One pass (the default, for the time budget) moves the edge about halfway; a second pass moves it further.
+    assert error_refined < max_error_ratio * error_bilinear
     ramp = lambda a: np.count_nonzero((a > 0.1) & (a < 0.9)) / H  # noqa: E731 - soft edge width in px
-    assert ramp(refined) < 0.5 * ramp(bilinear)
+    assert ramp(refined) < max_error_ratio * ramp(bilinear)
+
+
+def test_a_second_guided_pass_moves_the_edge_closer_than_one() -> None:
+    frame, coarse = textured_frame(), coarse_step(offset_px=-5)
+    errors = [
+        np.abs(crossing_columns(MatteRefiner(temporal=False, passes=p).refine(coarse, frame)) - EDGE_X).mean()
+        for p in (1, 2)
+    ]
+    assert errors[1] < errors[0]
 
 
 def test_sharpen_keeps_the_half_contour() -> None:
@@ -154,14 +165,14 @@ def test_invalid_still_weight_is_refused() -> None:
 @pytest.mark.parametrize("guide", ["color", "grey"])
 def test_a_grey_frame_is_refined_too(guide: str) -> None:
     frame = cv2.cvtColor(textured_frame(), cv2.COLOR_BGR2GRAY)  # HxW uint8
-    out = MatteRefiner(guide=guide, temporal=False).refine(coarse_step(offset_px=-5), frame)
+    out = MatteRefiner(guide=guide, temporal=False, passes=2).refine(coarse_step(offset_px=-5), frame)
     assert out.shape == (H, W)
-    assert np.abs(crossing_columns(out) - EDGE_X).mean() < 2.0
+    assert np.abs(crossing_columns(out) - EDGE_X).mean() < 2.0  # bilinear: 6 px off
 
 
 def test_grey_guide_also_snaps_the_edge() -> None:
-    out = MatteRefiner(guide="grey", temporal=False).refine(coarse_step(offset_px=-5), textured_frame())
-    assert np.abs(crossing_columns(out) - EDGE_X).mean() < 2.0
+    out = MatteRefiner(guide="grey", temporal=False, passes=2).refine(coarse_step(offset_px=-5), textured_frame())
+    assert np.abs(crossing_columns(out) - EDGE_X).mean() < 2.0  # bilinear: 6 px off
 
 
 def test_invalid_guide_is_refused() -> None:
