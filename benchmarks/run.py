@@ -50,7 +50,7 @@ import numpy as np
 from benchmarks.seed_baseline import seed_mask_rcnn_frame, seed_paste
 from privacy_filter.concurrent import LatestMask, overlap
 from privacy_filter.effects import make_effect
-from privacy_filter.mask_rcnn import MaskRCNNSegmenter, parse_detections, read_net
+from privacy_filter.mask_rcnn import MaskRCNNSegmenter, parse_detections, quiet_opencv, read_net
 from privacy_filter.matte import MatteRefiner
 from privacy_filter.person import Person
 from privacy_filter.pipeline import FrameProcessor, InstancePeople, SelfiePeople, checked_probability
@@ -495,7 +495,7 @@ def dnn_options(frames: list[np.ndarray], rounds: int = 6, block: int = 25) -> l
     nets: list[cv2.dnn.Net | str] = []
     for _label, engine, _threads, _reuse in settings:
         try:
-            with _silenced():
+            with quiet_opencv():
                 net = cv2.dnn.readNetFromTFLite(model, engine=cv2.dnn.ENGINE_CLASSIC if engine == -1 else engine)
                 if engine == -1:
                     net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
@@ -537,16 +537,6 @@ def dnn_options(frames: list[np.ndarray], rounds: int = 6, block: int = 25) -> l
             rows.append((label, float(np.median(pre[index])), float(np.median(inf[index])),
                          float(np.percentile(inf[index], 95))))
     return rows
-
-
-@contextlib.contextmanager
-def _silenced() -> Iterator[None]:
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        cv2.utils.logging.setLogLevel(level)
 
 
 # --------------------------------------------------------------------------------------------- memory

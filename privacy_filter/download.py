@@ -16,7 +16,6 @@ Standard library only (urllib, tarfile).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import sys
@@ -42,6 +41,7 @@ from .mask_rcnn import (
     read_net,
     run_net,
 )
+from .models import sha256_of
 
 TF_ZOO_URL = "http://download.tensorflow.org/models/object_detection/mask_rcnn_inception_v2_coco_2018_01_28.tar.gz"
 TARBALL_MEMBER = "mask_rcnn_inception_v2_coco_2018_01_28/frozen_inference_graph.pb"
@@ -103,7 +103,7 @@ def _install(dest_dir: Path, tarball_url: str, pbtxt_url: str, report: Callable 
     with _temporary_files(dest_dir) as temp:
         graph = temp()
         _fetch(pbtxt_url, graph, "text graph", report)
-        digest = _sha256(graph)
+        digest = sha256_of(graph)
         if digest != PBTXT_SHA256:
             raise ModelError(
                 f"the text graph from {pbtxt_url} is not the expected file "
@@ -235,14 +235,6 @@ def _extract_member(tarball: Path, member: str, dest: Path, url: str) -> None:
         raise ModelError(f"the tarball from {url} is broken ({reason}); not installed") from None
     except OSError as exc:
         raise UserError(f"cannot extract the model from the tarball: {exc.strerror or exc}") from None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _progress_printer(what: str, done: int, total: int | None, elapsed: float, final: bool) -> None:

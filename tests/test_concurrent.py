@@ -7,8 +7,10 @@ that the test holds back or makes fail. No timing is asserted anywhere (speed li
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -17,7 +19,7 @@ import numpy as np
 import pytest
 
 from privacy_filter.concurrent import LatestMask, Lookahead, MaskUnavailable, follow_people, overlap
-from privacy_filter.effects import make_effect
+from privacy_filter.effects import Effect, make_effect
 from privacy_filter.errors import ModelError
 from privacy_filter.person import Person
 from privacy_filter.pipeline import FrameProcessor, InstancePeople, SelfiePeople, hide_whole_frame
@@ -270,7 +272,9 @@ def test_latest_mask_hides_frames_until_the_first_mask_then_composites(frames, s
     assert not worker_threads()
 
 
-def test_latest_mask_fails_closed_after_a_model_failure_and_recovers(frames, segmenter) -> None:
+@contextlib.contextmanager
+def _latest_mask_running(frames, segmenter) -> Iterator[tuple[HeldBack, LatestMask, Effect, FrameProcessor]]:
+    """A LatestMask over an ungated selfie finder that has delivered its first mask and filters frame 1."""
     slow = HeldBack(SelfiePeople(segmenter))
     slow.gate.set()
     latest = LatestMask(slow)
@@ -280,6 +284,13 @@ def test_latest_mask_fails_closed_after_a_model_failure_and_recovers(frames, seg
         processor.process(frames[0])
         assert latest.wait_first(10.0)
         assert not processor.process(frames[1]).failed
+        yield slow, latest, effect, processor
+    finally:
+        processor.close()
+
+
+def test_latest_mask_fails_closed_after_a_model_failure_and_recovers(frames, segmenter) -> None:
+    with _latest_mask_running(frames, segmenter) as (slow, latest, effect, processor):
         slow.fail = True
         _wait_for(lambda: _raises(latest, frames[2]))
         result = processor.process(frames[3])
@@ -287,20 +298,10 @@ def test_latest_mask_fails_closed_after_a_model_failure_and_recovers(frames, seg
         np.testing.assert_array_equal(result.output, hide_whole_frame(frames[3], effect))
         slow.fail = False
         _wait_for(lambda: not processor.process(frames[4]).failed)
-    finally:
-        processor.close()
 
 
 def test_latest_mask_fails_closed_for_good_once_the_worker_died(frames, segmenter) -> None:
-    slow = HeldBack(SelfiePeople(segmenter))
-    slow.gate.set()
-    latest = LatestMask(slow)
-    effect = make_effect("blur", 41)
-    processor = FrameProcessor(finder=latest, effect=effect)
-    try:
-        processor.process(frames[0])
-        assert latest.wait_first(10.0)
-        assert not processor.process(frames[1]).failed
+    with _latest_mask_running(frames, segmenter) as (slow, latest, effect, processor):
         slow.die = True
         _wait_for(lambda: _raises(latest, frames[2]))
         latest._thread.join(5.0)
@@ -312,8 +313,6 @@ def test_latest_mask_fails_closed_for_good_once_the_worker_died(frames, segmente
             np.testing.assert_array_equal(result.output, hide_whole_frame(frame, effect))
         with pytest.raises(MaskUnavailable, match="died"):
             latest.find(frames[9])
-    finally:
-        processor.close()
 
 
 def test_latest_mask_refuses_a_mask_from_frames_of_another_size(frames, segmenter) -> None:
