@@ -50,7 +50,7 @@ import numpy as np
 from benchmarks.seed_baseline import seed_mask_rcnn_frame, seed_paste
 from privacy_filter.concurrent import LatestMask, overlap
 from privacy_filter.effects import make_effect
-from privacy_filter.mask_rcnn import MaskRCNNSegmenter, parse_detections, quiet_opencv, read_net
+from privacy_filter.mask_rcnn import MaskRCNNSegmenter, make_blob, parse_detections, quiet_opencv, read_net
 from privacy_filter.matte import MatteRefiner
 from privacy_filter.person import Person
 from privacy_filter.pipeline import FrameProcessor, InstancePeople, SelfiePeople, checked_probability
@@ -191,7 +191,7 @@ def fmt(value: float, digits: int = 1) -> str:
 class TimedSelfie:
     """``pipeline.SelfiePeople`` with preprocessing and inference timed apart (``stage_ms``).
 
-    The calls are those of ``SelfieSegmenter.process`` (checked against it once, see ``check``).
+    ``SelfieSegmenter.process`` is ``infer(preprocess(frame))``: the same two calls, timed apart.
     """
 
     def __init__(self, segmenter: SelfieSegmenter) -> None:
@@ -199,24 +199,18 @@ class TimedSelfie:
         self.stage_ms: dict[str, float] = {}
 
     def probability(self, frame: np.ndarray) -> np.ndarray:
-        seg = self.segmenter
         t0 = time.perf_counter()
-        blob = cv2.dnn.blobFromImage(frame, 1.0 / 255.0, seg.input_size, swapRB=True)
+        blob = self.segmenter.preprocess(frame)
         t1 = time.perf_counter()
-        seg._net.setInput(blob)
-        output = seg._net.forward(seg._output_names[0])
+        probability = self.segmenter.infer(blob)
         t2 = time.perf_counter()
         self.stage_ms["preprocess"] = (t1 - t0) * 1000
         self.stage_ms["inference"] = (t2 - t1) * 1000
-        return output.reshape(seg.input_size[1], seg.input_size[0]).astype(np.float32, copy=False)
+        return probability
 
     def find(self, frame: np.ndarray) -> tuple[list[Person], tuple[int, int]]:
         probability = checked_probability(self.probability(frame), self.segmenter.output_size)
         return split_people(probability), probability.shape[:2]
-
-    def check(self, frame: np.ndarray) -> None:
-        if not np.array_equal(self.probability(frame), self.segmenter.process(frame)):
-            raise SystemExit("benchmark out of date: TimedSelfie no longer matches SelfieSegmenter.process")
 
 
 class TimedMaskRCNN:
@@ -230,10 +224,9 @@ class TimedMaskRCNN:
     def find(self, frame: np.ndarray) -> tuple[list[Person], tuple[int, int]]:
         seg = self.segmenter
         t0 = time.perf_counter()
-        blob = cv2.dnn.blobFromImage(frame, swapRB=True, crop=False)
+        blob = make_blob(frame)
         t1 = time.perf_counter()
-        seg._net.setInput(blob)
-        boxes, masks = seg._net.forward(["detection_out_final", "detection_masks"])
+        boxes, masks = seg.infer(blob)
         t2 = time.perf_counter()
         self.stage_ms["preprocess"] = (t1 - t0) * 1000
         self.stage_ms["inference"] = (t2 - t1) * 1000
@@ -671,7 +664,6 @@ def bench_selfie(clip: Path, sized: Path, label: str, args: argparse.Namespace, 
                  folder: Path, rows: list[str], notes: list[str]) -> None:
     """Stage profiles and end-to-end runs of ours and the seed's way, alternated, on one clip and size."""
     timed = TimedSelfie(segmenter)
-    timed.check(next(frames_of(sized, 1)))
     print(f"# {clip.name} {label}: stage profiles...", flush=True)
     ours_stages = profile_ours(sized, timed, args.frames, folder)
     seed_stages = profile_seed(sized, timed, args.frames, folder)

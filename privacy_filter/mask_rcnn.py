@@ -77,13 +77,22 @@ def read_net(weights: Path, graph: Path) -> cv2.dnn.Net:
     return net
 
 
-def run_net(net: cv2.dnn.Net, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The seed's forward pass: (boxes 1x1xNx7, masks NxCx15x15) for a HxWx3 uint8 BGR frame."""
+def make_blob(frame: np.ndarray) -> np.ndarray:
+    """The seed's input: HxWx3 uint8 BGR -> 1x3xHxW float32 RGB, unscaled."""
     # As the seed: no resizing or scaling here, the graph's own preprocessing does that (x 2/255 - 1).
-    blob = cv2.dnn.blobFromImage(frame, swapRB=True, crop=False)
+    return cv2.dnn.blobFromImage(frame, swapRB=True, crop=False)
+
+
+def forward_blob(net: cv2.dnn.Net, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The seed's forward pass on a ``make_blob`` blob: (boxes 1x1xNx7, masks NxCx15x15)."""
     net.setInput(blob)
     boxes, masks = net.forward(list(OUTPUT_NAMES))
     return boxes, masks
+
+
+def run_net(net: cv2.dnn.Net, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The seed's forward pass: (boxes 1x1xNx7, masks NxCx15x15) for a HxWx3 uint8 BGR frame."""
+    return forward_blob(net, make_blob(frame))
 
 
 def parse_detections(
@@ -178,16 +187,21 @@ class MaskRCNNSegmenter:
         """frame: HxWx3 uint8 BGR -> every person above ``confidence``, best first (masks on the HxW grid)."""
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"expected an HxWx3 uint8 BGR frame, got {frame.shape} {frame.dtype}")
+        boxes, masks = self.infer(make_blob(frame))
+        height, width = frame.shape[:2]
+        return parse_detections(boxes, masks, (width, height), self.confidence, self.person_class_id)
+
+    def infer(self, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """blob from ``make_blob`` -> the raw outputs (boxes 1x1xNx7, masks NxCx15x15); ``parse_detections``
+        turns them into people. process() in steps, so that a benchmark can time them apart."""
         try:
-            boxes, masks = run_net(self._net, frame)
+            return forward_blob(self._net, blob)
         except cv2.error as exc:
             # A weights file that parses but does not fit the text graph only fails here.
             raise ModelError(
                 f"Mask R-CNN model in {self.model_dir}/ does not run ({opencv_message(exc)}); "
                 f"fetch it again with: {fetch_hint(self.model_dir)}"
             ) from None
-        height, width = frame.shape[:2]
-        return parse_detections(boxes, masks, (width, height), self.confidence, self.person_class_id)
 
 
 def opencv_message(exc: BaseException) -> str:

@@ -50,7 +50,15 @@ class SelfieSegmenter:
 
     def process(self, frame: np.ndarray) -> np.ndarray:
         """frame: HxWx3 uint8 BGR -> hxw float32 person probability in [0, 1] (model grid)."""
-        blob = cv2.dnn.blobFromImage(frame, 1.0 / 255.0, self.input_size, swapRB=True)
+        return self.infer(self.preprocess(frame))
+
+    # process() in two steps, so that a benchmark can time them apart without reaching inside.
+    def preprocess(self, frame: np.ndarray) -> np.ndarray:
+        """frame: HxWx3 uint8 BGR -> the model's input blob, 1x3xhxw float32 RGB in [0, 1]."""
+        return cv2.dnn.blobFromImage(frame, 1.0 / 255.0, self.input_size, swapRB=True)
+
+    def infer(self, blob: np.ndarray) -> np.ndarray:
+        """blob from ``preprocess`` -> hxw float32 person probability (model grid)."""
         self._net.setInput(blob)
         output = self._net.forward(self._output_names[0])
         probability = output.reshape(self.input_size[1], self.input_size[0])
