@@ -400,7 +400,8 @@ def run_job(session: Session, job: Job) -> int:
     args = session.args
     source = open_source(job.input, args.width).start()
     try:  # segmentation on a worker thread, overlapped with compositing (Mask R-CNN in real time: asynchronous)
-        source = overlap(source, session.processor, realtime=session.display or bool(args.virtual_cam))
+        source = overlap(source, session.processor, realtime=session.display or bool(args.virtual_cam),
+                         idle=lambda: session.controls.paused)
     except BaseException:
         source.stop()
         raise
@@ -545,7 +546,7 @@ class Loop:
             if realtime and self.args.loop and not source.live:
                 source.stop()
                 self.source = overlap(open_source(self.input_spec, self.args.width).start(), self.processor,
-                                      realtime=True, replay=True)
+                                      realtime=True, replay=True, idle=lambda: self.controls.paused)
                 # The clip starts over: forget the matte history and the tracked user, as after a cut.
                 self.processor.refiner.reset()
                 self.processor.selector.reset()

@@ -347,7 +347,12 @@ def follow_people(mask: _Mask, probability: np.ndarray, reach: float) -> list[Pe
 
 
 def overlap(
-    source: Source, processor: FrameProcessor, realtime: bool, follow: bool = True, replay: bool = False
+    source: Source,
+    processor: FrameProcessor,
+    realtime: bool,
+    follow: bool = True,
+    replay: bool = False,
+    idle: Callable[[], bool] = lambda: False,
 ) -> Source:
     """Put the processor's segmentation on a worker thread; returns the source the loop should read.
 
@@ -357,7 +362,8 @@ def overlap(
     get its own mask): ``Lookahead``. A still image is left alone (nothing to overlap).
     Stop the returned source, then ``processor.close()``, to end the threads. Called again for the next
     input it replaces (and closes) the previous input's workers; ``replay`` (the same input again, --loop)
-    keeps a running ``LatestMask`` and its newest mask.
+    keeps a running ``LatestMask`` and its newest mask. ``idle()`` True (paused) stops the ``Lookahead``
+    worker from segmenting frames ahead; a frame handed out meanwhile is segmented when it is filtered.
     """
     finder = processor.finder
     if replay and isinstance(finder, LatestMask):
@@ -381,6 +387,7 @@ def overlap(
         return source
     if isinstance(source, ImageSource):
         return source
-    ahead = Lookahead(source, finder, wanted=lambda: processor.privacy or processor.want_alpha)
+    # idle (the window paused): a camera keeps delivering frames nobody shows; do not run the model on them.
+    ahead = Lookahead(source, finder, wanted=lambda: not idle() and (processor.privacy or processor.want_alpha))
     processor.finder = ahead
     return ahead.start()

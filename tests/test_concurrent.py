@@ -198,6 +198,26 @@ def test_lookahead_lets_a_model_that_does_not_run_stop_the_app(short_clip, segme
         piped.stop()
 
 
+def test_overlap_runs_no_model_ahead_while_paused(short_clip, segmenter) -> None:
+    counting = Flaky(SelfiePeople(segmenter), set())
+    paused = threading.Event()
+    paused.set()
+    processor = FrameProcessor(finder=counting, effect=make_effect("blur", 41))
+    piped = overlap(open_source(str(short_clip), width=0).start(), processor, realtime=False, idle=paused.is_set)
+    try:
+        frames = [piped.read(timeout=5.0) for _ in range(3)]
+        assert counting.calls == 0  # paused: the worker handed frames out without segmenting them
+        paused.clear()
+        result = processor.process(frames[-1])  # resumed: this frame is segmented now (on demand), and filtered
+        assert not result.failed and result.alpha.any()
+        for _ in range(2):
+            processor.process(piped.read(timeout=5.0))
+        assert counting.calls >= 3  # and the worker segments ahead again
+    finally:
+        piped.stop()
+        processor.close()
+
+
 def test_lookahead_skips_the_model_when_not_wanted_and_runs_it_on_demand(short_clip, segmenter) -> None:
     counting = Flaky(SelfiePeople(segmenter), set())
     source = open_source(str(short_clip), width=0).start()
