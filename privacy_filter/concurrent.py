@@ -235,6 +235,7 @@ class LatestMask:
         self._cond = threading.Condition()
         self._pending: np.ndarray | None = None
         self._latest: _Mask | None = None
+        self._masked_frame: np.ndarray | None = None  # the frame of the newest mask (identity, not contents)
         self._error: str | None = None
         self._user_error: type[UserError] | None = None
         self._dead: str | None = None
@@ -246,7 +247,8 @@ class LatestMask:
         with self._cond:
             if self._closed:
                 raise MaskUnavailable("the mask worker was closed")
-            self._pending = frame  # the worker takes the newest; older pending frames are skipped
+            if frame is not self._masked_frame:  # a paused picture, given again and again, is run once
+                self._pending = frame  # the worker takes the newest; older pending frames are skipped
             self._cond.notify_all()
             latest, error, dead, user_error = self._latest, self._error, self._dead, self._user_error
         if user_error is not None:
@@ -313,6 +315,7 @@ class LatestMask:
                 mask = _Mask(list(people), (int(grid[0]), int(grid[1])), frame.shape[:2], now, ms, period)
                 with self._cond:
                     self._latest, self._error, self._user_error = mask, None, None
+                    self._masked_frame = frame
                     self.updates += 1
                     self._cond.notify_all()
         except BaseException as exc:

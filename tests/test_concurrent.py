@@ -309,6 +309,24 @@ def _latest_mask_running(frames, segmenter) -> Iterator[tuple[HeldBack, LatestMa
         processor.close()
 
 
+def test_latest_mask_runs_the_model_once_on_a_frame_given_again_and_again(frames, segmenter) -> None:
+    counting = Flaky(SelfiePeople(segmenter), set())
+    latest = LatestMask(counting)
+    try:
+        with pytest.raises(MaskUnavailable):
+            latest.find(frames[0])
+        assert latest.wait_first(10.0)
+        pause = threading.Event()
+        for _ in range(10):  # a paused window filters the same frame 30 times a second
+            latest.find(frames[0])
+            pause.wait(0.03)
+        latest.find(frames[1])  # a new frame is run
+        _wait_for(lambda: latest.updates >= 2)
+        assert counting.calls == 2
+    finally:
+        latest.close()
+
+
 def test_latest_mask_fails_closed_after_a_model_failure_and_recovers(frames, segmenter) -> None:
     with _latest_mask_running(frames, segmenter) as (slow, latest, effect, processor):
         slow.fail = True
