@@ -164,3 +164,54 @@ def test_a_user_who_really_grows_is_kept_whole_after_merge_frames() -> None:
     assert shown(alpha, large) < 0.9  # clipped while it could be a merge
     alpha = selector.select(people(large), GRID)
     assert shown(alpha, large) == 1.0
+
+
+HEAD, SHOULDERS = (30, 100, 100, 160), (100, 0, 144, 256)  # a webcam user whose shoulders fill the bottom
+
+
+def test_a_passer_by_entering_through_the_edge_fused_with_the_user_stays_hidden() -> None:
+    # They touch the user's shoulders from their first column on, so the selfie map never shows them apart, and
+    # they grow by a few columns a frame: no area jump for the merge guard.
+    selector = UserSelector()
+    for _ in range(3):
+        selector.select(people(HEAD, SHOULDERS), GRID)
+    for right in range(6, 90, 6):
+        passer_by = (50, 0, 100, right)
+        merged = people(HEAD, SHOULDERS, passer_by)
+        assert len(merged) == 1
+        alpha = selector.select(merged, GRID)
+        assert shown(alpha, (50, 0, 92, right)) == 0.0, right  # beyond the user's motion allowance (7.7 px)
+        assert shown(alpha, passer_by) < 0.15, right  # a band on the shoulders may stay
+        assert shown(alpha, HEAD) == 1.0 and shown(alpha, SHOULDERS) == 1.0
+
+
+def test_a_person_walking_into_the_user_stays_hidden_after_they_fuse() -> None:
+    selector = UserSelector()
+    for _ in range(3):
+        selector.select(people(HEAD, SHOULDERS), GRID)
+    for left in range(20, 64, 4):  # a small person (no area jump) walks right, fusing with the head at 60
+        passer_by = (40, left, 96, left + 40)
+        alpha = selector.select(people(HEAD, SHOULDERS, passer_by), GRID)
+        assert shown(alpha, (40, left, 96, min(left + 40, 100))) < 0.1, left
+        assert shown(alpha, HEAD) == 1.0
+
+
+def test_the_users_own_arm_rising_next_to_them_is_kept() -> None:
+    selector = UserSelector()
+    for _ in range(3):
+        selector.select(people(HEAD, SHOULDERS), GRID)
+    for top in range(96, 10, -5):  # 5 grid rows a frame, from the shoulder up above the head
+        arm = (top, 200, 100, 215)
+        alpha = selector.select(people(HEAD, SHOULDERS, arm), GRID)
+        assert shown(alpha, arm) == 1.0, top
+        assert shown(alpha, HEAD) == 1.0 and shown(alpha, SHOULDERS) == 1.0
+
+
+def test_a_user_stepping_sideways_through_the_edge_is_followed() -> None:
+    selector = UserSelector()
+    for _ in range(3):
+        selector.select(people(HEAD, SHOULDERS), GRID)
+    for shift in range(0, 42, 6):  # 6 grid cells a frame, the head and shoulders moving together
+        head = (30, 100 - shift, 100, 160 - shift)
+        alpha = selector.select(people(head, SHOULDERS), GRID)
+        assert shown(alpha, head) == 1.0 and shown(alpha, SHOULDERS) == 1.0
