@@ -11,16 +11,9 @@ The selfie model returns one map for everybody; ``split_people`` cuts it into co
   person is acquired anew.
 * **Switch**: someone else becomes the user only after out-scoring the user ``switch_ratio``-fold for
   ``switch_frames`` frames in a row (a wrong first pick is corrected; a passer-by is not picked up).
-* **Newcomer**: when someone touches the user, the selfie map fuses them into one region. Judged by *where*
-  the pixels are, not how many: pixels of the user's region nearer to last frame's other people (or to the
-  newcomer hidden last frame) than to the user's last shape are someone else's; so is a new lobe that reaches
-  farther than ``entry_allowance`` x the grid's long side from the user's last shape and touches the frame's
-  edge (a passer-by entering the picture already fused with the user's shoulders). The newcomer stays hidden
-  and is followed while it moves; after ``merge_frames`` attached it is taken for the user. The user's own
-  motion adds a band within the allowance next to their shape (an arm raised, leaning in), which is kept.
-* **Merge guard**: if the region's area still jumps (someone fused in the middle of the picture), while it
-  lasts (at most ``merge_frames``), only as many of the region's pixels as the user had, those nearest the
-  user's last shape, are kept, so the newcomer stays hidden while the user may move.
+* **Merge guard**: when someone touches the user, the selfie map fuses them into one region whose area jumps;
+  while it lasts (at most ``merge_frames``), only as many of the region's pixels as the user had, those
+  nearest the user's last shape, are kept, so the newcomer stays hidden while the user may move.
 
 Frame counts assume about 30 frames per second.
 """
@@ -86,10 +79,7 @@ class UserSelector:
     merge_growth: during a merge, the user's allowed area grows by this fraction per frame.
     area_memory: per-frame decay of the remembered user size (the recent maximum) that a jump is judged by.
     merge_frames: after this many frames a merge is taken for the user's own growth (standing up, coming
-        closer) and the whole region is kept again (also for a newcomer).
-    entry_allowance: how far (share of the grid's long side) a new lobe reaching in from the frame's edge may
-        stand out of the user's last shape and still be the user's own motion.
-    entry_min_fraction: newcomer pixels fewer than this share of the grid are taken for model noise.
+        closer) and the whole region is kept again.
     """
 
     def __init__(
@@ -103,8 +93,6 @@ class UserSelector:
         merge_frames: int = 150,
         merge_growth: float = 0.02,
         area_memory: float = 0.95,
-        entry_allowance: float = 0.03,
-        entry_min_fraction: float = 0.002,
     ) -> None:
         if keep not in KEEP_CHOICES:
             raise ValueError(f"keep must be one of {KEEP_CHOICES}, not {keep!r}")
@@ -117,8 +105,6 @@ class UserSelector:
         self.merge_frames = merge_frames
         self.merge_growth = merge_growth
         self.area_memory = area_memory
-        self.entry_allowance = entry_allowance
-        self.entry_min_fraction = entry_min_fraction
         self.reset()
 
     def reset(self) -> None:
@@ -129,8 +115,6 @@ class UserSelector:
         self._challenger_frames = 0
         self._merge_area: float | None = None  # during a merge: the user's own area just before it
         self._merged_frames = 0
-        self._foreign: np.ndarray | None = None  # hxw bool: others last frame, incl. the user region's hidden part
-        self._foreign_frames = 0
         self.user_box: tuple[float, float, float, float] | None = None  # the user's box last frame, if any
 
     def select(self, people: Sequence[Person], grid: tuple[int, int]) -> np.ndarray:
@@ -153,18 +137,14 @@ class UserSelector:
                 return self._acquire(people, cores, grid)
             return np.zeros(grid, np.float32)
         index = self._maybe_switch(people, index)
-        alpha = self._keep(people[index], cores[index])
-        self._remember_others(cores, index)
-        return alpha
+        return self._keep(people[index], cores[index])
 
     def _acquire(self, people: Sequence[Person], cores: list[np.ndarray], grid: tuple[int, int]) -> np.ndarray:
         if not people:
             return np.zeros(grid, np.float32)
         index = max(range(len(people)), key=lambda i: user_score(people[i]))
         self._user_core, self._merge_area = None, None  # no merge guard on a fresh pick
-        alpha = self._keep(people[index], cores[index])
-        self._remember_others(cores, index)
-        return alpha
+        return self._keep(people[index], cores[index])
 
     def _match(self, cores: list[np.ndarray]) -> int | None:
         # Overlap with the user's last region, relative to that region (not IoU): a region that swallowed the
@@ -197,73 +177,11 @@ class UserSelector:
             self._challenger_frames = 0
         return index
 
-    def _remember_others(self, cores: list[np.ndarray], index: int) -> None:
-        # Everyone but the user this frame (hxw bool each) joins the foreign pixels that the next frame's
-        # newcomer test starts from: whoever walks into the user's region was often a region of their own first.
-        for i, core in enumerate(cores):
-            if i != index:
-                self._foreign = core.copy() if self._foreign is None else self._foreign | core
-
-    def _newcomer(self, core: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray, bool]:
-        """The pixels of the user's region that are someone else (see "Newcomer" in the module docstring).
-
-        core: hxw bool, the user's region this frame; previous: hxw bool, the user's kept pixels last frame.
-        Returns (hxw bool newcomer pixels, accepted: True when a newcomer lasted ``merge_frames`` and is now
-        taken for the user).
-        """
-        foreign, self._foreign = self._foreign, None
-        dist_user = cv2.distanceTransform((~previous).astype(np.uint8), cv2.DIST_L2, 3)
-        newcomer = np.zeros_like(core)
-        if foreign is not None and foreign.any():
-            # Follow last frame's others and hidden newcomer: a pixel nearer to them than to the user is theirs.
-            dist_foreign = cv2.distanceTransform((~foreign).astype(np.uint8), cv2.DIST_L2, 3)
-            newcomer = core & (dist_foreign < dist_user)
-        # Someone entering through the frame's edge: region pixels farther from the user's last shape than
-        # the user moves in a frame, connected to the edge. The user's own motion (a raised arm, leaning) adds a
-        # thin band next to their shape instead, and a body part grows out of the user, not out of the edge.
-        far = core & ~newcomer & (dist_user > self.entry_allowance * max(core.shape))
-        if far.any():
-            count, labels = cv2.connectedComponents(far.astype(np.uint8), connectivity=8)
-            at_edge = np.zeros(count, bool)
-            at_edge[labels[0]] = at_edge[labels[-1]] = at_edge[labels[:, 0]] = at_edge[labels[:, -1]] = True
-            at_edge[0] = False
-            entering = at_edge[labels]
-            if entering.any():
-                # Hide the whole new lobe, not only its far part: the band within the allowance would otherwise
-                # be kept, become "the user" and let the newcomer creep in. (Not for lobes next to a followed
-                # newcomer: there the user's own new edge pixels would be hidden too, and a moving user cut.)
-                count, lobes = cv2.connectedComponents((core & ~previous).astype(np.uint8), connectivity=8)
-                hit = np.zeros(count, bool)
-                hit[lobes[entering]] = True
-                hit[0] = False
-                newcomer |= hit[lobes]
-        if np.count_nonzero(newcomer) < self.entry_min_fraction * core.size:
-            self._foreign_frames = 0  # a few pixels of model noise: nobody is there
-            return np.zeros_like(core), False
-        self._foreign_frames += 1
-        if self._foreign_frames > self.merge_frames:
-            # Attached for this long, it is the user after all (coming closer, a body part at the edge): keep it.
-            self._foreign_frames = 0
-            return np.zeros_like(core), True
-        return newcomer, False
-
     def _keep(self, person: Person, core: np.ndarray) -> np.ndarray:
         mask = person.mask
-        previous = self._user_core
-        accepted = False
-        if previous is not None:
-            newcomer, accepted = self._newcomer(core, previous)
-            if newcomer.any():
-                core = core & ~newcomer
-                self._foreign = newcomer  # followed next frame, so it stays hidden while it moves
-                halo = cv2.dilate(core.astype(np.uint8), _HALO).astype(bool) & ~newcomer
-                mask = np.where(halo, mask, 0.0).astype(np.float32)
-        else:
-            self._foreign, self._foreign_frames = None, 0
         area = float(np.count_nonzero(core))
-        if accepted:
-            self._merge_area = None  # the region just kept whole is the user's: no area jump to judge
-        elif self._merge_area is None and previous is not None and area > self.growth_limit * max(
+        previous = self._user_core
+        if self._merge_area is None and previous is not None and area > self.growth_limit * max(
             self._user_area, 1.0
         ):
             # The user's region jumped in size: someone merged into it. Remember the user's own size.
