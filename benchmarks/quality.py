@@ -555,6 +555,35 @@ def passer_by_walks(backend, portraits: Path, walks: int, keep: str, refiner_kwa
     return raw_scores, our_scores, scored, switched
 
 
+# --- the lone user is kept whole (no truth needed) ------------------------------------------------------------
+
+LONE_USER_CLIPS = (Path("videos") / "asl_webcam_concat.mp4", Path("videos") / "head-pose-face-detection-male.mp4")
+
+
+def user_cut(people: list, grid: tuple[int, int], kept: np.ndarray) -> float:
+    """Share of all people's core (p > 0.5 on the model grid) that ``kept`` (hxw alpha of who stays sharp)
+    hides. On a clip with one person in view this is the part of the user wrongly hidden."""
+    if not people:
+        return 0.0
+    everyone = np.maximum.reduce([p.mask for p in people]) > 0.5
+    total = np.count_nonzero(everyone)
+    return float(np.count_nonzero(everyone & (kept <= 0.5)) / total) if total else 0.0
+
+
+def lone_user_cut(find, clip: Path, keep: str = "user") -> np.ndarray:
+    """user_cut per frame of a one-person clip, the selector running in order. find(frame) -> (people, grid)."""
+    capture = cv2.VideoCapture(str(clip))
+    selector, cuts = UserSelector(keep), []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        people, grid = find(frame)[:2]
+        cuts.append(user_cut(people, grid, selector.select(people, grid)))
+    capture.release()
+    return np.array(cuts)
+
+
 # --- command line -----------------------------------------------------------------------------------------
 
 
@@ -655,6 +684,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if walks is not None:
             print(f"Passer-by walks: {walks[2]} frames scored, in {walks[3]} of them ours showed the passer-by "
                   "instead of the user.\n")
+        lone = [(clip, lone_user_cut(backend.find, shared_dir() / "eval" / clip, args.keep))
+                for clip in LONE_USER_CLIPS if (shared_dir() / "eval" / clip).is_file()]
+        if lone:
+            print("The user kept whole (one person in view, no truth: the share of the person the selection "
+                  "hides; should be 0):\n\n| clip | frames | mean hidden | frames with > 5 % hidden | max |\n"
+                  "|---|---|---|---|---|")
+            for clip, cuts in lone:
+                print(f"| {clip.name} | {len(cuts)} | {cuts.mean():.4f} | {int((cuts > 0.05).sum())} | "
+                      f"{cuts.max(initial=0.0):.3f} |")
+            print()
     if args.speed_frames > 0:
         clip = shared_dir() / "eval" / SPEED_CLIP
         print(f"### Refinement speed ({args.speed_frames} frames of {SPEED_CLIP.name}, "

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.quality import shared_dir
+from benchmarks.quality import LONE_USER_CLIPS, lone_user_cut, shared_dir
 from privacy_filter import metrics
 from privacy_filter.matte import MatteRefiner
 from privacy_filter.selection import UserSelector, split_people
@@ -115,3 +115,19 @@ def test_user_selector_keeps_the_main_person_and_hides_a_separate_other(segmente
     assert user[instances == 3].mean() < 0.05
     everyone = MatteRefiner().refine(UserSelector("all").select(people, p.shape[:2]), frame) > 0.5
     assert everyone[instances == 3].mean() > 0.9
+
+
+@pytest.mark.parametrize("clip", LONE_USER_CLIPS, ids=lambda clip: clip.name)
+def test_the_lone_user_is_never_cut(segmenter: SelfieSegmenter, clip: Path) -> None:
+    # "Only you" must hide other people, never parts of the user: with one person in view (a signer whose
+    # arms move in and out of the frame's edge), keep=user keeps all that keep=all keeps.
+    if not (EVAL / clip).is_file():
+        pytest.skip(f"{EVAL / clip} not found")
+
+    def find(frame: np.ndarray) -> tuple[list, tuple[int, int]]:
+        probability = segmenter.process(frame)
+        return split_people(probability), probability.shape[:2]
+
+    cuts = lone_user_cut(find, EVAL / clip)
+    assert len(cuts) > 50
+    assert int((cuts > 0.02).sum()) == 0, f"user partly hidden in frames {np.flatnonzero(cuts > 0.02)[:10]}"
