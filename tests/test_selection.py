@@ -164,3 +164,56 @@ def test_a_user_who_really_grows_is_kept_whole_after_merge_frames() -> None:
     assert shown(alpha, large) < 0.9  # clipped while it could be a merge
     alpha = selector.select(people(large), GRID)
     assert shown(alpha, large) == 1.0
+
+
+# The user must never lose parts of themselves to "only you" (rules that hid passers-by fused with the user were
+# tried and hid the user's own arms: benchmarks/RESULTS.md, "Only you"). These pass with any honest selector.
+HEAD, SHOULDERS = (30, 100, 100, 160), (100, 0, 144, 256)  # a webcam user whose shoulders fill the bottom
+
+
+def settled_user() -> UserSelector:
+    selector = UserSelector()
+    for _ in range(3):
+        selector.select(people(HEAD, SHOULDERS), GRID)
+    return selector
+
+
+def test_the_users_own_arm_rising_next_to_them_is_kept() -> None:
+    selector = settled_user()
+    for top in range(96, 10, -5):  # 5 grid rows a frame, from the shoulder up above the head
+        arm = (top, 200, 100, 215)
+        alpha = selector.select(people(HEAD, SHOULDERS, arm), GRID)
+        assert shown(alpha, arm) == 1.0, top
+        assert shown(alpha, HEAD) == 1.0 and shown(alpha, SHOULDERS) == 1.0
+
+
+def test_the_users_arm_coming_in_fast_through_the_frames_edge_is_kept() -> None:
+    # A signer's forearm swinging up from below the frame: 12 rows a frame, attached to the user throughout.
+    user = (30, 100, 144, 160)
+    selector = UserSelector()
+    for _ in range(3):
+        selector.select(people(user), GRID)
+    for top in range(132, 40, -12):
+        arm = (top, 160, 144, 185)
+        alpha = selector.select(people(user, arm), GRID)
+        assert shown(alpha, arm) == 1.0, top
+
+
+def test_a_hand_cut_off_for_two_frames_is_kept_when_it_joins_again() -> None:
+    # The model loses the forearm for a frame or two: the hand is a region of its own (hidden, as anyone
+    # else), then the arm is back. The hand must not be taken for a newcomer.
+    selector = settled_user()
+    forearm, hand = (60, 200, 100, 215), (40, 195, 60, 220)
+    selector.select(people(HEAD, SHOULDERS, forearm, hand), GRID)
+    for _ in range(2):
+        selector.select(people(HEAD, SHOULDERS, hand), GRID)
+    alpha = selector.select(people(HEAD, SHOULDERS, forearm, hand), GRID)
+    assert shown(alpha, hand) == 1.0 and shown(alpha, forearm) == 1.0
+
+
+def test_a_user_stepping_sideways_is_followed() -> None:
+    selector = settled_user()
+    for shift in range(0, 42, 6):  # 6 grid cells a frame, the head and shoulders moving together
+        head = (30, 100 - shift, 100, 160 - shift)
+        alpha = selector.select(people(head, SHOULDERS), GRID)
+        assert shown(alpha, head) == 1.0 and shown(alpha, SHOULDERS) == 1.0
