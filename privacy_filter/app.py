@@ -449,7 +449,7 @@ def run_job(session: Session, job: Job) -> int:
         if progress:
             progress.finish()
     if job.output:
-        print(f"wrote {frames} frames to {one_line(str(job.output))}", file=sys.stderr)
+        print(f"wrote {frames} frame{'' if frames == 1 else 's'} to {one_line(str(job.output))}", file=sys.stderr)
     return frames
 
 

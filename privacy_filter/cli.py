@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from .effects import EFFECT_NAMES, MAX_KERNEL, parse_color
 from .errors import UserError
+from .mask_rcnn import DEFAULT_MODEL_DIR
 from .selection import KEEP_CHOICES
 from .sources import is_camera
 
@@ -88,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=BACKENDS, default="selfie", help="segmenter (default: selfie)")
     parser.add_argument("--model-selection", type=int, choices=(0, 1), default=1,
                         help="selfie model: 1 landscape 256x144 (default, faster), 0 general 256x256")
-    parser.add_argument("-m", "--mask-rcnn", default="mask-rcnn-coco",
-                        help="folder with the Mask R-CNN files (default: mask-rcnn-coco)")
+    parser.add_argument("-m", "--mask-rcnn", default=str(DEFAULT_MODEL_DIR),
+                        help="folder with the Mask R-CNN files (default: the project's mask-rcnn-coco/)")
     parser.add_argument("-c", "--confidence", type=_unit_interval, default=0.5,
                         help="Mask R-CNN: minimum person score (default 0.5)")
     parser.add_argument("-t", "--threshold", type=_unit_interval, default=0.3,

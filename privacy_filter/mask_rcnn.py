@@ -26,7 +26,8 @@ import numpy as np
 from .errors import ModelError
 from .person import Person
 
-DEFAULT_MODEL_DIR = Path("mask-rcnn-coco")
+# The project's own folder, wherever the program is started from (the labels file is committed there).
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "mask-rcnn-coco"
 WEIGHTS_NAME = "frozen_inference_graph.pb"
 GRAPH_NAME = "mask_rcnn_inception_v2_coco_2018_01_28.pbtxt"
 LABELS_NAME = "object_detection_classes_coco.txt"
@@ -39,7 +40,7 @@ FETCH_COMMAND = "python instance_segmentation.py --download-mask-rcnn"
 
 def fetch_hint(model_dir: Path) -> str:
     """The command that puts the model files into ``model_dir``."""
-    if Path(model_dir) == DEFAULT_MODEL_DIR:
+    if Path(model_dir).resolve() == DEFAULT_MODEL_DIR:
         return FETCH_COMMAND
     return f"{FETCH_COMMAND} --mask-rcnn {model_dir}"
 

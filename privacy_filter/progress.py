@@ -16,6 +16,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self._start = time.monotonic()
         self._last_draw = 0.0
+        self._drawn = -1  # frames counted in the last line drawn
         self._interactive = getattr(self.stream, "isatty", lambda: False)()
         # A terminal redraws one line in place; a log file gets a line only every few seconds.
         self.interval = interval if self._interactive else max(interval, 5.0)
@@ -37,9 +38,11 @@ class Progress:
         return f"{self.done} frames  {fps:5.1f} FPS"
 
     def finish(self) -> None:
-        if self.done:
+        # A terminal's line ends with "\r" and must be ended; a log already has this count's line: no repeat.
+        if self.done and (self._interactive or self._drawn != self.done):
             self._draw(time.monotonic(), end="\n")
 
     def _draw(self, now: float, end: str) -> None:
+        self._drawn = self.done
         self.stream.write(self.line(now) + end)
         self.stream.flush()

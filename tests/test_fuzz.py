@@ -36,7 +36,7 @@ OUT_EXTENSIONS = [".mp4", ".avi", ".mkv", ".m4v", ".png", ".jpg", ".webp", ".gif
 OURS = (
     re.compile(r"^privacy-filter: error: "),
     re.compile(r"^\d+(/\d+)? frames "),  # progress
-    re.compile(r"^wrote \d+ frames to "),
+    re.compile(r"^wrote \d+ frames? to "),
     re.compile(r"^interrupted: "),
     re.compile(r"^\[\d+/\d+\] "),  # a batch: which file is next
     re.compile(r"^stopped after "),
