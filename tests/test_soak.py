@@ -69,6 +69,15 @@ def new_threads(before: set[threading.Thread], wait: float = 3.0) -> list[str]:
         time.sleep(0.05)
 
 
+
+def assert_memory_flat(memory: MemorySampler, label: str) -> None:
+    """Print the run's resident memory and fail if it kept growing after the warm-up."""
+    median_growth, peak_growth = memory.growth()
+    print(f"{label}, RSS {memory.samples[0][1] >> 20} -> {memory.samples[-1][1] >> 20} MB, late median growth "
+          f"{median_growth / 2**20:.1f} MB, late peak growth {peak_growth / 2**20:.1f} MB")
+    assert median_growth < ALLOWED_GROWTH, "resident memory keeps growing"
+    assert peak_growth < 2 * ALLOWED_GROWTH
+
 def test_soak_file_to_file(tmp_path, capsys) -> None:
     frames = clip_frames(300)
     long_clip = tmp_path / "long.avi"
@@ -89,12 +98,7 @@ def test_soak_file_to_file(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert status == 0, err
     assert f"wrote {FRAMES} frames to {target}" in err
-    median_growth, peak_growth = memory.growth()
-    print(f"file soak: {FRAMES} frames, {len(memory.samples)} samples, RSS "
-          f"{memory.samples[0][1] >> 20} -> {memory.samples[-1][1] >> 20} MB, late median growth "
-          f"{median_growth / 2**20:.1f} MB, late peak growth {peak_growth / 2**20:.1f} MB")
-    assert median_growth < ALLOWED_GROWTH, "resident memory keeps growing"
-    assert peak_growth < 2 * ALLOWED_GROWTH
+    assert_memory_flat(memory, f"file soak: {FRAMES} frames, {len(memory.samples)} samples")
     assert new_threads(before) == [], "worker threads must end with the run"
 
 
@@ -145,10 +149,5 @@ def test_soak_live_camera_in_a_window(tmp_path, monkeypatch, capsys) -> None:
     assert status == 0, capsys.readouterr().err
     (shown,) = windows
     assert shown.shown >= FRAMES
-    median_growth, peak_growth = memory.growth()
-    print(f"camera soak: {shown.shown} frames shown, {counter['reads']} camera reads, RSS "
-          f"{memory.samples[0][1] >> 20} -> {memory.samples[-1][1] >> 20} MB, late median growth "
-          f"{median_growth / 2**20:.1f} MB, late peak growth {peak_growth / 2**20:.1f} MB")
-    assert median_growth < ALLOWED_GROWTH, "resident memory keeps growing"
-    assert peak_growth < 2 * ALLOWED_GROWTH
+    assert_memory_flat(memory, f"camera soak: {shown.shown} frames shown, {counter['reads']} camera reads")
     assert new_threads(before) == [], "the camera reader must end with the run"
