@@ -1,4 +1,4 @@
-"""Segmenter: Google's MediaPipe selfie-segmentation model, run by OpenCV's dnn module.
+"""Segmenter: Google's MediaPipe selfie-segmentation model, run by the model runtime (LiteRT, or cv2.dnn).
 
 One object, one verb (as MediaPipe's ``SelfieSegmentation(model_selection=1).process(rgb)``)::
 
@@ -17,6 +17,7 @@ import numpy as np
 
 from .errors import ModelError
 from .models import BUNDLED_MODELS_DIR, SELFIE_MODELS, verified_path
+from .runtime import TFLiteModel
 
 # model_selection as in MediaPipe: 0 = "general" (256x256), 1 = "landscape" (256x144, faster).
 MODEL_FILES = {0: "selfie_segmentation.tflite", 1: "selfie_segmentation_landscape.tflite"}
@@ -29,7 +30,7 @@ class SelfieSegmenter:
     ((256, 144) for model_selection=1, (256, 256) for 0); the map spans the whole frame (stretched).
     """
 
-    def __init__(self, model_selection: int = 1, model_dir: Path | None = None) -> None:
+    def __init__(self, model_selection: int = 1, model_dir: Path | None = None, runtime: str | None = None) -> None:
         if model_selection not in MODEL_FILES:
             raise ModelError(f"model_selection must be 0 or 1, not {model_selection}")
         name = MODEL_FILES[model_selection]
@@ -38,10 +39,11 @@ class SelfieSegmenter:
             Path(model_dir or BUNDLED_MODELS_DIR) / name, sha256, "selfie segmentation model"
         )
         try:
-            self._net = cv2.dnn.readNetFromTFLite(str(path))
-        except cv2.error as exc:
-            raise ModelError(f"cannot load selfie segmentation model {path}: {_first_line(exc)}") from None
-        self._output_names = self._net.getUnconnectedOutLayersNames()
+            self._model = TFLiteModel(path, runtime=runtime)
+        except ModelError as exc:
+            raise ModelError(f"cannot load selfie segmentation model {path}: {exc}") from None
+        self.runtime = self._model.runtime
+        (self._output_name,) = self._model.output_names[:1]
 
     @property
     def output_size(self) -> tuple[int, int]:
@@ -54,18 +56,14 @@ class SelfieSegmenter:
 
     # process() in two steps, so that a benchmark can time them apart without reaching inside.
     def preprocess(self, frame: np.ndarray) -> np.ndarray:
-        """frame: HxWx3 uint8 BGR -> the model's input blob, 1x3xhxw float32 RGB in [0, 1]."""
-        return cv2.dnn.blobFromImage(frame, 1.0 / 255.0, self.input_size, swapRB=True)
+        """frame: HxWx3 uint8 BGR -> the model's input, 1xhxwx3 float32 RGB in [0, 1] (NHWC)."""
+        small = cv2.resize(frame, self.input_size, interpolation=cv2.INTER_LINEAR)
+        rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+        return (rgb.astype(np.float32) * np.float32(1.0 / 255.0))[np.newaxis]
 
     def infer(self, blob: np.ndarray) -> np.ndarray:
-        """blob from ``preprocess`` -> hxw float32 person probability (model grid)."""
-        self._net.setInput(blob)
-        output = self._net.forward(self._output_names[0])
+        """input from ``preprocess`` -> hxw float32 person probability (model grid)."""
+        output = self._model.run(blob)[self._output_name]
         probability = output.reshape(self.input_size[1], self.input_size[0])
         # A NaN must never count as "person": the caller treats a bad map as a failure.
         return probability.astype(np.float32, copy=False)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[-1] if text else type(exc).__name__
