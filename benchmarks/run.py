@@ -1,32 +1,47 @@
-"""Speed you can re-run: frames per second end to end and the cost of every stage, against the seed's way.
+"""Speed you can re-run: ours against the peer people would use instead, latency, and the cost of every stage.
 
     python -m benchmarks.run                          # the standard clip, 640x480 and 1280x720, ~5 minutes
-    python -m benchmarks.run my_clip.mp4 --repeats 3  # any clips
+    python -m benchmarks.run --avx2                   # the same with OpenCV's AVX-512 dispatch disabled
+    python -m benchmarks.run --threads-sweep --models # + the thread and selfie-model choices
+    python -m benchmarks.run my_clip.mp4 --repeats 5  # any clips
     python -m benchmarks.run --soak                   # + resident memory after 500 and 5000 frames
     python -m benchmarks.run --mask-rcnn mask-rcnn-coco   # Mask R-CNN with the real weights (if you have them)
-    python -m benchmarks.run --backends selfie --no-plot --no-dnn   # quick
+    python -m benchmarks.run --backends selfie --no-peer  # quick
 
-Headless; prints ONE markdown table, then notes. For each backend and frame size:
+Headless; prints a header (CPU model, vector extensions, whether OpenCV dispatches AVX-512, the CPU class
+every figure belongs to, the model runtime and its threads), then markdown tables, then notes:
 
-* **end-to-end FPS** = source -> filtered frame, with and without encoding: frames from the app's own threaded
-  reader (``sources.open_source``, decoding the file), through the app's own overlap (``concurrent.overlap``)
-  and ``FrameProcessor``, and, "+enc", written by the app's ``VideoFileSink`` (MPEG-4 .mp4). The clock runs
-  from the first frame read to the last frame filtered (or written). Median of ``--repeats`` runs.
+* **Ours vs the peer**, per frame size, runs taking turns (median of ``--repeats``):
+  - *ours* = the program's whole DEFAULT pipeline as ``app.build_processor`` builds it from the default flags
+    (so a stage the program gains is measured without touching this file): frames from the app's threaded
+    reader (``sources.open_source``), segmentation overlapped on the worker (``concurrent.overlap``), then
+    ``FrameProcessor``; no display, no encode;
+  - *peer* = MediaPipe's own runtime (``mediapipe`` pip package, ``SelfieSegmentation`` with the same
+    model_selection) + a full-frame 41x41 Gaussian + ``np.where``, as Linux-Fake-Background-Webcam
+    composites (``benchmarks/peer.py``). mediapipe pins its own protobuf and numpy<2, so it runs as a
+    subprocess in its own venv: ``$PRIVACY_FILTER_PEER_PYTHON``, else ``benchmarks/.venv-peer`` (git-ignored),
+    created from ``benchmarks/requirements-peer.txt`` when missing (``--no-peer-install`` not to). If it cannot
+    be had, its row says why and the rest runs;
+  - *seed-style* = the same model and reader, then the seed's compositing on one thread
+    (``benchmarks.seed_baseline``);
+  - FPS, CPU-ms per frame (process CPU time of all threads / frames), and the ratios ours/peer;
+  - **latency**: frames fed at 30 FPS through the camera code path (the clip paced at its slot times inside
+    the app's live ``CaptureReader``, ``overlap(realtime=True)``, the processor), ms from a frame becoming
+    available to its filtered frame leaving the pipeline, p50 and p95 (after a 1 s warm-up).
 * **stage costs** (median / p95 ms per frame) from a separate, sequential pass over the same frames, each
-  stage timed alone: decode (``cv2.VideoCapture.read``), preprocess (``blobFromImage``), inference
-  (``Net.forward``), select (people split + user selection), refine (``MatteRefiner``), effect (blur 41),
-  blend (``Compositor``), encode (``VideoWriter.write``).
-* **seed-style baseline**, in the same process on the same frames (``benchmarks.seed_baseline``): the
-  same selfie model and reader, then the seed's compositing (full-frame GaussianBlur 41, float mask resized
-  and thresholded, numpy boolean paste, fresh arrays), all on one thread. Ratio = our FPS / its FPS.
+  stage timed alone: decode, preprocess, inference, select, refine, effect (blur 41), blend, encode.
+* ``--threads-sweep``: the whole default pipeline under LiteRT threads x OpenCV threads, and with no worker.
+* ``--models``: both selfie models on each runtime (inference ms and CPU-ms), and the whole pipeline with each.
+* ``--avx2``: re-runs itself with ``OPENCV_CPU_DISABLE`` naming OpenCV's AVX-512 dispatch targets, so an
+  AVX-512 box approximates an AVX2 CPU **for OpenCV only**: LiteRT's XNNPACK, numpy and the peer's MediaPipe
+  still use AVX-512, so it is an approximation, said in the header. A real AVX2 CPU is the measurement.
 * **Mask R-CNN** (real weights if found, else stand-in RANDOM weights generated from the real graph: then the
   masks are meaningless and only the speed counts): the seed's synchronous loop against our asynchronous
-  path (model on its worker, every frame composited with the newest mask followed by the selfie map):
-  displayed FPS and mask updates per second, reported separately.
+  path (model on its worker, every frame composited with the newest mask followed by the selfie map).
 
 The 1280x720 (and plot) sizes are the clip resized (stretched) and re-encoded once as MPEG-4 into a temp
 folder; 640x480 is the clip itself (H.264). Timing never goes in tests; this script only prints numbers.
-The plot (``--plot``, default benchmarks/cost_by_resolution.png) needs matplotlib (requirements-bench.txt).
+The plot (``--plot``, benchmarks/cost_by_resolution.png) needs matplotlib (requirements-bench.txt).
 """
 
 from __future__ import annotations
@@ -439,7 +454,7 @@ def e2e_ours(path: Path, processor: FrameProcessor, limit: int, folder: Path, en
 
 # --------------------------------------------------------------------------------------------- the peer
 
-PEER_REQUIREMENT = "mediapipe==0.10.21"  # the wheel the bundled selfie models come from
+PEER_REQUIREMENTS = REPO / "benchmarks" / "requirements-peer.txt"  # mediapipe==0.10.21
 PEER_VENV = REPO / "benchmarks" / ".venv-peer"
 
 
@@ -457,18 +472,19 @@ def peer_python(install: bool) -> tuple[Path | None, str]:
         return None, f"PRIVACY_FILTER_PEER_PYTHON={given} cannot import mediapipe"
     if not install:
         return None, f"no peer environment ({PEER_VENV}); run without --no-peer-install to create it"
-    print(f"# creating the peer's environment {PEER_VENV} ({PEER_REQUIREMENT}; once, a few minutes)...", flush=True)
+    print(f"# creating the peer's environment {PEER_VENV} (pip install -r {PEER_REQUIREMENTS.name}; once, a few "
+          "minutes)...", flush=True)
     try:
         subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True, capture_output=True, timeout=300)
-        done = subprocess.run([str(python), "-m", "pip", "install", "-q", PEER_REQUIREMENT], capture_output=True,
-                              text=True, timeout=1800)
+        done = subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(PEER_REQUIREMENTS)],
+                              capture_output=True, text=True, timeout=1800)
     except (OSError, subprocess.SubprocessError) as exc:
         return None, f"could not create {PEER_VENV}: {exc}"
     if done.returncode != 0:
         lines = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()]
-        return None, f"pip install {PEER_REQUIREMENT} failed: {lines[-1] if lines else done.returncode}"
+        return None, f"pip install -r {PEER_REQUIREMENTS.name} failed: {lines[-1] if lines else done.returncode}"
     if subprocess.run(check, capture_output=True, timeout=120).returncode != 0:
-        return None, f"{PEER_REQUIREMENT} installed but does not import"
+        return None, f"{PEER_REQUIREMENTS.name} installed but mediapipe does not import"
     return python, ""
 
 
@@ -1026,24 +1042,26 @@ def model_table(path: Path, args: argparse.Namespace, folder: Path, blocks: int 
             models[(sel, rt, th)] = SelfieSegmenter(model_selection=sel, runtime=rt) if rt == runtime.OPENCV else \
                 _segmenter_with_threads(sel, rt, th)
     ms: dict[tuple[int, str, int], list[float]] = {key: [] for key in models}
+    cpu: dict[tuple[int, str, int], list[float]] = {key: [] for key in models}
     count = 0
     for _ in range(blocks):
         for key, segmenter in models.items():
             for i in range(block + 3):
                 blob = segmenter.preprocess(frames[count % len(frames)])
                 count += 1
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 segmenter.infer(blob)
                 if i >= 3:  # the first of a block warm up after the switch
                     ms[key].append((time.perf_counter() - start) * 1000)
+                    cpu[key].append((time.process_time() - cpu_start) * 1000)
     e2e: dict[int, list[Run]] = {0: [], 1: []}
     for repeat in range(args.repeats):
         for sel in (1, 0):
             print(f"# model_selection={sel}: whole pipeline run {repeat + 1}", flush=True)
             e2e[sel].append(e2e_ours(path, default_processor(("--model-selection", str(sel))), args.frames, folder,
                                      False))
-    lines = ["| selfie model | runtime | inference median ms | p95 ms | whole default pipeline FPS | CPU-ms/frame |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| selfie model | runtime | inference median ms | p95 ms | inference CPU-ms (all threads) | "
+             "whole default pipeline FPS | CPU-ms/frame |", "|---|---|---|---|---|---|---|"]
     for (sel, rt, th), values in ms.items():
         name = "landscape 256x144 (1)" if sel == 1 else "general 256x256 (0)"
         threads = f", {th if rt == runtime.LITERT else cv2.getNumThreads()} thread(s)"
@@ -1052,7 +1070,7 @@ def model_table(path: Path, args: argparse.Namespace, folder: Path, blocks: int 
             runs = e2e[sel]
             whole = (f"{np.median([r.fps for r in runs]):.1f} | {np.median([r.cpu / r.fps * 1000 for r in runs]):.1f}")
         lines.append(f"| {name} | {rt}{threads} | {np.median(values):.2f} | {np.percentile(values, 95):.2f} | "
-                     f"{whole or '- | -'} |")
+                     f"{np.mean(cpu[(sel, rt, th)]):.2f} | {whole or '- | -'} |")
     return lines
 
 
