@@ -29,11 +29,14 @@ LITERT = "LiteRT"
 OPENCV = "cv2.dnn"
 RUNTIME_ENV = "PRIVACY_FILTER_RUNTIME"
 
-# Threads each LiteRT interpreter may use (read when a model is opened). Measured on 2 cores with the whole
-# pipeline (benchmarks/RESULTS.md, "Threads"): the model runs on the segmentation worker while the main thread
-# composites the previous frame, so the two already share the cores; XNNPACK's second thread still pays,
-# because inference is the longest stage and compositing leaves gaps.
-DEFAULT_THREADS = 2
+# Threads each LiteRT interpreter may use (read when a model is opened). ONE, chosen by measurement on 2 cores
+# (benchmarks/RESULTS.md, "Threads"): the model already runs on its own worker thread (concurrent.Lookahead)
+# while the main thread composites the previous frame and the reader thread decodes the next, so our own
+# threads fill both cores; a second XNNPACK thread competes with them. Alone it would halve the inference
+# (AVX2: ~3 vs ~5.5 ms, landscape model), but inside the pipeline it brings no FPS measurably, costs CPU
+# (inference 2.65 vs 1.62 CPU-ms under load) and is slower whenever the other core is busy (2.98 vs 1.63 ms
+# median), as it is under compositing, a video call, or the several models per frame of a people stage.
+DEFAULT_THREADS = 1
 
 
 def _litert_interpreter() -> type | None:
@@ -99,7 +102,7 @@ class TFLiteModel:
             raise error from None
 
     def describe(self) -> str:
-        """The runtime in a few words, for the startup line and the ``f`` overlay: "LiteRT, 2 threads"."""
+        """The runtime in a few words, for the startup line and the ``f`` overlay: "LiteRT, 1 thread"."""
         if self.runtime == LITERT:
             return f"{LITERT}, {self.threads} thread{'s' if self.threads > 1 else ''}"
         import cv2

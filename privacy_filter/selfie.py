@@ -48,7 +48,7 @@ class SelfieSegmenter:
         (self._output_name,) = self._model.output_names[:1]
 
     def describe(self) -> str:
-        """What runs, for the startup line and the ``f`` overlay: "selfie landscape 256x144 on LiteRT, 2 threads"."""
+        """What runs, for the startup line and the ``f`` overlay: "selfie landscape 256x144 on LiteRT, 1 thread"."""
         width, height = self.input_size
         return f"selfie {MODEL_NAMES[self.model_selection]} {width}x{height} on {self._model.describe()}"
 
