@@ -111,7 +111,8 @@ def describe_models(finder: object) -> str:
     describe = getattr(segmenter, "describe", None)
     if callable(describe):
         return str(describe())
-    return f"{type(segmenter).__name__} on cv2.dnn"  # Mask R-CNN: the seed's TensorFlow graph in cv2.dnn
+    name = "Mask R-CNN" if type(segmenter).__name__.startswith("MaskRCNN") else type(segmenter).__name__
+    return f"{name} on cv2.dnn"  # Mask R-CNN: the seed's TensorFlow graph, which only cv2.dnn runs
 
 
 def build_processor(
