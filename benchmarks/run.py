@@ -884,8 +884,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--models", action="store_true",
                         help="also: both selfie models on each runtime, and the whole pipeline with each")
     parser.add_argument("--mask-rcnn", type=Path, help="Mask R-CNN folder with the real weights")
-    parser.add_argument("--mask-seconds", type=float, default=8.0,
-                        help="how long to run the asynchronous Mask R-CNN path per size and mode (default 8 s)")
+    parser.add_argument("--mask-seconds", type=float, default=12.0,
+                        help="how long to run the asynchronous Mask R-CNN path per size and mode (default 12 s)")
     parser.add_argument("--seed-mask-frames", type=int, default=5, help="frames of the seed's Mask R-CNN loop")
     parser.add_argument("--threads", type=int, default=0, help="cv2.setNumThreads before the runs (0: default)")
     parser.add_argument("--soak", action="store_true", help="resident memory after 500 and 5000 frames")
@@ -1099,6 +1099,10 @@ def bench_mask_rcnn(clip: Path, sized: Path, label: str, args: argparse.Namespac
     ours = e2e_mask_async(sized, InstancePeople(segmenter), args.mask_seconds)
     paced = e2e_mask_async(sized, InstancePeople(segmenter), args.mask_seconds, pace_fps=30.0)
     x = ours.extra
+    if not ours.frames or not paced.frames:
+        notes.append(f"{name} {label}: no mask arrived within --mask-seconds {args.mask_seconds:g} (the model takes "
+                     f"longer than that on this machine now: {1 / max(seed.fps, 1e-9):.0f} s a frame in the seed's "
+                     "loop); give a longer --mask-seconds")
     rows.append(f"| {clip.name} | {name} | {label} | seed's synchronous loop | {seed.fps:.2f} | - | "
                 f"{seed.cpu:.2f} | 1 | " + " | ".join("-" for _ in STAGES) + " | - |")
     rows.append(f"| {clip.name} | {name} | {label} | ours async: displayed (mask updates {x['updates_per_s']:.2f}/s)"
