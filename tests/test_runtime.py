@@ -192,3 +192,43 @@ def test_the_model_line_names_the_runtime(monkeypatch) -> None:
         processor.close()
     monkeypatch.setenv(runtime.RUNTIME_ENV, "cv2")
     assert " on cv2.dnn, " in app.describe_models(app.build_processor(args).finder)
+
+
+@needs_eval
+@pytest.mark.parametrize("forced", [False, True], ids=["default runtime", "PRIVACY_FILTER_RUNTIME=cv2"])
+def test_the_window_says_which_runtime_runs(monkeypatch, capsys, forced: bool) -> None:
+    """The startup line (when the window opens) and the f overlay name the runtime actually in use."""
+    from faultkit import FakeWindow
+
+    from privacy_filter import app
+
+    if forced:
+        monkeypatch.setenv(runtime.RUNTIME_ENV, "cv2")
+    else:
+        monkeypatch.delenv(runtime.RUNTIME_ENV, raising=False)
+    expected = runtime.available_runtime()
+
+    class PressF(FakeWindow):
+        def key(self, wait_ms: int = 1) -> int:
+            if self.keys_asked == 0:
+                self.keys_asked += 1
+                return ord("f")  # the FPS overlay on, from the first picture on
+            return super().key(wait_ms)
+
+    drawn: list[list[str]] = []
+    real_draw = app.draw_lines
+
+    def draw_lines(frame, lines, *rest, **kwargs):
+        drawn.append(list(lines))
+        return real_draw(frame, drawn[-1], *rest, **kwargs)
+
+    monkeypatch.setattr(app, "check_display", lambda: None)
+    monkeypatch.setattr(app, "PreviewWindow", lambda title: PressF(title, quit_after=4))
+    monkeypatch.setattr(app, "draw_lines", draw_lines)
+    portrait = sorted((PORTRAITS / "images").glob("*.jpg"))[0]
+    status = app.main(["--input", str(portrait)])
+    err = capsys.readouterr().err
+    assert status == 0, err
+    model_lines = [line for line in err.splitlines() if line.startswith("Model: ")]
+    assert len(model_lines) == 1 and model_lines[0].startswith(f"Model: selfie landscape 256x144 on {expected}, "), err
+    assert drawn and all(any(f" on {expected}, " in line for line in lines) for lines in drawn), drawn
