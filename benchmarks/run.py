@@ -1,32 +1,47 @@
-"""Speed you can re-run: frames per second end to end and the cost of every stage, against the seed's way.
+"""Speed you can re-run: ours against the peer people would use instead, latency, and the cost of every stage.
 
     python -m benchmarks.run                          # the standard clip, 640x480 and 1280x720, ~5 minutes
-    python -m benchmarks.run my_clip.mp4 --repeats 3  # any clips
+    python -m benchmarks.run --avx2                   # the same with OpenCV's AVX-512 dispatch disabled
+    python -m benchmarks.run --threads-sweep --models # + the thread and selfie-model choices
+    python -m benchmarks.run my_clip.mp4 --repeats 5  # any clips
     python -m benchmarks.run --soak                   # + resident memory after 500 and 5000 frames
     python -m benchmarks.run --mask-rcnn mask-rcnn-coco   # Mask R-CNN with the real weights (if you have them)
-    python -m benchmarks.run --backends selfie --no-plot --no-dnn   # quick
+    python -m benchmarks.run --backends selfie --no-peer  # quick
 
-Headless; prints ONE markdown table, then notes. For each backend and frame size:
+Headless; prints a header (CPU model, vector extensions, whether OpenCV dispatches AVX-512, the CPU class
+every figure belongs to, the model runtime and its threads), then markdown tables, then notes:
 
-* **end-to-end FPS** = source -> filtered frame, with and without encoding: frames from the app's own threaded
-  reader (``sources.open_source``, decoding the file), through the app's own overlap (``concurrent.overlap``)
-  and ``FrameProcessor``, and, "+enc", written by the app's ``VideoFileSink`` (MPEG-4 .mp4). The clock runs
-  from the first frame read to the last frame filtered (or written). Median of ``--repeats`` runs.
+* **Ours vs the peer**, per frame size, runs taking turns (median of ``--repeats``):
+  - *ours* = the program's whole DEFAULT pipeline as ``app.build_processor`` builds it from the default flags
+    (so a stage the program gains is measured without touching this file): frames from the app's threaded
+    reader (``sources.open_source``), segmentation overlapped on the worker (``concurrent.overlap``), then
+    ``FrameProcessor``; no display, no encode;
+  - *peer* = MediaPipe's own runtime (``mediapipe`` pip package, ``SelfieSegmentation`` with the same
+    model_selection) + a full-frame 41x41 Gaussian + ``np.where``, as Linux-Fake-Background-Webcam
+    composites (``benchmarks/peer.py``). mediapipe pins its own protobuf and numpy<2, so it runs as a
+    subprocess in its own venv: ``$PRIVACY_FILTER_PEER_PYTHON``, else ``benchmarks/.venv-peer`` (git-ignored),
+    created from ``benchmarks/requirements-peer.txt`` when missing (``--no-peer-install`` not to). If it cannot
+    be had, its row says why and the rest runs;
+  - *seed-style* = the same model and reader, then the seed's compositing on one thread
+    (``benchmarks.seed_baseline``);
+  - FPS, CPU-ms per frame (process CPU time of all threads / frames), and the ratios ours/peer;
+  - **latency**: frames fed at 30 FPS through the camera code path (the clip paced at its slot times inside
+    the app's live ``CaptureReader``, ``overlap(realtime=True)``, the processor), ms from a frame becoming
+    available to its filtered frame leaving the pipeline, p50 and p95 (after a 1 s warm-up).
 * **stage costs** (median / p95 ms per frame) from a separate, sequential pass over the same frames, each
-  stage timed alone: decode (``cv2.VideoCapture.read``), preprocess (``blobFromImage``), inference
-  (``Net.forward``), select (people split + user selection), refine (``MatteRefiner``), effect (blur 41),
-  blend (``Compositor``), encode (``VideoWriter.write``).
-* **seed-style baseline**, in the same process on the same frames (``benchmarks.seed_baseline``): the
-  same selfie model and reader, then the seed's compositing (full-frame GaussianBlur 41, float mask resized
-  and thresholded, numpy boolean paste, fresh arrays), all on one thread. Ratio = our FPS / its FPS.
+  stage timed alone: decode, preprocess, inference, select, refine, effect (blur 41), blend, encode.
+* ``--threads-sweep``: the whole default pipeline under LiteRT threads x OpenCV threads, and with no worker.
+* ``--models``: both selfie models on each runtime (inference ms and CPU-ms), and the whole pipeline with each.
+* ``--avx2``: re-runs itself with ``OPENCV_CPU_DISABLE`` naming OpenCV's AVX-512 dispatch targets, so an
+  AVX-512 box approximates an AVX2 CPU **for OpenCV only**: LiteRT's XNNPACK, numpy and the peer's MediaPipe
+  still use AVX-512, so it is an approximation, said in the header. A real AVX2 CPU is the measurement.
 * **Mask R-CNN** (real weights if found, else stand-in RANDOM weights generated from the real graph: then the
   masks are meaningless and only the speed counts): the seed's synchronous loop against our asynchronous
-  path (model on its worker, every frame composited with the newest mask followed by the selfie map):
-  displayed FPS and mask updates per second, reported separately.
+  path (model on its worker, every frame composited with the newest mask followed by the selfie map).
 
 The 1280x720 (and plot) sizes are the clip resized (stretched) and re-encoded once as MPEG-4 into a temp
 folder; 640x480 is the clip itself (H.264). Timing never goes in tests; this script only prints numbers.
-The plot (``--plot``, default benchmarks/cost_by_resolution.png) needs matplotlib (requirements-bench.txt).
+The plot (``--plot``, benchmarks/cost_by_resolution.png) needs matplotlib (requirements-bench.txt).
 """
 
 from __future__ import annotations
@@ -36,6 +51,7 @@ import contextlib
 import logging
 import os
 import platform
+import shlex
 import sys
 import tempfile
 import threading
@@ -48,6 +64,7 @@ import cv2
 import numpy as np
 
 from benchmarks.seed_baseline import seed_mask_rcnn_frame, seed_paste
+from privacy_filter import app, cli, runtime
 from privacy_filter.concurrent import LatestMask, overlap
 from privacy_filter.effects import make_effect
 from privacy_filter.mask_rcnn import MaskRCNNSegmenter, make_blob, parse_detections, quiet_opencv, read_net
@@ -57,7 +74,7 @@ from privacy_filter.pipeline import FrameProcessor, InstancePeople, SelfiePeople
 from privacy_filter.selection import UserSelector, split_people
 from privacy_filter.selfie import SelfieSegmenter
 from privacy_filter.sinks import VideoFileSink
-from privacy_filter.sources import open_source
+from privacy_filter.sources import CaptureReader, open_source
 
 REPO = Path(__file__).resolve().parent.parent
 KERNEL = 41
@@ -101,6 +118,68 @@ def load() -> str:
 def machine() -> str:
     return (f"nproc {os.cpu_count()}, CPU {cpu_model()}, Python {platform.python_version()}, "
             f"OpenCV {cv2.__version__} (cv2.getNumThreads() {cv2.getNumThreads()}), numpy {np.__version__}")
+
+
+# What OPENCV_CPU_DISABLE needs on an AVX-512 box for OpenCV to dispatch as on an AVX2-only CPU. OpenCV 5.0
+# spells them with a dash ("AVX512_SKX" is an "unknown CPU feature", silently ignored); KNL/KNM are left out
+# because naming a feature the CPU lacks prints a warning.
+AVX512_DISPATCH = "AVX512-SKX,AVX512-COMMON,AVX512-ICL,AVX512-CLX,AVX512-CNL"
+
+
+def cpu_flags() -> set[str]:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def opencv_avx512() -> bool:
+    """True if OpenCV dispatches AVX-512 kernels here. cv2.getCPUFeaturesLine() lists the optimisations built
+    in ("*" = dispatched at run time); a "?" after one means this CPU (or OPENCV_CPU_DISABLE) rules it out."""
+    return any("AVX512" in word and not word.endswith("?") for word in cv2.getCPUFeaturesLine().split())
+
+
+def cpu_class() -> str:
+    """The class of CPU every figure of this run belongs to (the product's targets are for AVX2)."""
+    flags = cpu_flags()
+    if "avx512f" not in flags:
+        return "AVX2 (no AVX-512)" if "avx2" in flags else "no AVX2"
+    if not opencv_avx512():
+        return ("AVX-512 CPU with OpenCV's AVX-512 dispatch disabled (an APPROXIMATION of an AVX2 CPU: LiteRT's "
+                "XNNPACK, MediaPipe's peer and numpy still use AVX-512)")
+    return "AVX-512"
+
+
+def vector_line() -> str:
+    flags = cpu_flags()
+    have = [name for name, flag in (("AVX2", "avx2"), ("FMA", "fma"), ("AVX-512F", "avx512f"),
+                                    ("AVX-512 VNNI", "avx512_vnni")) if flag in flags]
+    missing = [name for name, flag in (("AVX2", "avx2"), ("AVX-512", "avx512f")) if flag not in flags]
+    return (f"vector extensions: {' '.join(have) or 'none'}" + (f" (no {', '.join(missing)})" if missing else "")
+            + f"; OpenCV: {cv2.getCPUFeaturesLine()}"
+            + (f"; OPENCV_CPU_DISABLE={os.environ['OPENCV_CPU_DISABLE']}"
+               if os.environ.get("OPENCV_CPU_DISABLE") else ""))
+
+
+def runtime_line() -> str:
+    return (f"model runtime: {runtime.available_runtime()} (LiteRT threads per model "
+            f"runtime.DEFAULT_THREADS={runtime.DEFAULT_THREADS}), OpenCV threads {cv2.getNumThreads()}, "
+            f"pipeline: the app's default ({app.describe_models(default_processor().finder)})")
+
+
+# --------------------------------------------------------------------------------------------- the default pipeline
+
+
+def default_args(extra: tuple[str, ...] = ()) -> argparse.Namespace:
+    """The program's flags with their defaults (plus ``extra``), as for a headless run on a file."""
+    return cli.parse_args(["--no-display", *extra])
+
+
+def default_processor(extra: tuple[str, ...] = ()) -> FrameProcessor:
+    """The whole default filter exactly as the program builds it (``app.build_processor``): whatever stages
+    the program gains (the people stage, say) are measured here without touching this file."""
+    return app.build_processor(default_args(extra))
 
 
 # --------------------------------------------------------------------------------------------- clips
@@ -345,9 +424,10 @@ def _drain(source, limit: int, handle: Callable[[np.ndarray], None], seconds: fl
     return count, time.perf_counter() - start, time.process_time() - cpu
 
 
-def e2e_ours(path: Path, finder: object, limit: int, folder: Path, encode: bool) -> Run:
-    """The app's path: threaded reader -> overlap (worker thread) -> FrameProcessor [-> VideoFileSink]."""
-    processor = make_processor(finder)
+def e2e_ours(path: Path, processor: FrameProcessor, limit: int, folder: Path, encode: bool) -> Run:
+    """The app's path: threaded reader -> overlap (worker thread) -> the app's FrameProcessor [-> VideoFileSink].
+
+    ``processor`` is built by ``default_processor`` (closed here)."""
     size = clip_size(path)
     sink = VideoFileSink(folder / f"ours_{size[0]}x{size[1]}.mp4", 30.0, size) if encode else None
     source = overlap(open_source(str(path), width=0).start(), processor, realtime=False)
@@ -369,7 +449,153 @@ def e2e_ours(path: Path, finder: object, limit: int, folder: Path, encode: bool)
             sink.close(publish=False)
     if failed:
         raise SystemExit(f"benchmark: {failed} frames failed closed in our pipeline")
-    return Run(count / wall, cpu / wall, count)
+    return Run(count / wall, cpu / wall, count, {"cpu_ms": cpu / max(count, 1) * 1000})
+
+
+# --------------------------------------------------------------------------------------------- the peer
+
+PEER_REQUIREMENTS = REPO / "benchmarks" / "requirements-peer.txt"  # mediapipe==0.10.21
+PEER_VENV = REPO / "benchmarks" / ".venv-peer"
+
+
+def peer_python(install: bool) -> tuple[Path | None, str]:
+    """(python with mediapipe, "") or (None, why not). $PRIVACY_FILTER_PEER_PYTHON, else benchmarks/.venv-peer,
+    created (python -m venv + pip install mediapipe) when ``install`` and absent."""
+    import subprocess
+
+    given = os.environ.get("PRIVACY_FILTER_PEER_PYTHON")
+    python = Path(given) if given else PEER_VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    check = [str(python), "-c", "import mediapipe, cv2, numpy"]
+    if python.is_file() and subprocess.run(check, capture_output=True, timeout=120).returncode == 0:
+        return python, ""
+    if given:
+        return None, f"PRIVACY_FILTER_PEER_PYTHON={given} cannot import mediapipe"
+    if not install:
+        return None, f"no peer environment ({PEER_VENV}); run without --no-peer-install to create it"
+    print(f"# creating the peer's environment {PEER_VENV} (pip install -r {PEER_REQUIREMENTS.name}; once, a few "
+          "minutes)...", flush=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True, capture_output=True, timeout=300)
+        done = subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(PEER_REQUIREMENTS)],
+                              capture_output=True, text=True, timeout=1800)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"could not create {PEER_VENV}: {exc}"
+    if done.returncode != 0:
+        lines = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()]
+        return None, f"pip install -r {PEER_REQUIREMENTS.name} failed: {lines[-1] if lines else done.returncode}"
+    if subprocess.run(check, capture_output=True, timeout=120).returncode != 0:
+        return None, f"{PEER_REQUIREMENTS.name} installed but mediapipe does not import"
+    return python, ""
+
+
+def e2e_peer(python: Path, path: Path, limit: int, model_selection: int) -> Run:
+    """benchmarks/peer.py in the peer's environment (a subprocess): MediaPipe + LFBW-style compositing."""
+    import json
+    import subprocess
+
+    command = [str(python), str(REPO / "benchmarks" / "peer.py"), str(path), "--frames", str(limit),
+               "--model-selection", str(model_selection)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "GLOG_minloglevel": "2"})
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"peer failed (exit {done.returncode}): {tail}")
+    data = json.loads(lines[-1])
+    return Run(data["fps"], data["cpu_ms"] * data["fps"] / 1000, data["frames"], {
+        "cpu_ms": data["cpu_ms"], "versions": f"mediapipe {data['mediapipe']}, OpenCV {data['opencv']}, "
+                                              f"numpy {data['numpy']}"})
+
+
+# --------------------------------------------------------------------------------------------- latency
+
+
+class PacedCapture:
+    """A video file that behaves like a camera: ``read`` blocks until the frame's 1/fps slot, then hands it
+    over (decoded beforehand, as a camera delivers a finished frame). ``arrivals`` maps id(frame) -> (time the
+    frame became available, its number, frame). Stands in for ``cv2.VideoCapture`` in the app's camera reader."""
+
+    def __init__(self, path: Path, fps: float, limit: int, arrivals: dict[int, tuple[float, int, np.ndarray]]
+                 ) -> None:
+        self.capture = cv2.VideoCapture(str(path))
+        self.period = 1.0 / fps
+        self.limit = limit
+        self.arrivals = arrivals
+        self.count = 0
+        self.next: float | None = None
+
+    def isOpened(self) -> bool:  # cv2.VideoCapture's name
+        return self.capture.isOpened()
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        if self.limit and self.count >= self.limit:
+            time.sleep(self.period)  # a camera that stopped delivering: the reader retries, the run ends
+            return False, None
+        ok, frame = self.capture.read()
+        if not ok:
+            return False, None
+        now = time.perf_counter()
+        self.next = now if self.next is None else self.next
+        time.sleep(max(0.0, self.next - now))
+        self.next += self.period
+        self.arrivals[id(frame)] = (time.perf_counter(), self.count, frame)
+        self.count += 1
+        return True, frame
+
+    def get(self, prop: int) -> float:
+        return self.capture.get(prop)
+
+    def release(self) -> None:
+        self.capture.release()
+
+
+def latency(path: Path, processor: FrameProcessor, frames: int, fps: float = 30.0, warmup: int = 30
+            ) -> dict[str, float]:
+    """Frames fed at ``fps`` through the camera code path (the app's live ``CaptureReader`` -> ``overlap`` in
+    real time -> the processor, as ``app.Loop`` runs a camera): ms from a frame becoming available to its
+    filtered frame leaving the processor, over the frames after the first ``warmup`` (the first second holds
+    the model's first runs and cold caches, once per start). Returns p50, p95, max, frames shown and fed (after
+    the warm-up), CPU-ms per frame shown."""
+    arrivals: dict[int, tuple[float, int, np.ndarray]] = {}
+    lock = threading.Lock()
+    capture: list[PacedCapture] = []
+
+    def open_capture() -> PacedCapture:
+        with lock:
+            if capture:  # the reader reopens a "camera" that stopped: the run is over by then
+                return capture[0]
+            capture.append(PacedCapture(path, fps, frames, arrivals))
+            return capture[0]
+
+    reader = CaptureReader(open_capture, "paced clip", live=True, width=0).start()
+    source = overlap(reader, processor, realtime=True)
+    delays: list[float] = []
+    cpu = float("nan")
+    try:
+        while True:
+            frame = source.read(timeout=1.0)
+            if frame is None:
+                if capture and capture[0].count >= frames:
+                    break
+                continue
+            processor.process(frame)
+            done = time.perf_counter()
+            arrived = arrivals.pop(id(frame), None)
+            if arrived is not None and arrived[1] >= warmup:
+                if cpu != cpu:
+                    cpu = time.process_time()  # from the first frame counted
+                delays.append((done - arrived[0]) * 1000)
+            for key in [k for k, (t, _n, _f) in list(arrivals.items()) if arrived is not None and t < arrived[0]]:
+                arrivals.pop(key, None)  # frames the live reader dropped (never shown)
+    finally:
+        source.stop()
+        processor.close()
+    cpu = time.process_time() - cpu
+    fed = max(0, (capture[0].count if capture else 0) - warmup)
+    return {"p50": float(np.percentile(delays, 50)) if delays else float("nan"),
+            "p95": float(np.percentile(delays, 95)) if delays else float("nan"),
+            "max": max(delays, default=float("nan")), "shown": len(delays), "fed": fed,
+            "cpu_ms": cpu / max(len(delays) - 1, 1) * 1000}
 
 
 def e2e_seed(path: Path, segmenter: SelfieSegmenter, limit: int, folder: Path, encode: bool) -> Run:
@@ -640,19 +866,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("files", nargs="*", type=Path, help="clips (default: the standard webcam clip)")
     parser.add_argument("--sizes", default=",".join(f"{w}x{h}" for w, h in SIZES), help="WxH,WxH,...")
     parser.add_argument("--backends", default="selfie,mask-rcnn")
-    parser.add_argument("--frames", type=int, default=0, help="frames per run (0 = the whole clip)")
+    parser.add_argument("--frames", type=int, default=300, help="frames per run (0 = the whole clip; default 300)")
     parser.add_argument("--repeats", type=int, default=3, help="end-to-end runs per configuration (median)")
+    parser.add_argument("--pipeline", default="", help="extra program flags for OUR pipeline, e.g. "
+                        "'--model-selection 0' (default: none, the program's defaults)")
+    parser.add_argument("--encode", action="store_true", help="also end-to-end runs writing an .mp4 (+enc)")
+    parser.add_argument("--latency-frames", type=int, default=300,
+                        help="frames fed at 30 FPS through the camera reader for the latency (default 300 = 10 s)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the peer (MediaPipe + LFBW compositing)")
+    parser.add_argument("--no-peer-install", action="store_true",
+                        help="do not create benchmarks/.venv-peer if it is missing (the peer row then says so)")
+    parser.add_argument("--avx2", action="store_true",
+                        help="re-run with OpenCV's AVX-512 dispatch disabled (OPENCV_CPU_DISABLE): an AVX-512 box "
+                             "then approximates an AVX2 CPU for OpenCV only (LiteRT's XNNPACK still uses AVX-512)")
+    parser.add_argument("--threads-sweep", action="store_true",
+                        help="also: the whole pipeline under LiteRT threads x OpenCV threads, and without the worker")
+    parser.add_argument("--models", action="store_true",
+                        help="also: both selfie models on each runtime, and the whole pipeline with each")
     parser.add_argument("--mask-rcnn", type=Path, help="Mask R-CNN folder with the real weights")
     parser.add_argument("--mask-seconds", type=float, default=12.0,
                         help="how long to run the asynchronous Mask R-CNN path per size and mode (default 12 s)")
     parser.add_argument("--seed-mask-frames", type=int, default=5, help="frames of the seed's Mask R-CNN loop")
     parser.add_argument("--threads", type=int, default=0, help="cv2.setNumThreads before the runs (0: default)")
     parser.add_argument("--soak", action="store_true", help="resident memory after 500 and 5000 frames")
-    parser.add_argument("--no-dnn", action="store_true", help="skip the cv2.dnn options table")
-    parser.add_argument("--no-plot", action="store_true", help="skip the cost-by-resolution plot")
-    parser.add_argument("--plot", type=Path, default=REPO / "benchmarks" / "cost_by_resolution.png")
+    parser.add_argument("--dnn-options", action="store_true", help="also: the cv2.dnn settings table")
+    parser.add_argument("--plot", type=Path, nargs="?", const=REPO / "benchmarks" / "cost_by_resolution.png",
+                        help="also: draw the cost-by-resolution plot (default benchmarks/cost_by_resolution.png)")
     parser.add_argument("--plot-frames", type=int, default=150, help="frames per size for the plot")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.pipeline = tuple(shlex.split(args.pipeline))
+    return args
 
 
 def stage_cells(stages: Stages) -> str:
@@ -660,37 +903,184 @@ def stage_cells(stages: Stages) -> str:
             + f" | {fmt(stages.total_median(COMPOSITING), 2)} / {fmt(stages.total_p95(COMPOSITING), 2)}")
 
 
+@dataclass
+class Peer:
+    """The peer's interpreter (None: not available, ``why``)."""
+
+    python: Path | None
+    why: str = ""
+
+
 def bench_selfie(clip: Path, sized: Path, label: str, args: argparse.Namespace, segmenter: SelfieSegmenter,
-                 folder: Path, rows: list[str], notes: list[str]) -> None:
-    """Stage profiles and end-to-end runs of ours and the seed's way, alternated, on one clip and size."""
+                 folder: Path, rows: list[str], headline: list[str], notes: list[str], peer: Peer) -> None:
+    """Stage profiles, then end-to-end runs of ours (the app's default pipeline), the peer and the seed's way,
+    alternated run by run (so that load elsewhere on the machine hits them alike), then the paced latency."""
     timed = TimedSelfie(segmenter)
     print(f"# {clip.name} {label}: stage profiles...", flush=True)
     ours_stages = profile_ours(sized, timed, args.frames, folder)
     seed_stages = profile_seed(sized, timed, args.frames, folder)
     runs: dict[tuple[str, bool], list[Run]] = {}
+    selection = default_args(args.pipeline).model_selection
     for repeat in range(args.repeats):
-        for encode in (False, True):
+        for encode in (False, True) if args.encode else (False,):
             print(f"# {label} end to end, run {repeat + 1}/{args.repeats}, encode={encode}", flush=True)
             runs.setdefault(("ours", encode), []).append(
-                e2e_ours(sized, SelfiePeople(segmenter), args.frames, folder, encode))
+                e2e_ours(sized, default_processor(args.pipeline), args.frames, folder, encode))
             runs.setdefault(("seed", encode), []).append(e2e_seed(sized, segmenter, args.frames, folder, encode))
+        if peer.python is not None:
+            try:
+                runs.setdefault(("peer", False), []).append(e2e_peer(peer.python, sized, args.frames, selection))
+            except (RuntimeError, OSError, ValueError, KeyError) as exc:
+                peer.why, peer.python = str(exc), None
     fps = {key: float(np.median([r.fps for r in value])) for key, value in runs.items()}
     best = {key: max(r.fps for r in value) for key, value in runs.items()}
     cpu = {key: float(np.median([r.cpu for r in value])) for key, value in runs.items()}
+    cpu_ms = {key: float(np.median([r.cpu / r.fps * 1000 for r in value])) for key, value in runs.items()}
+    nan = float("nan")
     for key, who, stages in (("ours", "ours (overlapped)", ours_stages), ("seed", "seed-style", seed_stages)):
         ratio = "1" if key == "seed" else (
-            f"{fps[('ours', False)] / fps[('seed', False)]:.2f} / {fps[('ours', True)] / fps[('seed', True)]:.2f}")
+            f"{fps[('ours', False)] / fps[('seed', False)]:.2f} / "
+            f"{fps.get(('ours', True), nan) / fps.get(('seed', True), nan):.2f}")
         rows.append(f"| {clip.name} | selfie | {label} | {who} | "
                     f"{fps[(key, False)]:.1f} (best {best[(key, False)]:.0f}) | "
-                    f"{fps[(key, True)]:.1f} (best {best[(key, True)]:.0f}) | "
-                    f"{cpu[(key, False)]:.2f} / {cpu[(key, True)]:.2f} | {ratio} | {stage_cells(stages)} |")
+                    f"{fmt(fps.get((key, True), nan))} | "
+                    f"{cpu[(key, False)]:.2f} / {fmt(cpu.get((key, True), nan), 2)} | {ratio} | "
+                    f"{stage_cells(stages)} |")
+
+    print(f"# {label} latency: {args.latency_frames} frames fed at 30 FPS through the camera reader...", flush=True)
+    delay = latency(sized, default_processor(args.pipeline), args.latency_frames)
+    ours_fps, ours_ms = fps[("ours", False)], cpu_ms[("ours", False)]
+    peer_fps, peer_ms = fps.get(("peer", False), nan), cpu_ms.get(("peer", False), nan)
+    size_note = " (target >= 60 FPS)" if label.startswith("1280x720") else ""
+    headline.append(f"| {label} | ours: {app.describe_models(default_processor(args.pipeline).finder)}, the app's "
+                    f"default pipeline | {ours_fps:.1f}{size_note} | {ours_ms:.1f} | {fmt(ours_fps / peer_fps, 2)} | "
+                    f"{fmt(ours_ms / peer_ms, 2)} | {delay['p50']:.1f} / {delay['p95']:.1f} "
+                    f"({delay['shown']:.0f} of {delay['fed']:.0f} shown, {delay['cpu_ms']:.1f} CPU-ms/frame) |")
+    if ("peer", False) in runs:
+        versions = runs[("peer", False)][0].extra["versions"]
+        headline.append(f"| {label} | peer: MediaPipe SelfieSegmentation(model_selection={selection}) + 41x41 "
+                        f"GaussianBlur + np.where ({versions}) | {peer_fps:.1f} | {peer_ms:.1f} | 1 | 1 | - |")
+    else:
+        headline.append(f"| {label} | peer: not measured ({peer.why}) | - | - | - | - | - |")
+    headline.append(f"| {label} | seed-style: same model and reader, the seed's compositing, one thread | "
+                    f"{fps[('seed', False)]:.1f} | {cpu_ms[('seed', False)]:.1f} | "
+                    f"{fmt(fps[('seed', False)] / peer_fps, 2)} | {fmt(cpu_ms[('seed', False)] / peer_ms, 2)} | - |")
 
     def listed(key: tuple[str, bool]) -> str:
-        return "/".join(f"{r.fps:.0f}" for r in runs[key])
+        return "/".join(f"{r.fps:.0f}" for r in runs.get(key, [])) or "-"
 
-    notes.append(f"selfie {label}: every end-to-end run, FPS ours vs seed: no-enc {listed(('ours', False))} vs "
-                 f"{listed(('seed', False))}; +enc {listed(('ours', True))} vs {listed(('seed', True))}; load average "
-                 f"now {load()}")
+    notes.append(f"selfie {label}: every end-to-end run, FPS ours / peer / seed: {listed(('ours', False))} / "
+                 f"{listed(('peer', False))} / {listed(('seed', False))}"
+                 + (f"; +enc ours {listed(('ours', True))} vs seed {listed(('seed', True))}" if args.encode else "")
+                 + f"; latency max {delay['max']:.0f} ms; load average now {load()}")
+
+
+# --------------------------------------------------------------------------------------------- choices
+
+
+def thread_sweep(path: Path, args: argparse.Namespace, folder: Path) -> list[str]:
+    """The whole default pipeline under each share of the 2 cores: LiteRT threads x OpenCV threads, and
+    without our worker thread (segmentation on the loop's thread). Alternated run by run; medians."""
+    saved_litert, saved_cv = runtime.DEFAULT_THREADS, cv2.getNumThreads()
+    cores = os.cpu_count() or 2
+    combos = [(lite, cv, True) for lite in sorted({1, 2, cores}) for cv in sorted({1, 2, cores})]
+    combos.append((saved_litert, saved_cv, False))
+    results: dict[tuple[int, int, bool], list[Run]] = {combo: [] for combo in combos}
+    delays: dict[tuple[int, int, bool], list[dict[str, float]]] = {combo: [] for combo in combos}
+    try:
+        for repeat in range(args.repeats):
+            for combo in combos:
+                lite, cv, worker = combo
+                print(f"# threads: LiteRT {lite}, OpenCV {cv}, worker {worker}, run {repeat + 1}", flush=True)
+                runtime.DEFAULT_THREADS = lite
+                cv2.setNumThreads(cv)
+                processor = default_processor(args.pipeline)
+                if worker:
+                    results[combo].append(e2e_ours(path, processor, args.frames, folder, False))
+                    delays[combo].append(latency(path, default_processor(args.pipeline), args.latency_frames // 2))
+                else:
+                    results[combo].append(e2e_sync(path, processor, args.frames))
+    finally:
+        runtime.DEFAULT_THREADS = saved_litert
+        cv2.setNumThreads(saved_cv)
+    lines = ["| LiteRT threads | OpenCV threads | worker thread | FPS (median) | CPU-ms/frame | CPU cores busy | "
+             "latency p50 / p95 ms at 30 FPS | runs (FPS) |", "|---|---|---|---|---|---|---|---|"]
+    for combo, values in results.items():
+        lite, cv, worker = combo
+        fps = float(np.median([r.fps for r in values]))
+        cpu_ms = float(np.median([r.cpu / r.fps * 1000 for r in values]))
+        busy = float(np.median([r.cpu for r in values]))
+        p50s, p95s = [d["p50"] for d in delays[combo]], [d["p95"] for d in delays[combo]]
+        lat = f"{np.median(p50s):.1f} / {np.median(p95s):.1f}" if delays[combo] else "-"
+        default = " (default)" if (lite, cv, worker) == (saved_litert, saved_cv, True) else ""
+        lines.append(f"| {lite}{default} | {cv} | {'yes' if worker else 'no (synchronous)'} | {fps:.1f} | "
+                     f"{cpu_ms:.1f} | {busy:.2f} | {lat} | {'/'.join(f'{r.fps:.0f}' for r in values)} |")
+    return lines
+
+
+def e2e_sync(path: Path, processor: FrameProcessor, limit: int) -> Run:
+    """The default processor without ``overlap``: segmentation on the loop's own thread (the reader still
+    decodes on its thread)."""
+    source = open_source(str(path), width=0).start()
+    try:
+        count, wall, cpu = _drain(source, limit, processor.process)
+    finally:
+        source.stop()
+        processor.close()
+    return Run(count / wall, cpu / wall, count, {"cpu_ms": cpu / max(count, 1) * 1000})
+
+
+def model_table(path: Path, args: argparse.Namespace, folder: Path, blocks: int = 6, block: int = 25) -> list[str]:
+    """Both selfie models: inference ms on each runtime (LiteRT 1 and 2 threads, cv2.dnn), in blocks taking
+    turns, and the whole default pipeline's FPS and CPU-ms with each (``--model-selection``), alternated."""
+    frames = list(frames_of(path, 60))
+    settings = [(sel, rt, th) for sel in (1, 0) for rt, th in ((runtime.LITERT, 2), (runtime.LITERT, 1),
+                                                               (runtime.OPENCV, 0))]
+    models = {}
+    for sel, rt, th in settings:
+        with contextlib.suppress(Exception):
+            models[(sel, rt, th)] = SelfieSegmenter(model_selection=sel, runtime=rt) if rt == runtime.OPENCV else \
+                _segmenter_with_threads(sel, rt, th)
+    ms: dict[tuple[int, str, int], list[float]] = {key: [] for key in models}
+    cpu: dict[tuple[int, str, int], list[float]] = {key: [] for key in models}
+    count = 0
+    for _ in range(blocks):
+        for key, segmenter in models.items():
+            for i in range(block + 3):
+                blob = segmenter.preprocess(frames[count % len(frames)])
+                count += 1
+                start, cpu_start = time.perf_counter(), time.process_time()
+                segmenter.infer(blob)
+                if i >= 3:  # the first of a block warm up after the switch
+                    ms[key].append((time.perf_counter() - start) * 1000)
+                    cpu[key].append((time.process_time() - cpu_start) * 1000)
+    e2e: dict[int, list[Run]] = {0: [], 1: []}
+    for repeat in range(args.repeats):
+        for sel in (1, 0):
+            print(f"# model_selection={sel}: whole pipeline run {repeat + 1}", flush=True)
+            e2e[sel].append(e2e_ours(path, default_processor(("--model-selection", str(sel))), args.frames, folder,
+                                     False))
+    lines = ["| selfie model | runtime | inference median ms | p95 ms | inference CPU-ms (all threads) | "
+             "whole default pipeline FPS | CPU-ms/frame |", "|---|---|---|---|---|---|---|"]
+    for (sel, rt, th), values in ms.items():
+        name = "landscape 256x144 (1)" if sel == 1 else "general 256x256 (0)"
+        threads = f", {th if rt == runtime.LITERT else cv2.getNumThreads()} thread(s)"
+        whole = ""
+        if rt == runtime.available_runtime() and (rt != runtime.LITERT or th == runtime.DEFAULT_THREADS):
+            runs = e2e[sel]
+            whole = (f"{np.median([r.fps for r in runs]):.1f} | {np.median([r.cpu / r.fps * 1000 for r in runs]):.1f}")
+        lines.append(f"| {name} | {rt}{threads} | {np.median(values):.2f} | {np.percentile(values, 95):.2f} | "
+                     f"{np.mean(cpu[(sel, rt, th)]):.2f} | {whole or '- | -'} |")
+    return lines
+
+
+def _segmenter_with_threads(selection: int, name: str, threads: int) -> SelfieSegmenter:
+    saved = runtime.DEFAULT_THREADS
+    runtime.DEFAULT_THREADS = threads
+    try:
+        return SelfieSegmenter(model_selection=selection, runtime=name)
+    finally:
+        runtime.DEFAULT_THREADS = saved
 
 
 def bench_mask_rcnn(clip: Path, sized: Path, label: str, args: argparse.Namespace, folder: Path,
@@ -709,6 +1099,10 @@ def bench_mask_rcnn(clip: Path, sized: Path, label: str, args: argparse.Namespac
     ours = e2e_mask_async(sized, InstancePeople(segmenter), args.mask_seconds)
     paced = e2e_mask_async(sized, InstancePeople(segmenter), args.mask_seconds, pace_fps=30.0)
     x = ours.extra
+    if not ours.frames or not paced.frames:
+        notes.append(f"{name} {label}: no mask arrived within --mask-seconds {args.mask_seconds:g} (the model takes "
+                     f"longer than that on this machine now: {1 / max(seed.fps, 1e-9):.0f} s a frame in the seed's "
+                     "loop); give a longer --mask-seconds")
     rows.append(f"| {clip.name} | {name} | {label} | seed's synchronous loop | {seed.fps:.2f} | - | "
                 f"{seed.cpu:.2f} | 1 | " + " | ".join("-" for _ in STAGES) + " | - |")
     rows.append(f"| {clip.name} | {name} | {label} | ours async: displayed (mask updates {x['updates_per_s']:.2f}/s)"
@@ -728,7 +1122,13 @@ def bench_mask_rcnn(clip: Path, sized: Path, label: str, args: argparse.Namespac
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
+    if args.avx2 and "avx512f" in cpu_flags() and opencv_avx512():
+        # OpenCV reads OPENCV_CPU_DISABLE once, when it loads: start again in a process that has it.
+        os.environ["OPENCV_CPU_DISABLE"] = AVX512_DISPATCH
+        sys.stdout.flush()
+        os.execv(sys.executable, [sys.executable, "-m", "benchmarks.run", *argv])
     logging.basicConfig(level=logging.ERROR, format="%(name)s: %(message)s")  # no per-frame "frame hidden"
     if args.threads:
         cv2.setNumThreads(args.threads)
@@ -743,9 +1143,18 @@ def main(argv: list[str] | None = None) -> int:
     folder.mkdir(exist_ok=True)
     began = time.perf_counter()
     print(f"# machine: {machine()}", flush=True)
+    print(f"# CPU class of every figure below: {cpu_class()}", flush=True)
+    print(f"# {vector_line()}", flush=True)
+    if args.avx2 and "avx512f" not in cpu_flags():
+        print("# --avx2: this CPU has no AVX-512; nothing to disable", flush=True)
+    print(f"# {runtime_line()}", flush=True)
     print(f"# load average at start: {load()}", flush=True)
+    peer = Peer(None, "--no-peer")
+    if "selfie" in backends and not args.no_peer:
+        peer = Peer(*peer_python(install=not args.no_peer_install))
+        print(f"# peer: {peer.python or peer.why}", flush=True)
 
-    segmenter = SelfieSegmenter()
+    segmenter = SelfieSegmenter(model_selection=default_args(args.pipeline).model_selection)
     memory = ""
     if args.soak:  # first, while only what the app itself loads is in memory
         print("# soak: 5000 frames through the app's path...", flush=True)
@@ -756,24 +1165,40 @@ def main(argv: list[str] | None = None) -> int:
     header = ("| clip | backend | size | pipeline | FPS e2e | FPS e2e +enc | CPU cores busy | ratio ours/seed | "
               + " | ".join(f"{s} med/p95 ms" for s in STAGES) + " | refine+effect+blend med/p95 ms |")
     rows = [header, "|" + "---|" * (header.count("|") - 1)]
+    headline = ["| size | pipeline | FPS | CPU-ms per frame | FPS ours/peer (target >= 2.0) | CPU-ms ours/peer "
+                "(target <= 0.6) | latency p50 / p95 ms, fed at 30 FPS (target p95 <= 50) |",
+                "|---|---|---|---|---|---|---|"]
     notes: list[str] = []
     for clip in clips:
         for size in sizes:
             sized = prepare(clip, size, folder)
             label = f"{size[0]}x{size[1]}" + ("" if sized == clip else " (re-encoded)")
             if "selfie" in backends:
-                bench_selfie(clip, sized, label, args, segmenter, folder, rows, notes)
+                bench_selfie(clip, sized, label, args, segmenter, folder, rows, headline, notes, peer)
             if "mask-rcnn" in backends:
                 bench_mask_rcnn(clip, sized, label, args, folder, rows, notes)
-    print()
+    print(f"\n## Ours vs the peer ({cpu_class()}; {clips[0].name}, {args.frames or 'all'} frames a run, median "
+          f"of {args.repeats} runs taking turns)\n")
+    print("\n".join(headline))
+    print("\nFPS and CPU-ms: decode on a reader thread, then the whole pipeline, no display, no encode; CPU-ms = "
+          "process CPU time (all threads) / frames. Latency: a frame's arrival from the paced camera reader to its "
+          "filtered frame leaving the pipeline (frames the live reader dropped are not counted).")
+    print(f"\n## Stages ({cpu_class()})\n")
     print("\n".join(rows))
     print()
     for note in notes:
         print(f"- {note}")
-    print("- stage columns: a sequential pass, each stage timed alone; FPS columns: the app's threaded path, "
-          "median of the runs. 'CPU cores busy' = process CPU time / wall time (no-enc / +enc).")
+    print("- stage columns: a sequential pass, each stage timed alone (a hand-built processor with the same "
+          "stages, timed apart); FPS columns: the app's default pipeline on its threaded path, median of the runs. "
+          "'CPU cores busy' = process CPU time / wall time (no-enc / +enc).")
 
-    if not args.no_dnn:
+    if args.threads_sweep:
+        print(f"\n## Threads ({cpu_class()}; whole default pipeline, {clips[0].name} at its size)\n")
+        print("\n".join(thread_sweep(clips[0], args, folder)))
+    if args.models:
+        print(f"\n## Selfie models ({cpu_class()}; {clips[0].name} at its size)\n")
+        print("\n".join(model_table(clips[0], args, folder)))
+    if args.dnn_options:
         frames = list(frames_of(clips[0], 60))
         print("\n| cv2.dnn setting (selfie landscape model, 256x144) | preprocess med ms | inference med ms | "
               "inference p95 ms |\n|---|---|---|---|")
@@ -783,7 +1208,7 @@ def main(argv: list[str] | None = None) -> int:
     if memory:
         print(f"\n{memory}")
 
-    if not args.no_plot:
+    if args.plot:
         plot_rows = plot(clips[0], TimedSelfie(segmenter), folder, args.plot_frames, args.plot)
         print(f"\nplot: {args.plot}\n\n| size | " + " | ".join(STAGES) + " | refine+effect+blend | seed blur+paste |")
         print("|" + "---|" * (len(STAGES) + 3))

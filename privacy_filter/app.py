@@ -103,6 +103,34 @@ def build_finder(args: argparse.Namespace) -> PeopleFinder:
     return SelfiePeople(SelfieSegmenter(model_selection=args.model_selection, model_dir=model_dir))
 
 
+def describe_models(finder: object) -> str:
+    """The model(s) in use and their runtime, for the startup line and the ``f`` overlay."""
+    while hasattr(finder, "finder"):  # a worker wrapper (concurrent.Lookahead / LatestMask)
+        finder = finder.finder
+    segmenter = getattr(finder, "segmenter", finder)
+    describe = getattr(segmenter, "describe", None)
+    if callable(describe):
+        return str(describe())
+    name = "Mask R-CNN" if type(segmenter).__name__.startswith("MaskRCNN") else type(segmenter).__name__
+    return f"{name} on cv2.dnn"  # Mask R-CNN: the seed's TensorFlow graph, which only cv2.dnn runs
+
+
+def build_processor(
+    args: argparse.Namespace, controls: Controls | None = None, background: np.ndarray | None = None
+) -> FrameProcessor:
+    """The whole per-frame filter the flags ask for, as the program runs it (``benchmarks.run`` measures
+    exactly this): finder, effect, user selection, matte refinement."""
+    controls = controls or Controls(privacy=not args.no_privacy, effect=args.effect, kernel=args.kernel)
+    return FrameProcessor(
+        finder=build_finder(args),
+        effect=build_effect(args, controls.effect, controls.kernel, background),
+        selector=UserSelector(args.keep),
+        refiner=MatteRefiner(),
+        privacy=controls.privacy,
+        want_alpha=bool(args.mask_output),
+    )
+
+
 def build_effect(args: argparse.Namespace, name: str, kernel: int, background: np.ndarray | None):
     return make_effect(name, kernel=kernel, color=args.color, background=background)
 
@@ -128,6 +156,7 @@ class Outputs:
     fps: float
     virtual_cam: bool = False
     virtual_cam_device: str | None = None
+    models: str = ""  # the model line (``describe_models``), said when the virtual camera opens headless
     sinks: dict[str, VideoFileSink | ImageFileSink] = field(default_factory=dict)
     camera: VirtualCamera | None = None
 
@@ -149,6 +178,8 @@ class Outputs:
             self.camera = VirtualCamera(size, self.fps, self.virtual_cam_device)
             print(f"virtual camera: {self.camera.device}, {size[0]}x{size[1]} at {self.fps:g} FPS "
                   "(pick it in the call app)", file=sys.stderr)
+            if self.models:
+                print(f"Model: {self.models}", file=sys.stderr)
         self.camera.write(output)
 
     @property
@@ -322,6 +353,7 @@ class Session:
         """The preview window, opened the first time a source is ready (so a bad input never flashes one)."""
         if self.display and self.window is None:
             self.window = PreviewWindow(self.controls.title(None))
+            print(f"Model: {describe_models(self.processor.finder)}", file=sys.stderr)
             print("Keys: " + ", ".join(f"{key} {what}" for key, what in KEY_HELP), file=sys.stderr)
         return self.window
 
@@ -348,18 +380,10 @@ def run(args: argparse.Namespace) -> int:
     snapshot_dir = check_snapshot_dir(args.snapshot_dir) if display else Path(args.snapshot_dir)
     if display:
         check_display()
-    finder = build_finder(args)
     controls = Controls(
         privacy=not args.no_privacy, effect=args.effect, kernel=args.kernel, effects=available_effects(background)
     )
-    processor = FrameProcessor(
-        finder=finder,
-        effect=build_effect(args, controls.effect, controls.kernel, background),
-        selector=UserSelector(args.keep),
-        refiner=MatteRefiner(),
-        privacy=controls.privacy,
-        want_alpha=bool(args.mask_output),
-    )
+    processor = build_processor(args, controls, background)
     session = Session(args, processor, controls, background, snapshot_dir, display)
     try:
         if not batch:
@@ -408,6 +432,7 @@ def run_job(session: Session, job: Job) -> int:
     outputs = Outputs(
         job.output, job.mask_output, video=job.video, fps=source.fps or 30.0,
         virtual_cam=args.virtual_cam, virtual_cam_device=args.virtual_cam_device,
+        models="" if session.display else describe_models(session.processor.finder),
     )
     progress = Progress(source.frame_count) if (job.output or job.mask_output) and not source.live else None
     loop: Loop | None = None
@@ -582,6 +607,7 @@ class Loop:
             ms = self.processor.stage_ms
             period = ms.get("mask_period", float("nan"))  # Mask R-CNN on its worker: masks come slower
             lines.append(f"{self.fps:.1f} FPS" + (f", masks {1000 / period:.2f}/s" if period > 0 else ""))
+            lines.append(describe_models(self.processor.finder))
             stages = [f"{k} {v:.1f}" for k, v in ms.items()]
             lines += ["ms: " + " ".join(stages[i : i + 4]) for i in range(0, len(stages), 4)]  # fit a 600 px frame
         if self.controls.show_help:

@@ -29,8 +29,14 @@ LITERT = "LiteRT"
 OPENCV = "cv2.dnn"
 RUNTIME_ENV = "PRIVACY_FILTER_RUNTIME"
 
-# Threads each model's interpreter may use. Two cores: see DEFAULT_THREADS' note in benchmarks/RESULTS.md.
-DEFAULT_THREADS = 2
+# Threads each LiteRT interpreter may use (read when a model is opened). ONE, chosen by measurement on 2 cores
+# (benchmarks/RESULTS.md, "Threads"): the model already runs on its own worker thread (concurrent.Lookahead)
+# while the main thread composites the previous frame and the reader thread decodes the next, so our own
+# threads fill both cores; a second XNNPACK thread competes with them. Alone it would halve the inference
+# (AVX2: ~3 vs ~5.5 ms, landscape model), but inside the pipeline it brings no FPS measurably, costs CPU
+# (inference 2.65 vs 1.62 CPU-ms under load) and is slower whenever the other core is busy (2.98 vs 1.63 ms
+# median), as it is under compositing, a video call, or the several models per frame of a people stage.
+DEFAULT_THREADS = 1
 
 
 def _litert_interpreter() -> type | None:
@@ -56,30 +62,60 @@ class TFLiteModel:
     two threads at once (each thread gets its own TFLiteModel); ``run``'s arrays are the caller's to keep.
     """
 
-    def __init__(self, path: Path | str, runtime: str | None = None, threads: int = DEFAULT_THREADS) -> None:
+    def __init__(self, path: Path | str, runtime: str | None = None, threads: int | None = None) -> None:
         self.path = Path(path)
-        self.runtime = runtime or available_runtime()
+        self.threads = max(1, int(DEFAULT_THREADS if threads is None else threads))
         self._lock = threading.Lock()
+        if runtime is not None:
+            self.runtime = runtime
+            self._open(runtime)
+            return
+        # No runtime asked for: the best that loads this file. LiteRT first; a file (or a platform) where
+        # LiteRT fails still runs on cv2.dnn, and the startup line names the runtime, so the user sees it.
+        first = available_runtime()
         try:
-            if self.runtime == LITERT:
-                self._open_litert(threads)
-            elif self.runtime == OPENCV:
+            self.runtime = first
+            self._open(first)
+        except ModelError as first_error:
+            if first == OPENCV:
+                raise
+            try:
+                self.runtime = OPENCV
+                self._open(OPENCV)
+            except ModelError as second_error:
+                raise ModelError(f"{first_error}; nor with {OPENCV}: {getattr(second_error, 'reason', second_error)}"
+                                 ) from None
+
+    def _open(self, runtime: str) -> None:
+        """Open the file in ``runtime``; ModelError (one line) if it does not load."""
+        try:
+            if runtime == LITERT:
+                self._open_litert(self.threads)
+            elif runtime == OPENCV:
                 self._open_opencv()
             else:
-                raise ValueError(f"unknown runtime {self.runtime!r}")
-        except ModelError:
-            raise
+                raise ValueError(f"unknown runtime {runtime!r}")
         except Exception as exc:
-            raise ModelError(f"cannot load model {self.path} with {self.runtime}: {_first_line(exc)}") from None
+            reason = str(exc) if isinstance(exc, ModelError) else _first_line(exc)
+            error = ModelError(f"cannot load model {self.path} with {runtime}: {reason}")
+            error.reason = reason  # type: ignore[attr-defined]
+            raise error from None
+
+    def describe(self) -> str:
+        """The runtime in a few words, for the startup line and the ``f`` overlay: "LiteRT, 1 thread"."""
+        if self.runtime == LITERT:
+            return f"{LITERT}, {self.threads} thread{'s' if self.threads > 1 else ''}"
+        import cv2
+
+        return f"{OPENCV}, {cv2.getNumThreads()} threads"
 
     def _open_litert(self, threads: int) -> None:
         interpreter_class = _litert_interpreter()
         if interpreter_class is None:
-            raise ModelError("the LiteRT runtime (pip package ai-edge-litert) is not installed")
-        # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on fd 2: the user's stderr is
-        # for our one-line messages (PRIVACY_FILTER_DEBUG=1 keeps it).
+            raise ModelError("the pip package ai-edge-litert is not installed")
+        # allocate_tensors prints "INFO: Created TensorFlow Lite XNNPACK delegate" on descriptor 2: not ours.
         with native_stderr_silenced():
-            self._interpreter = interpreter_class(model_path=str(self.path), num_threads=max(1, threads))
+            self._interpreter = interpreter_class(model_path=str(self.path), num_threads=threads)
             self._interpreter.allocate_tensors()
         (inp,) = self._interpreter.get_input_details()
         self._input_index = inp["index"]
@@ -92,9 +128,13 @@ class TFLiteModel:
         import cv2
 
         # ENGINE_CLASSIC: the new engine returns only the last operator's output of a multi-output model.
-        self._net = cv2.dnn.readNetFromTFLite(str(self.path), engine=cv2.dnn.ENGINE_CLASSIC)
-        self.output_names = tuple(self._net.getUnconnectedOutLayersNames())
-        self.input_size = _tflite_input_size(self.path)
+        with native_stderr_silenced():
+            self._net = cv2.dnn.readNetFromTFLite(str(self.path), engine=cv2.dnn.ENGINE_CLASSIC)
+        names = tuple(self._net.getUnconnectedOutLayersNames())
+        shape, ordered = _flatbuffer_io(self.path.read_bytes())
+        self.input_size = (shape[2], shape[1])
+        # The model's own output order (LiteRT's), so that both runtimes list the same names alike.
+        self.output_names = tuple(ordered) if sorted(ordered) == sorted(names) else names
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """x: 1xHxWxC float32, NHWC, (W, H) = input_size -> {output name: array}, LiteRT's layout."""
@@ -112,17 +152,13 @@ class TFLiteModel:
         }
 
 
-def _tflite_input_size(path: Path) -> tuple[int, int]:
-    """(width, height) of a TFLite file's first input: cv2.dnn reports no input shape before a forward pass."""
-    shape = _flatbuffer_input_shape(path.read_bytes())
-    return shape[2], shape[1]
+def _flatbuffer_io(buffer: bytes) -> tuple[list[int], list[str]]:
+    """(shape of subgraph 0's first input, names of its outputs in order), read from the TFLite flatbuffer:
+    cv2.dnn reports no input shape before a forward pass, and lists its outputs in its own order.
 
-
-def _flatbuffer_input_shape(buffer: bytes) -> list[int]:
-    """The shape of subgraph 0's first input tensor, read directly from the TFLite flatbuffer.
-
-    Just enough of the flatbuffer format (tables, vtables, vectors) to follow Model.subgraphs[0].inputs[0]
-    -> tensors[i].shape, so the cv2.dnn fallback needs no extra package."""
+    Just enough of the flatbuffer format (tables, vtables, vectors, strings) to follow
+    Model.subgraphs[0].inputs[0] -> tensors[i].shape and .outputs[k] -> tensors[j].name, so the cv2.dnn
+    fallback needs no extra package."""
 
     def u32(pos: int) -> int:
         return int.from_bytes(buffer[pos : pos + 4], "little")
@@ -152,9 +188,14 @@ def _flatbuffer_input_shape(buffer: bytes) -> list[int]:
     subgraph = table_at(subgraphs_start, 0)
     tensors_start, _ = vector(field(subgraph, 0))  # SubGraph: tensors, inputs, outputs
     inputs_start, _ = vector(field(subgraph, 1))
+    outputs_start, outputs = vector(field(subgraph, 2))
     tensor = table_at(tensors_start, i32(inputs_start))
-    shape_start, rank = vector(field(tensor, 0))  # Tensor: shape
-    return [i32(shape_start + 4 * k) for k in range(rank)]
+    shape_start, rank = vector(field(tensor, 0))  # Tensor: shape, type, buffer, name
+    names = []
+    for k in range(outputs):
+        name_start, length = vector(field(table_at(tensors_start, i32(outputs_start + 4 * k)), 3))
+        names.append(buffer[name_start : name_start + length].decode("utf-8", "replace"))
+    return [i32(shape_start + 4 * k) for k in range(rank)], names
 
 
 def _first_line(exc: BaseException) -> str:

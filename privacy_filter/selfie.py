@@ -21,6 +21,7 @@ from .runtime import TFLiteModel
 
 # model_selection as in MediaPipe: 0 = "general" (256x256), 1 = "landscape" (256x144, faster).
 MODEL_FILES = {0: "selfie_segmentation.tflite", 1: "selfie_segmentation_landscape.tflite"}
+MODEL_NAMES = {0: "general", 1: "landscape"}
 
 
 class SelfieSegmenter:
@@ -42,8 +43,14 @@ class SelfieSegmenter:
             self._model = TFLiteModel(path, runtime=runtime)
         except ModelError as exc:
             raise ModelError(f"cannot load selfie segmentation model {path}: {exc}") from None
+        self.model_selection = model_selection
         self.runtime = self._model.runtime
         (self._output_name,) = self._model.output_names[:1]
+
+    def describe(self) -> str:
+        """What runs, for the startup line and the ``f`` overlay: "selfie landscape 256x144 on LiteRT, 1 thread"."""
+        width, height = self.input_size
+        return f"selfie {MODEL_NAMES[self.model_selection]} {width}x{height} on {self._model.describe()}"
 
     @property
     def output_size(self) -> tuple[int, int]:
