@@ -50,6 +50,10 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "required_in_ci: may not skip under CI=true (the skip fails the test there)")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # A test that needs the evaluation data is data-driven: it must run in CI (where ../shared is provided).
     for item in items:
@@ -66,6 +70,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if hasattr(report, "wasxfail"):
         return  # an expected failure is reported as a skip; it is not a missing prerequisite
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    reason = reason.removeprefix("Skipped: ")  # pytest.skip() in a test's body adds it
     report.outcome = "failed"
     report.longrepr = f"required in CI, but skipped: {reason}"
 
