@@ -108,6 +108,7 @@ def test_opening_without_a_device_says_what_to_install() -> None:
     assert MODPROBE in str(error.value)
 
 
+@pytest.mark.required_in_ci
 @needs_pyvirtualcam
 def test_a_named_device_that_is_not_there() -> None:
     with pytest.raises(SinkError, match=r"--virtual-cam-device /dev/video99: cannot open it \(.*does not exist"):
