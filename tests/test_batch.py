@@ -178,11 +178,12 @@ def test_names_that_would_collide_are_refused(tmp_path) -> None:
 def test_batch_usage_errors(tmp_path, inputs, extra, says) -> None:
     extra = [{"SAME": str(inputs), "OUT": str(tmp_path / "o")}.get(arg, arg) for arg in extra]
     extra = [str(tmp_path / arg) if arg in ("out.mp4", "missing/out") else arg for arg in extra]
-    before = sorted(os.listdir(tmp_path))
+    before = {path: sorted(os.listdir(path)) for path in (tmp_path, inputs)}
     result = run_cli("--input", str(inputs), "--no-display", *extra)
     assert result.returncode == 1, result.stderr
     assert says in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert sorted(os.listdir(tmp_path)) == before or "o" in os.listdir(tmp_path)
+    # A usage error leaves everything as it was: no output folder made, nothing written beside the inputs.
+    assert {path: sorted(os.listdir(path)) for path in before} == before
 
 
 def test_an_empty_folder_says_so(tmp_path) -> None:

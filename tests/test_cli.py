@@ -14,6 +14,7 @@ from conftest import EVAL, PORTRAITS, run_cli
 DAVIS = EVAL / "davis2016_person"
 needs_davis = pytest.mark.skipif(not (DAVIS / "videos").is_dir(), reason=f"DAVIS clips not found under {DAVIS}")
 needs_portraits = pytest.mark.skipif(not PORTRAITS.is_dir(), reason=f"portraits not found under {PORTRAITS}")
+pytestmark = pytest.mark.required_in_ci  # its skips are for missing shared data, which CI has
 
 
 def _regions(truth: np.ndarray, kernel: int) -> tuple[np.ndarray, np.ndarray]:

@@ -32,7 +32,7 @@ CLIP = SHARED / "eval" / "videos" / "asl_webcam_concat.mp4"
 FRAMES = 40  # enough for the selector and the matte's smoothing to carry state across frames
 
 needs_clip = pytest.mark.skipif(not CLIP.is_file(), reason=f"speed clip not found at {CLIP}")
-pytestmark = needs_clip
+pytestmark = [needs_clip, pytest.mark.required_in_ci]
 
 
 @pytest.fixture(scope="module")

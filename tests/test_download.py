@@ -33,10 +33,10 @@ from privacy_filter.mask_rcnn import (
 
 REPO = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.skipif(
     not standin.real_pbtxt().is_file(),
     reason=f"real text graph not found at {standin.real_pbtxt()}; set PRIVACY_FILTER_SHARED",
-)
+), pytest.mark.required_in_ci]
 
 
 def make_tarball(members: dict[str, bytes]) -> bytes:

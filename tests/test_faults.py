@@ -21,8 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import EVAL, REPO, SPEED_CLIP, needs_eval
+from conftest import REPO, SPEED_CLIP, needs_eval
 from faultkit import FakeCapture, FakeWindow, StallingPipe, clip_frames, read_video, write_video
+from privacykit import DAVIS, SEQUENCE, davis, mostly_black, shows_the_room
 
 from privacy_filter import app
 from privacy_filter.effects import make_effect
@@ -32,8 +33,6 @@ from privacy_filter.sources import CaptureReader
 
 pytestmark = needs_eval
 
-DAVIS = EVAL / "davis2016_person"
-SEQUENCE = "lucia"  # one person, no bystanders: the healthy filter hides > 99.5 % of the background here
 
 
 # ---------------------------------------------------------------- segmentation fails or returns garbage
@@ -85,27 +84,6 @@ class FaultySegmenter:
 
 FAULTS = ["raise", "nan", "some nan", "inf", "out of range", "negative", "empty", "wrong shape",
           "extra axis", "wrong type"]
-
-
-def davis(count: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(frame HxWx3 uint8 BGR, true person HxW bool) for the first ``count`` frames of the sequence."""
-    images = sorted((DAVIS / "images" / SEQUENCE).glob("*.jpg"))[:count]
-    pairs = []
-    for path in images:
-        truth = cv2.imread(str(DAVIS / "masks" / SEQUENCE / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE) > 127
-        pairs.append((cv2.imread(str(path)), truth))
-    return pairs
-
-
-def shows_the_room(output: np.ndarray, frame: np.ndarray, hidden: np.ndarray, truth: np.ndarray) -> float:
-    """Fraction of the background (well away from the true person) where the output is nearer the raw frame
-    than the hidden one, among the pixels where the two clearly differ (detail the blur removes)."""
-    away = cv2.erode((~truth).astype(np.uint8), np.ones((41, 41), np.uint8)) > 0
-    raw, out, hid = (a.astype(np.int16) for a in (frame, output, hidden))
-    detail = np.abs(raw - hid).max(axis=2) > 25
-    region = away & detail
-    nearer_raw = np.abs(out - raw).sum(axis=2) < np.abs(out - hid).sum(axis=2)
-    return float((nearer_raw & region).sum()) / max(int(region.sum()), 1)
 
 
 @pytest.fixture(scope="module")
@@ -207,10 +185,6 @@ def fake_camera(monkeypatch, script: list, counter: dict, **kwargs) -> None:
         return CaptureReader(lambda: FakeCapture(script, counter, **kwargs), "camera 0", live=True, width=width)
 
     monkeypatch.setattr(app, "open_source", open_source)
-
-
-def mostly_black(picture: np.ndarray) -> bool:
-    return float((picture.max(axis=2) > 40).mean()) < 0.02  # a line of text at most
 
 
 def test_camera_lost_shows_a_notice_retries_then_gives_up_keeping_the_file(
@@ -410,6 +384,7 @@ def test_stalled_pipe_then_ctrl_c_exits_within_2_s(tmp_path) -> None:
         pipe.release()
 
 
+@pytest.mark.required_in_ci
 def test_disk_full_mid_run_says_so_and_leaves_nothing(tmp_path) -> None:
     import shutil
 
@@ -420,7 +395,9 @@ def test_disk_full_mid_run_says_so_and_leaves_nothing(tmp_path) -> None:
     target = folder / "out.mp4"
     # 2 MB: past the 1 MB free-space check, but the clip's filtered video needs about 3.4 MB.
     script = 'mount -t tmpfs -o size=2m tmpfs "$0" || exit 99; exec "$@"'
-    command = ["unshare", "-m", "sh", "-c", script, str(folder), sys.executable,
+    # Root mounts in a mount namespace of its own; anyone else in a user namespace as its root, where allowed.
+    namespace = ["-m"] if os.geteuid() == 0 else ["-r", "-m"]
+    command = ["unshare", *namespace, "sh", "-c", script, str(folder), sys.executable,
                str(REPO / "instance_segmentation.py"), "--input", str(SPEED_CLIP), "--no-display",
                "--output", str(target), "--width", "0"]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -445,8 +422,25 @@ def test_keyboard_interrupt_before_any_frame(monkeypatch, capsys, tmp_path) -> N
 
 
 def test_signals_are_restored_after_a_run(tmp_path, capsys) -> None:
-    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    clip = write_video(tmp_path / "clip.avi", clip_frames(5))
-    assert app.main(["--input", str(clip), "--no-display", "--output", str(tmp_path / "o.mp4")]) == 0
-    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
-    assert os.getpid()  # the test process itself was never signalled
+    """After a run, Ctrl-C and SIGTERM reach the handlers the caller had, and the run itself sent none."""
+    received: list[int] = []
+
+    def record(signum: int, _frame: object) -> None:
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, record) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        clip = write_video(tmp_path / "clip.avi", clip_frames(5))
+        assert app.main(["--input", str(clip), "--no-display", "--output", str(tmp_path / "o.mp4")]) == 0
+        assert received == [], "the run signalled the test process"
+        assert all(signal.getsignal(sig) is record for sig in previous), "the caller's handlers are back"
+        # ...and they are live: a signal sent now lands in them, not in a leftover handler of the run.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            os.kill(os.getpid(), sig)
+        deadline = time.monotonic() + 2
+        while len(received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)  # Python runs handlers between bytecodes of the main thread
+        assert received == [signal.SIGINT, signal.SIGTERM]
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -199,6 +199,7 @@ def portrait(name: str = "00002") -> np.ndarray:
 
 
 @needs_shared
+@pytest.mark.required_in_ci
 def test_standin_weights_fit_the_real_text_graph(standin_dir) -> None:
     net = read_net(standin_dir / WEIGHTS_NAME, standin_dir / GRAPH_NAME)
     boxes, masks = run_net(net, portrait())
@@ -209,6 +210,7 @@ def test_standin_weights_fit_the_real_text_graph(standin_dir) -> None:
 
 
 @needs_shared
+@pytest.mark.required_in_ci
 def test_segmenter_returns_well_formed_people(segmenter) -> None:
     frame = portrait()
     people = segmenter.process(frame)
@@ -232,12 +234,14 @@ def test_segmenter_returns_well_formed_people(segmenter) -> None:
 
 
 @needs_shared
+@pytest.mark.required_in_ci
 def test_segmenter_confidence_filters(standin_dir) -> None:
     strict = MaskRCNNSegmenter(standin_dir, confidence=0.999)
     assert strict.process(portrait()) == []
 
 
 @needs_shared
+@pytest.mark.required_in_ci
 def test_segmenter_with_nobody_in_view(tmp_path_factory) -> None:
     # Stand-in without the person bias: every score is near 1/91, under the graph's own 0.3 cut-off,
     # so OpenCV returns its all-zero padding rows.
@@ -279,6 +283,7 @@ def test_default_folder_hint_is_the_bare_command(tmp_path, monkeypatch) -> None:
 
 
 @needs_shared
+@pytest.mark.required_in_ci
 def test_corrupt_weights(tmp_path, standin_dir) -> None:
     for name in (GRAPH_NAME, LABELS_NAME):
         shutil.copy(standin_dir / name, tmp_path / name)
@@ -289,6 +294,7 @@ def test_corrupt_weights(tmp_path, standin_dir) -> None:
 
 
 @needs_shared
+@pytest.mark.required_in_ci
 def test_weights_that_do_not_fit_fail_when_run(tmp_path, standin_dir) -> None:
     for name in (GRAPH_NAME, LABELS_NAME):
         shutil.copy(standin_dir / name, tmp_path / name)

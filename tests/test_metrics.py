@@ -100,7 +100,7 @@ def test_flicker_counts_only_pixels_whose_truth_is_stable() -> None:
 boxes = st.tuples(st.integers(0, H - 2), st.integers(0, W - 2), st.integers(1, H), st.integers(1, W))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None)  # seed and database: the profile in tests/conftest.py (derandomised)
 @given(boxes, boxes)
 def test_iou_and_boundary_f_are_symmetric_and_bounded(a: tuple, b: tuple) -> None:
     ma, mb = rect(*a), rect(*b)

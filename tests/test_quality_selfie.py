@@ -23,7 +23,8 @@ PORTRAITS = EVAL / "eg1800_portrait_test"
 DAVIS = EVAL / "davis2016_person"
 COCO = EVAL / "coco128seg_person"
 
-pytestmark = pytest.mark.skipif(not EVAL.is_dir(), reason=f"eval data not found at {EVAL}")
+pytestmark = [pytest.mark.skipif(not EVAL.is_dir(), reason=f"eval data not found at {EVAL}"),
+              pytest.mark.required_in_ci]
 
 
 @pytest.fixture(scope="module")

@@ -105,6 +105,7 @@ def test_existing_file_needs_overwrite(tmp_path) -> None:
     assert path.read_bytes() == b"precious", "checking never touches the file"
 
 
+@pytest.mark.required_in_ci
 def test_read_only_folder(tmp_path) -> None:
     with read_only_folder(tmp_path / "locked") as folder:
         for video, name in ((True, "out.mp4"), (False, "out.png")):
@@ -202,6 +203,7 @@ def test_image_sink_is_atomic_and_keeps_the_last_frame(tmp_path) -> None:
     assert cv2.imread(str(path))[0, 0, 0] == 200 and leftovers(tmp_path) == []
 
 
+@pytest.mark.required_in_ci
 def test_publishing_into_a_folder_that_turned_read_only_keeps_the_work(tmp_path) -> None:
     folder = tmp_path / "out"
     folder.mkdir()
