@@ -532,11 +532,13 @@ def run_job(session: Session, job: Job) -> int:
         with _no_interrupts():
             (loop.source if loop else source).stop()
             outputs.close(publish=True)
-            if progress:
-                progress.finish()
-            saved = interrupted_message(job, outputs)
-            if saved:
-                print(saved, file=sys.stderr)
+            # After SIGHUP the terminal may be gone (writing to it fails): the files are saved all the same.
+            with contextlib.suppress(OSError):
+                if progress:
+                    progress.finish()
+                saved = interrupted_message(job, outputs)
+                if saved:
+                    print(saved, file=sys.stderr)
         raise JobInterrupted(max(outputs.frames("output"), outputs.frames("mask"), outputs.streamed)) from None
     except SourceError as exc:
         # The input died mid-way (camera gone, file truncated): what was filtered so far is good, keep it.

@@ -481,5 +481,6 @@ def test_a_display_that_keeps_refusing_is_one_line_not_a_qt_abort(xserver, tmp_p
     finally:
         flaky.close()
     assert result.returncode == 1, result.stderr
-    assert result.stderr.splitlines() == [f"privacy-filter: error: cannot open the display {flaky.name} for the preview window; "
-                     "use --no-display"]
+    assert result.stderr.splitlines() == [
+        f"privacy-filter: error: cannot open the display {flaky.name} for the preview window; use --no-display"
+    ]
