@@ -100,6 +100,7 @@ def _stop_signals_handled() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
         yield
         return
+    _Deferral.pending = None
     previous = {sig: signal.signal(sig, _raise_interrupted) for sig in STOP_SIGNALS}
     try:
         yield
@@ -117,8 +118,11 @@ def _signals_deferred() -> Iterator[None]:
         yield
     finally:
         _Deferral.depth -= 1
-    if not _Deferral.depth and _Deferral.pending is not None:
-        signum, _Deferral.pending = _Deferral.pending, None
+        # Taken in any case (an error leaving the block wins over the signal; the program stops either way).
+        signum = None if _Deferral.depth else _Deferral.pending
+        if signum is not None:
+            _Deferral.pending = None
+    if signum is not None:
         raise Interrupted(signal.Signals(signum).name)
 
 
@@ -273,7 +277,7 @@ def check_outputs(args: argparse.Namespace) -> bool:
         if value:
             refuse_overwriting_inputs(flag, value, input_files(args, args.input))
             check_output_path(Path(value), args.overwrite, video=video, flag=flag)
-    if args.output and args.mask_output and Path(args.output).resolve() == Path(args.mask_output).resolve():
+    if args.output and args.mask_output and same_file(args.output, args.mask_output):
         raise UserError("--output and --mask-output must be different files")
     return video
 
