@@ -17,7 +17,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -314,12 +313,12 @@ class PreviewWindow:
     def __init__(self, title: str = "Privacy filter") -> None:
         self.name = "privacy-filter"
         _use_system_fonts()
-        with keep_display_open():  # checked right before Qt connects (Qt aborts the process if it cannot)
-            try:
-                # GUI_NORMAL: no Qt toolbar (its pan/zoom/save buttons are not ours; s saves a snapshot).
-                cv2.namedWindow(self.name, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
-            except cv2.error:
-                raise SinkError("cannot open a preview window (no display?); use --no-display") from None
+        check_display()  # right before Qt connects: Qt aborts the process if it cannot
+        try:
+            # GUI_NORMAL: no Qt toolbar (its pan/zoom/save buttons are not ours; s saves a snapshot).
+            cv2.namedWindow(self.name, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
+        except cv2.error:
+            raise SinkError("cannot open a preview window (no display?); use --no-display") from None
         self._shown = False
         self.set_title(title)
 
@@ -369,40 +368,23 @@ def check_display(attempts: int = DISPLAY_ATTEMPTS) -> None:
     """On Linux, refuse early when the X display cannot be reached: OpenCV's Qt would abort the whole process
     (exit 134, several lines about 'xcb' plugins) instead of raising an error we could explain.
 
-    Qt makes one connection attempt and aborts if it fails; an X server under load refuses one now and then.
-    So the display is tried here, with libX11, up to ``attempts`` times a short while apart, and the
-    connection that worked is kept open until Qt has made its own (``keep_display_open``).
+    An X server under load refuses a connection now and then, and Qt makes a single attempt; so the display
+    is tried here, with libX11, up to ``attempts`` times a short while apart, right before Qt connects.
     """
-    with keep_display_open(attempts):
-        pass
-
-
-@contextlib.contextmanager
-def keep_display_open(attempts: int = DISPLAY_ATTEMPTS) -> Iterator[None]:
-    """An X connection held open for the block (see check_display); SinkError if none can be made."""
     if not sys.platform.startswith("linux"):
-        yield
         return
     if not os.environ.get("DISPLAY"):
         raise SinkError("no display to show the preview window on (DISPLAY is not set); use --no-display")
     xlib = _xlib()
     if xlib is None:
-        yield  # cannot check; let OpenCV try
-        return
-    connection = None
+        return  # cannot check; let OpenCV try
     for attempt in range(max(1, attempts)):
         connection = xlib.XOpenDisplay(None)
         if connection:
-            break
+            xlib.XCloseDisplay(connection)
+            return
         time.sleep(0.1 * (attempt + 1))
-    if not connection:
-        raise SinkError(
-            f"cannot open the display {os.environ['DISPLAY']} for the preview window; use --no-display"
-        )
-    try:
-        yield
-    finally:
-        xlib.XCloseDisplay(connection)
+    raise SinkError(f"cannot open the display {os.environ['DISPLAY']} for the preview window; use --no-display")
 
 
 def _xlib() -> ctypes.CDLL | None:
