@@ -164,7 +164,11 @@ def _publish_new(temporary: Path, target: Path) -> bool:
             os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 & ~_UMASK))
         except FileExistsError:
             return False
-        os.replace(temporary, target)
+        try:
+            os.replace(temporary, target)
+        except OSError:
+            target.unlink(missing_ok=True)  # our empty reservation, not a file of the user's
+            raise
         return True
     temporary.unlink(missing_ok=True)
     return True
