@@ -106,8 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Mask R-CNN: mask threshold (default 0.3)")
     parser.add_argument("-k", "--kernel", type=_odd_kernel, default=41, help="blur strength, odd (default 41)")
     parser.add_argument("-w", "--width", type=_width, default=None,
-                        help="resize frames to this width, keeping aspect; 0 = native size (default: 600 for a "
-                             "camera in the window, native size for files and --virtual-cam)")
+                        help="resize frames to this width (16 or more), keeping aspect; 0 = native size (default: "
+                             "600 for a camera in the window, native size for files and --virtual-cam)")
     parser.add_argument("--keep", choices=KEEP_CHOICES, default="user",
                         help="who stays sharp: 'user' (only you, default) or 'all' people")
     parser.add_argument("--no-privacy", action="store_true", help="start with privacy off (press p to turn on)")
