@@ -4,8 +4,8 @@
 before anything could be saved. No traceback reaches the user (PRIVACY_FILTER_DEBUG=1 shows them).
 
 One input (a camera, a video, an image) is one *job*; a folder or glob of inputs is a batch of jobs sharing
-one filter (and one window). Ctrl-C (SIGINT) or SIGTERM finishes the current file cleanly: a playable file
-with the frames done so far.
+one filter (and one window). Ctrl-C (SIGINT), SIGTERM or SIGHUP (the terminal closed, SSH dropped) finishes
+the current file cleanly: a playable file with the frames done so far (and the matte file with as many).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ from .sinks import (
     check_display,
     check_output_path,
 )
-from .sources import IMAGE_EXTENSIONS, ImageSource, Source, conform, is_camera, open_source
+from .sources import IMAGE_EXTENSIONS, ImageSource, Source, conform, is_camera, is_image_name, open_source
 from .virtualcam import VirtualCamera, import_pyvirtualcam
 
 PROGRAM = "privacy-filter"
@@ -59,7 +60,7 @@ VIDEO_EXTENSIONS = frozenset(
 
 
 class Interrupted(BaseException):
-    """SIGTERM (or SIGINT) arrived: finish the files cleanly and stop.
+    """SIGINT, SIGTERM or SIGHUP arrived: finish the files cleanly and stop.
 
     A BaseException, like KeyboardInterrupt: the signal lands wherever the main thread is, often inside the
     filter, whose ``except Exception`` (fail closed) must not swallow it."""
@@ -73,14 +74,62 @@ class JobInterrupted(Exception):
         self.delivered = delivered
 
 
+# The signals that stop the program cleanly. SIGHUP is what a closed terminal or a dropped SSH session sends.
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+class _Deferral:
+    """While ``depth`` > 0 a stop signal is only noted in ``pending``, and raised when the block ends."""
+
+    depth = 0
+    pending: int | None = None
+
+
 def _raise_interrupted(signum: int, _frame: object) -> None:
+    if _Deferral.depth:
+        _Deferral.pending = _Deferral.pending or signum
+        return
     raise Interrupted(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def _stop_signals_handled() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP raise Interrupted inside the block (in the main thread); restored after."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    _Deferral.pending = None
+    previous = {sig: signal.signal(sig, _raise_interrupted) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """A stop signal arriving inside the block is acted on when the block ends: what the block does (write a
+    frame to both the output and the matte file) happens entirely or not at all."""
+    _Deferral.depth += 1
+    try:
+        yield
+    finally:
+        _Deferral.depth -= 1
+        # Taken in any case (an error leaving the block wins over the signal; the program stops either way).
+        signum = None if _Deferral.depth else _Deferral.pending
+        if signum is not None:
+            _Deferral.pending = None
+    if signum is not None:
+        raise Interrupted(signal.Signals(signum).name)
 
 
 @contextlib.contextmanager
 def _no_interrupts() -> Iterator[None]:
     """While files are being finished, a second Ctrl-C must not leave them half-written."""
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
@@ -157,17 +206,29 @@ class Outputs:
     virtual_cam: bool = False
     virtual_cam_device: str | None = None
     models: str = ""  # the model line (``describe_models``), said when the virtual camera opens headless
+    overwrite: bool = False
     sinks: dict[str, VideoFileSink | ImageFileSink] = field(default_factory=dict)
     camera: VirtualCamera | None = None
 
     def write(self, output: np.ndarray, alpha: np.ndarray | None) -> None:
-        """Files: output HxWx3 uint8 BGR; alpha HxW float32 [0,1] (None: nobody kept, the matte is black)."""
+        """Files: output HxWx3 uint8 BGR; alpha HxW float32 [0,1] (None: nobody kept, the matte is black).
+
+        A frame goes to both files or to neither: a stop signal landing between the two writes waits for the
+        second (else the matte video would end one frame short of the output)."""
         size = (output.shape[1], output.shape[0])
-        if self.output is not None:
-            self._sink("output", self.output, size, color=True).write(output)
+        gray = None
         if self.mask_output is not None:
             gray = alpha_to_gray(alpha) if alpha is not None else np.zeros(output.shape[:2], np.uint8)
-            self._sink("mask", self.mask_output, size, color=False).write(gray)
+        with _signals_deferred():
+            if self.output is not None:
+                self._sink("output", self.output, size, color=True).write(output)
+            if self.mask_output is not None:
+                self._sink("mask", self.mask_output, size, color=False).write(gray)
+
+    def frames(self, key: str) -> int:
+        """Frames written to the "output" or "mask" file so far."""
+        sink = self.sinks.get(key)
+        return sink.frames if sink is not None else 0
 
     def stream(self, output: np.ndarray) -> None:
         """The virtual camera (if asked for): output HxWx3 uint8 BGR, what the call sees."""
@@ -188,7 +249,10 @@ class Outputs:
 
     def _sink(self, key: str, path: Path, size: tuple[int, int], color: bool) -> VideoFileSink | ImageFileSink:
         if key not in self.sinks:
-            self.sinks[key] = VideoFileSink(path, self.fps, size, color) if self.video else ImageFileSink(path)
+            self.sinks[key] = (
+                VideoFileSink(path, self.fps, size, color, overwrite=self.overwrite) if self.video
+                else ImageFileSink(path, overwrite=self.overwrite)
+            )
         return self.sinks[key]
 
     def close(self, publish: bool = True) -> int:
@@ -210,13 +274,41 @@ class Outputs:
         return frames
 
 
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """True if the two names are one file however spelled: the same path, a symlink or a hard link to it."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):  # one of them does not exist (yet): compare where the names lead
+        try:
+            return Path(a).resolve() == Path(b).resolve()
+        except (OSError, ValueError, RuntimeError):
+            return False
+
+
+def refuse_overwriting_inputs(flag: str, target: str | Path, inputs: dict[str, str]) -> None:
+    """UserError if the output ``target`` is one of the ``inputs`` ({what: file}): even with --overwrite,
+    writing it would destroy the very file being read (and a Ctrl-C would leave only the frames done)."""
+    for what, name in inputs.items():
+        if name and same_file(target, name):
+            raise UserError(f"{flag} {target} is the {what} {name} itself; choose another name for the result")
+
+
+def input_files(args: argparse.Namespace, source: str | None) -> dict[str, str]:
+    """The files a run reads ({what: name}): the input file (not a camera) and the --background picture."""
+    files = {"--background picture": args.background}
+    if source is not None and not is_camera(source):
+        files = {"input": source, **files}
+    return files
+
+
 def check_outputs(args: argparse.Namespace) -> bool:
     """Validate --output/--mask-output before any work; True if they are videos (else images)."""
-    video = not (not is_camera(args.input) and Path(args.input).suffix.lower() in IMAGE_EXTENSIONS)
+    video = not (not is_camera(args.input) and is_image_name(args.input))
     for flag, value in (("--output", args.output), ("--mask-output", args.mask_output)):
         if value:
+            refuse_overwriting_inputs(flag, value, input_files(args, args.input))
             check_output_path(Path(value), args.overwrite, video=video, flag=flag)
-    if args.output and args.mask_output and Path(args.output).resolve() == Path(args.mask_output).resolve():
+    if args.output and args.mask_output and same_file(args.output, args.mask_output):
         raise UserError("--output and --mask-output must be different files")
     return video
 
@@ -236,7 +328,8 @@ def batch_inputs(spec: str) -> list[Path]:
     if path.is_dir():
         files = [
             p for p in path.iterdir()
-            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
+            if p.is_file() and not p.name.startswith(".")
+            and p.suffix.lower().strip() in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
         ]
     else:
         files = [Path(p) for p in glob.glob(spec) if Path(p).is_file()]
@@ -249,7 +342,7 @@ def batch_name(source: Path, folder: Path) -> Path:
     """Where one input's result goes in an output folder: the same name, and the same extension when it is
     one we can write (else .mp4 for a video, .png for an image)."""
     suffix = source.suffix
-    if suffix.lower() in IMAGE_EXTENSIONS:
+    if is_image_name(source):
         return folder / (source.stem + (suffix if suffix.lower() in WRITABLE_IMAGES else ".png"))
     return folder / (source.stem + (suffix if suffix.lower() in VIDEO_CODECS else ".mp4"))
 
@@ -272,9 +365,18 @@ def _output_folder(value: str, flag: str) -> Path:
     return folder
 
 
+def check_loop(args: argparse.Namespace) -> None:
+    """--loop plays one video file over and over, in the window or to the virtual camera. Written to a file it
+    would never end (and without a window it used to be silently ignored): refused, before any work."""
+    if args.loop and (args.output or args.mask_output):
+        raise UserError("--loop plays a file over and over, which a file cannot hold; "
+                        "drop --loop, or drop --output/--mask-output")
+
+
 def plan_jobs(args: argparse.Namespace) -> tuple[list[Job], bool]:
     """The jobs the flags ask for, every output checked before any work; True if it is a batch."""
     if not is_batch(args.input):
+        check_loop(args)
         video = check_outputs(args)
         output = Path(args.output) if args.output else None
         mask = Path(args.mask_output) if args.mask_output else None
@@ -298,11 +400,12 @@ def plan_jobs(args: argparse.Namespace) -> tuple[list[Job], bool]:
     jobs = []
     taken: dict[Path, Path] = {}
     for source in sources:
-        video = source.suffix.lower() not in IMAGE_EXTENSIONS
+        video = not is_image_name(source)
         targets = {flag: batch_name(source, folder) for flag, folder in folders.items()}
         for flag, target in targets.items():
-            if target.resolve() == source.resolve():
+            if same_file(target, source):
                 raise UserError(f"{flag} {folders[flag]} would overwrite the input {source}; choose another folder")
+            refuse_overwriting_inputs(flag, target, input_files(args, None))
             if target.resolve() in taken:
                 raise UserError(f"{taken[target.resolve()]} and {source} would both be written to {target}")
             check_output_path(target, args.overwrite, video=video, flag=flag)
@@ -375,8 +478,9 @@ def run(args: argparse.Namespace) -> int:
         import_pyvirtualcam()  # not installed: say how to install it before any work
     background = load_background(args.background) if args.background else None
     display = not args.no_display
-    if not display and is_camera(args.input) and not (args.output or args.mask_output or args.virtual_cam):
-        raise UserError("nothing to do: --no-display with a camera needs --output, --mask-output or --virtual-cam")
+    if not display and not (args.output or args.mask_output or args.virtual_cam):
+        what = "a camera" if is_camera(args.input) else "a file"
+        raise UserError(f"nothing to do: --no-display with {what} needs --output, --mask-output or --virtual-cam")
     snapshot_dir = check_snapshot_dir(args.snapshot_dir) if display else Path(args.snapshot_dir)
     if display:
         check_display()
@@ -397,18 +501,30 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_batch(session: Session, jobs: list[Job]) -> int:
-    """Each file in turn; one that cannot be read is reported and skipped. 1 if any failed."""
+    """Each file in turn; one that cannot be read is reported and skipped. 1 if any failed.
+
+    Interrupted (Ctrl-C, SIGTERM, SIGHUP) with files still to do: the current file is finished as for one
+    input, the files never started are named, and the exit status is 130."""
     failed = 0
     for number, job in enumerate(jobs, 1):
-        targets = ", ".join(str(path) for path in (job.output, job.mask_output) if path is not None)
-        print(f"[{number}/{len(jobs)}] {one_line(f'{job.input} -> {targets}')}", file=sys.stderr)
-        session.processor.refiner.reset()
-        session.processor.selector.reset()
+        started = False
         try:
+            targets = ", ".join(str(path) for path in (job.output, job.mask_output) if path is not None)
+            print(f"[{number}/{len(jobs)}] {one_line(f'{job.input} -> {targets}')}", file=sys.stderr)
+            session.processor.refiner.reset()
+            session.processor.selector.reset()
+            started = True
             run_job(session, job)
         except SourceError as exc:
             print(f"{PROGRAM}: error: {one_line(str(exc))}", file=sys.stderr)
             failed += 1
+        except (JobInterrupted, KeyboardInterrupt, Interrupted):
+            skipped = jobs[number:] if started else jobs[number - 1:]
+            if not skipped:
+                raise
+            names = ", ".join(one_line(skip.input) for skip in skipped)
+            print(f"{PROGRAM}: interrupted at file {number} of {len(jobs)}; not filtered: {names}", file=sys.stderr)
+            return 130
         if session.controls.quit:
             print(f"stopped after {number} of {len(jobs)} files", file=sys.stderr)
             break
@@ -419,8 +535,8 @@ def run_batch(session: Session, jobs: list[Job]) -> int:
 
 
 def run_job(session: Session, job: Job) -> int:
-    """Filter one input into its outputs; the number of frames written. Raises JobInterrupted on Ctrl-C or
-    SIGTERM once the files so far are safely closed."""
+    """Filter one input into its outputs; the number of frames written. Raises JobInterrupted on Ctrl-C,
+    SIGTERM or SIGHUP (see ``main``) once the files so far are safely closed."""
     args = session.args
     source = open_source(job.input, args.width).start()
     try:  # segmentation on a worker thread, overlapped with compositing (Mask R-CNN in real time: asynchronous)
@@ -431,12 +547,11 @@ def run_job(session: Session, job: Job) -> int:
         raise
     outputs = Outputs(
         job.output, job.mask_output, video=job.video, fps=source.fps or 30.0,
-        virtual_cam=args.virtual_cam, virtual_cam_device=args.virtual_cam_device,
+        virtual_cam=args.virtual_cam, virtual_cam_device=args.virtual_cam_device, overwrite=args.overwrite,
         models="" if session.display else describe_models(session.processor.finder),
     )
     progress = Progress(source.frame_count) if (job.output or job.mask_output) and not source.live else None
     loop: Loop | None = None
-    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
     try:
         window = session.ensure_window()
         loop = Loop(args, source, session.processor, outputs, window, session.controls, session.background,
@@ -445,13 +560,15 @@ def run_job(session: Session, job: Job) -> int:
     except (KeyboardInterrupt, Interrupted):
         with _no_interrupts():
             (loop.source if loop else source).stop()
-            frames = outputs.close(publish=True)
-            if progress:
-                progress.finish()
-            if job.output:
-                print(f"interrupted: {one_line(str(job.output))} holds the {frames} frames done so far",
-                      file=sys.stderr)
-        raise JobInterrupted(max(frames, outputs.streamed)) from None
+            outputs.close(publish=True)
+            # After SIGHUP the terminal may be gone (writing to it fails): the files are saved all the same.
+            with contextlib.suppress(OSError):
+                if progress:
+                    progress.finish()
+                saved = interrupted_message(job, outputs)
+                if saved:
+                    print(saved, file=sys.stderr)
+        raise JobInterrupted(max(outputs.frames("output"), outputs.frames("mask"), outputs.streamed)) from None
     except SourceError as exc:
         # The input died mid-way (camera gone, file truncated): what was filtered so far is good, keep it.
         with _no_interrupts():
@@ -466,7 +583,6 @@ def run_job(session: Session, job: Job) -> int:
             outputs.close(publish=False)
         raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
         session.processor.close()  # end the segmentation worker (after a model run in progress)
     with _no_interrupts():
         loop.source.stop()
@@ -476,6 +592,24 @@ def run_job(session: Session, job: Job) -> int:
     if job.output:
         print(f"wrote {frames} frame{'' if frames == 1 else 's'} to {one_line(str(job.output))}", file=sys.stderr)
     return frames
+
+
+def interrupted_message(job: Job, outputs: Outputs) -> str | None:
+    """What an interrupted job saved, in one line (None if it had no files to write)."""
+    saved = [(path, outputs.frames(key)) for key, path in (("output", job.output), ("mask", job.mask_output)) if path]
+    if not saved:
+        return None
+    if not any(count for _, count in saved):
+        return "interrupted before any frame was filtered: nothing was saved"
+    counts = {count for _, count in saved}
+    if len(counts) > 1:  # cannot happen since a frame goes to both or neither; said plainly if it ever does
+        return "interrupted: " + " and ".join(
+            f"{one_line(str(path))} holds {count} frame{'' if count == 1 else 's'}" for path, count in saved
+        )
+    (count,) = counts
+    names = " and ".join(one_line(str(path)) for path, _ in saved)
+    verb = "holds" if len(saved) == 1 else "hold"
+    return f"interrupted: {names} {verb} the {count} frame{'' if count == 1 else 's'} done so far"
 
 
 @dataclass
@@ -560,10 +694,7 @@ class Loop:
         source = self.source
         realtime = self.window is not None or self.outputs.virtual_cam
         if source.finished and getattr(source, "ended_early", False):
-            raise SourceError(
-                f"{source.name} ended after {source.frames_read} of its {source.frame_count} frames: "
-                "the file is truncated or corrupt"
-            )
+            raise SourceError(f"{source.name} {source.shortfall}: the file is truncated or corrupt")
         if source.finished:
             if isinstance(source, ImageSource) and realtime and self.last_frame is not None:
                 self.still = True
@@ -647,6 +778,17 @@ class Loop:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The program; its exit status. SIGINT (Ctrl-C), SIGTERM and SIGHUP stop it cleanly from here on (the
+    handlers are restored on return)."""
+    try:
+        with _stop_signals_handled():
+            return _main(argv)
+    except (KeyboardInterrupt, Interrupted):  # landed outside _main's own handling (while it returned, say)
+        print(f"{PROGRAM}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = cli.parse_args(argv)  # exits 2 on bad flags, as argparse does
     logging.basicConfig(level=logging.ERROR, format=f"{PROGRAM}: %(message)s")
     _quiet_opencv()

@@ -16,7 +16,7 @@ from .effects import EFFECT_NAMES, MAX_KERNEL, parse_color
 from .errors import UserError
 from .mask_rcnn import DEFAULT_MODEL_DIR
 from .selection import KEEP_CHOICES
-from .sources import is_camera
+from .sources import MIN_FRAME_SIDE, is_camera
 
 BACKENDS = ("selfie", "mask-rcnn")
 CAMERA_PREVIEW_WIDTH = 600  # the seed's width: a camera in the window, where speed matters most
@@ -49,15 +49,24 @@ def _width(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a whole number of pixels, not {text!r}") from None
     if value < 0 or value > 7680:
         raise argparse.ArgumentTypeError(f"must be between 0 (native size) and 7680, not {value}")
+    if 0 < value < MIN_FRAME_SIDE:  # nothing left to segment, and some encoders refuse such sizes
+        raise argparse.ArgumentTypeError(f"must be 0 (native size) or at least {MIN_FRAME_SIDE} pixels, not {value}")
     return value
 
 
 def _color(text: str) -> str:
+    """#RRGGBB, or the CSS shorthand #RGB (#0b4 is #00bb44); returned as #RRGGBB."""
+    spelled = text.strip()
+    digits = spelled[1:] if spelled.startswith("#") else spelled
+    if len(digits) == 3 and all(c in "0123456789abcdefABCDEF" for c in digits):
+        spelled = "#" + "".join(c * 2 for c in digits)
     try:
-        parse_color(text)
+        parse_color(spelled)
     except UserError:
-        raise argparse.ArgumentTypeError(f"must look like #RRGGBB (e.g. #00b140), not {text!r}") from None
-    return text
+        raise argparse.ArgumentTypeError(
+            f"must look like #RRGGBB or #RGB (e.g. #00b140 or #0b4), not {text!r}"
+        ) from None
+    return spelled
 
 
 def default_width(args: argparse.Namespace) -> int:
@@ -97,15 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Mask R-CNN: mask threshold (default 0.3)")
     parser.add_argument("-k", "--kernel", type=_odd_kernel, default=41, help="blur strength, odd (default 41)")
     parser.add_argument("-w", "--width", type=_width, default=None,
-                        help="resize frames to this width, keeping aspect; 0 = native size (default: 600 for a "
-                             "camera in the window, native size for files and --virtual-cam)")
+                        help="resize frames to this width (16 or more), keeping aspect; 0 = native size (default: "
+                             "600 for a camera in the window, native size for files and --virtual-cam)")
     parser.add_argument("--keep", choices=KEEP_CHOICES, default="user",
                         help="who stays sharp: 'user' (only you, default) or 'all' people")
     parser.add_argument("--no-privacy", action="store_true", help="start with privacy off (press p to turn on)")
     parser.add_argument("--effect", choices=EFFECT_NAMES, default="blur", help="what the background becomes")
     parser.add_argument("--background",
                         help="picture for --effect image, scaled to cover the frame (any effect: b can switch to it)")
-    parser.add_argument("--color", type=_color, default="#00b140", help="colour for --effect color, as #RRGGBB")
+    parser.add_argument("--color", type=_color, default="#00b140", help="colour for --effect color, as #RRGGBB or #RGB")
     parser.add_argument("--virtual-cam", action="store_true",
                         help="also send the filtered video to a virtual webcam (needs pyvirtualcam and v4l2loopback "
                              "or OBS; see docs/virtual-camera.md)")

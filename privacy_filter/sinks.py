@@ -1,8 +1,9 @@
 """Sinks: where filtered frames go — a video or image file, a mask file, or the preview window.
 
-File sinks are atomic: frames go to a hidden temporary file beside the target, which is renamed over the
-target only when the sink is closed successfully. A crash or an error never leaves a half-written file
-under the user's chosen name, and an existing file is never replaced unless the user said --overwrite.
+File sinks are atomic: frames go to a hidden temporary file beside the target, which ``publish`` puts under
+the target's name only when the sink is closed successfully. A crash or an error never leaves a half-written
+file under the user's chosen name, and an existing file is never replaced unless the user said --overwrite
+(not even one that appeared during the run: another run with the same --output, say).
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import errno
 import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import cv2
@@ -26,6 +29,7 @@ SYSTEM_FONTS = "/usr/share/fonts"
 PREVIEW_MAX = (1600, 900)  # (W, H): the largest picture the preview window shows unscaled
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 MIN_FREE_BYTES = 1 << 20  # refuse an output on a disk with less free space than this (1 MB)
+DISPLAY_ATTEMPTS = 3  # X connection attempts before the display is called unreachable
 
 
 def check_output_path(path: Path, overwrite: bool, video: bool, flag: str = "--output") -> Path:
@@ -85,13 +89,89 @@ def _check_output_path(path: Path, overwrite: bool, video: bool, flag: str) -> P
 
 def _temporary_beside(path: Path) -> Path:
     """A fresh hidden file name in the target's folder, with the target's extension (OpenCV picks the
-    format from it); same folder so that the final rename is atomic."""
+    format from it); same folder so that publishing is a link or rename, never a copy.
+
+    The name is ``.STEM.XXXXXXXX.partial.EXT``, with STEM shortened if need be so that the name fits the
+    folder's limit (255 bytes on most file systems): any name the target may have, its temporary may have.
+    """
     folder = str(path.parent) or "."
-    handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=folder)
+    suffix = f".partial{path.suffix}"
+    stem = _fit_stem(path.stem, folder, budget=len(os.fsencode(f"..{'X' * 8}{suffix}")))
+    handle, name = tempfile.mkstemp(prefix=f".{stem}.", suffix=suffix, dir=folder)
     os.close(handle)
     # mkstemp makes the file private (0600); the published file should get the user's usual permissions.
     os.chmod(name, 0o666 & ~_UMASK)
     return Path(name)
+
+
+def _fit_stem(stem: str, folder: str, budget: int) -> str:
+    """``stem`` cut (at a character boundary) so that it plus ``budget`` bytes fit a file name in ``folder``."""
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    room = max(1, limit - budget)
+    while len(os.fsencode(stem)) > room:
+        stem = stem[:-1]
+    return stem
+
+
+def publish(temporary: Path, target: Path, overwrite: bool, what: str = "file") -> Path:
+    """Put the finished ``temporary`` file under the user's name ``target``; the path it ended up at.
+
+    Without ``overwrite`` an existing file is never replaced, not even one that appeared during the run
+    (another run with the same --output): the name is taken with ``os.link``, which fails if it exists
+    (where hard links are not supported, e.g. some FUSE or SMB mounts, the name is reserved with O_EXCL and
+    the file renamed onto that reservation). If the name was taken meanwhile, the result is saved under the
+    first free name ``STEM-2.EXT``, ``STEM-3.EXT``... and SinkError says so: both files are kept.
+    With ``overwrite``, an atomic rename over the target.
+    Raises SinkError, keeping ``temporary``, if it cannot be put anywhere. ``what``: "video" or "image".
+    """
+    try:
+        if overwrite:
+            os.replace(temporary, target)
+            return target
+        if _publish_new(temporary, target):
+            return target
+        for number in range(2, 1000):
+            other = target.with_name(f"{target.stem}-{number}{target.suffix}")
+            if _publish_new(temporary, other):
+                raise SinkError(
+                    f"{target} appeared while this run was writing (another run or program made it); "
+                    f"it is left as it was, and this {what} is saved as {other}"
+                )
+        raise FileExistsError(errno.EEXIST, "every name tried exists")
+    except OSError as exc:
+        raise SinkError(
+            f"cannot save {target} ({exc.strerror or exc}); the finished {what} is kept as {temporary}"
+        ) from None
+
+
+_publish = publish  # for the sinks' close(publish=...), whose argument hides the name
+
+
+def _publish_new(temporary: Path, target: Path) -> bool:
+    """Move ``temporary`` to ``target`` if nothing has that name; False (temporary untouched) if something has."""
+    try:
+        os.link(temporary, target)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK, errno.EXDEV):
+            raise
+        # No hard links here: reserve the name (O_EXCL fails if it exists), then rename onto the reservation.
+        try:
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 & ~_UMASK))
+        except FileExistsError:
+            return False
+        try:
+            os.replace(temporary, target)
+        except OSError:
+            target.unlink(missing_ok=True)  # our empty reservation, not a file of the user's
+            raise
+        return True
+    temporary.unlink(missing_ok=True)
+    return True
 
 
 def _current_umask() -> int:
@@ -107,12 +187,16 @@ class VideoFileSink:
     """write(frame: HxWx3 uint8 BGR, or HxW uint8 when color=False) to a video file; close() publishes it.
 
     Frames go to a hidden ``.NAME.*.partial.EXT`` beside the target. close() finishes that file, checks that
-    it reads back with every frame (a full disk makes the encoder fail silently), and only then renames it
-    to the target: the target is either absent, the old file, or a complete, playable video.
+    it reads back with every frame (a full disk makes the encoder fail silently), and only then publishes it
+    under the target's name (``publish``: an existing file is replaced only with ``overwrite``): the target
+    is either absent, the old file, or a complete, playable video.
     """
 
-    def __init__(self, path: Path, fps: float, size: tuple[int, int], color: bool = True) -> None:
+    def __init__(
+        self, path: Path, fps: float, size: tuple[int, int], color: bool = True, overwrite: bool = False
+    ) -> None:
         self.path = Path(path)
+        self.overwrite = overwrite
         self.size = size
         self.color = color
         self.frames = 0
@@ -146,18 +230,24 @@ class VideoFileSink:
         if not publish or self.frames == 0:
             self._temp.unlink(missing_ok=True)
             return
+        gone = _removed_during_run(self._temp)
+        if gone:
+            raise SinkError(f"could not finish {self.path}: {gone}; nothing was saved")
         problem = unreadable_video(self._temp, self.frames)
         if problem:
             self._temp.unlink(missing_ok=True)
             raise SinkError(f"could not finish {self.path}: {problem} (is the disk full?); nothing was saved")
-        # What the file really holds: a signal can land between a frame's write and its count.
-        self.frames = video_frames(self._temp) or self.frames
-        try:
-            os.replace(self._temp, self.path)
-        except OSError as exc:
-            raise SinkError(
-                f"cannot save {self.path} ({exc.strerror or exc}); the finished video is kept as {self._temp}"
-            ) from None
+        _publish(self._temp, self.path, self.overwrite, what="video")
+
+
+def _removed_during_run(temporary: Path) -> str | None:
+    """Why the temporary file being written is no longer there (its folder or itself was removed), or None.
+    Such a file was written to the end without an error (an open file outlives its name): it is not the disk."""
+    if not temporary.parent.is_dir():
+        return f"the folder {temporary.parent} was removed during the run"
+    if not temporary.exists():
+        return f"its temporary file {temporary.name} was removed during the run"
+    return None
 
 
 def video_frames(path: Path) -> int | None:
@@ -183,8 +273,9 @@ def unreadable_video(path: Path, frames: int) -> str | None:
 class ImageFileSink:
     """write(frame: HxWx3 uint8 BGR or HxW uint8) keeps the last frame; close() writes it atomically."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, overwrite: bool = False) -> None:
         self.path = Path(path)
+        self.overwrite = overwrite
         self.frames = 0
         self._last: np.ndarray | None = None
 
@@ -196,23 +287,22 @@ class ImageFileSink:
         last, self._last = self._last, None  # closing twice does nothing
         if not publish or last is None:
             return
+        if not self.path.parent.is_dir():
+            raise SinkError(f"cannot write image {self.path}: the folder {self.path.parent} was removed during "
+                            "the run; nothing was saved")
         try:
             temp = _temporary_beside(self.path)
         except OSError as exc:
             raise SinkError(f"cannot write image {self.path}: {exc.strerror or exc}") from None
         try:
-            try:
-                with native_stderr_silenced():  # libpng's own "Write Error" on a full disk
-                    written = cv2.imwrite(str(temp), last)
-            except cv2.error:
-                written = False
-            if not written:
-                raise SinkError(f"cannot write image {self.path} (is the disk full?)")
-            os.replace(temp, self.path)
-        except OSError as exc:
-            raise SinkError(f"cannot save {self.path}: {exc.strerror or exc}") from None
-        finally:
+            with native_stderr_silenced():  # libpng's own "Write Error" on a full disk
+                written = cv2.imwrite(str(temp), last)
+        except cv2.error:
+            written = False
+        if not written:
             temp.unlink(missing_ok=True)
+            raise SinkError(f"cannot write image {self.path} (is the disk full?)")
+        _publish(temp, self.path, self.overwrite, what="image")
 
 
 def alpha_to_gray(alpha: np.ndarray) -> np.ndarray:
@@ -226,8 +316,8 @@ class PreviewWindow:
 
     def __init__(self, title: str = "Privacy filter") -> None:
         self.name = "privacy-filter"
-        check_display()
         _use_system_fonts()
+        check_display()  # right before Qt connects: Qt aborts the process if it cannot
         try:
             # GUI_NORMAL: no Qt toolbar (its pan/zoom/save buttons are not ours; s saves a snapshot).
             cv2.namedWindow(self.name, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
@@ -278,29 +368,42 @@ class PreviewWindow:
             pass
 
 
-def check_display() -> None:
-    """On Linux, refuse early when there is no X display: OpenCV's Qt would abort the whole process (exit
-    134, several lines about 'xcb' plugins) instead of raising an error we could explain."""
+def check_display(attempts: int = DISPLAY_ATTEMPTS) -> None:
+    """On Linux, refuse early when the X display cannot be reached: OpenCV's Qt would abort the whole process
+    (exit 134, several lines about 'xcb' plugins) instead of raising an error we could explain.
+
+    An X server under load refuses a connection now and then, and Qt makes a single attempt; so the display
+    is tried here, with libX11, up to ``attempts`` times a short while apart, right before Qt connects.
+    """
     if not sys.platform.startswith("linux"):
         return
     if not os.environ.get("DISPLAY"):
         raise SinkError("no display to show the preview window on (DISPLAY is not set); use --no-display")
+    xlib = _xlib()
+    if xlib is None:
+        return  # cannot check; let OpenCV try
+    for attempt in range(max(1, attempts)):
+        connection = xlib.XOpenDisplay(None)
+        if connection:
+            xlib.XCloseDisplay(connection)
+            return
+        time.sleep(0.1 * (attempt + 1))
+    raise SinkError(f"cannot open the display {os.environ['DISPLAY']} for the preview window; use --no-display")
+
+
+def _xlib() -> ctypes.CDLL | None:
+    """libX11 through ctypes (XOpenDisplay/XCloseDisplay), or None where it is not installed."""
     name = ctypes.util.find_library("X11")
     if name is None:
-        return  # cannot check; let OpenCV try
+        return None
     try:
         xlib = ctypes.CDLL(name)
         xlib.XOpenDisplay.restype = ctypes.c_void_p
         xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
         xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
     except (OSError, AttributeError):
-        return
-    connection = xlib.XOpenDisplay(None)
-    if not connection:
-        raise SinkError(
-            f"cannot open the display {os.environ['DISPLAY']} for the preview window; use --no-display"
-        )
-    xlib.XCloseDisplay(connection)
+        return None
+    return xlib
 
 
 def _use_system_fonts() -> None:

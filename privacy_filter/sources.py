@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import cv2
-import imutils
 import numpy as np
 
 from .errors import SourceError, native_stderr_silenced
@@ -27,9 +26,16 @@ IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 FILE_QUEUE_FRAMES = 8  # read-ahead for files: enough to hide decode jitter, small enough to stay light
 OPEN_TIMEOUT_S = 10.0  # a source that gives no first frame in this time (a pipe nobody writes) is an error
 MAX_FRAME_SIDE = 8192  # a frame larger than this after resizing is refused (it would need gigabytes per frame)
-# A file that stops this many frames short of the count in its header is truncated or corrupt. Some
-# containers (mkv, webm) only estimate the count from the duration, hence the slack.
+# --width never makes a side smaller than this (unless the frame's own side already is): below it the
+# segmenter has nothing to see and some encoders refuse the size (mp4v: 1 pixel).
+MIN_FRAME_SIDE = 16
+# A file that stops this many frames short of the count in its header is truncated or corrupt.
 SHORT_BY_FRAMES, SHORT_BY_FRACTION = 2, 0.02
+# Containers whose header holds the true frame count. The others (webm, mkv, ts, flv, mpg...) only give a
+# duration, from which FFmpeg estimates the count at the nominal rate: a variable-frame-rate recording (a
+# webcam dropping to 15 fps in low light) has fewer frames than that. For those, the end of the file is
+# judged by time: the last frame's timestamp against the duration.
+EXACT_COUNT_CONTAINERS = frozenset({".mp4", ".m4v", ".mov", ".3gp", ".avi"})
 # Files are read by FFmpeg only: when it gives up, OpenCV would otherwise try its other backends, whose
 # own parsers print to stderr ("Unexpected element. Expected: LIST.") and may read a name as a pattern.
 FILE_BACKEND = cv2.CAP_FFMPEG if cv2.videoio_registry.hasBackend(cv2.CAP_FFMPEG) else cv2.CAP_ANY
@@ -49,17 +55,27 @@ quiet_ffmpeg()
 def resize_to_width(frame: np.ndarray, width: int) -> np.ndarray:
     """frame: HxWx3 uint8 -> the same scaled to ``width`` keeping aspect ratio (0 keeps the native size).
 
-    Raises SourceError if the result would be absurdly large (a 1-pixel-wide strip scaled to 600 wide).
+    Raises SourceError if the result would be absurdly large (a 1-pixel-wide strip scaled to 600 wide) or
+    would have a side smaller than MIN_FRAME_SIDE that the frame itself does not have (a 4000x2 strip at
+    --width 1000): the message is about --width, never about the file.
     """
-    height = frame.shape[0] if width <= 0 else max(1, round(frame.shape[0] * width / frame.shape[1]))
-    if max(height, width, frame.shape[1] if width <= 0 else 0) > MAX_FRAME_SIDE:
+    native_w, native_h = frame.shape[1], frame.shape[0]
+    # Rounded down, as imutils.resize does (the sizes users have seen), but never to 0 rows.
+    height = native_h if width <= 0 else max(1, int(native_h * (width / native_w)))
+    if max(height, width, native_w if width <= 0 else 0) > MAX_FRAME_SIDE:
         raise SourceError(
-            f"frames of {frame.shape[1]}x{frame.shape[0]} would be {max(width, 0) or frame.shape[1]}x{height} "
+            f"frames of {native_w}x{native_h} would be {max(width, 0) or native_w}x{height} "
             f"at --width {width}: larger than {MAX_FRAME_SIDE} pixels a side; give a smaller --width"
         )
-    if width <= 0 or frame.shape[1] == width:
+    if width > 0 and (width < min(MIN_FRAME_SIDE, native_w) or height < min(MIN_FRAME_SIDE, native_h)):
+        raise SourceError(
+            f"frames of {native_w}x{native_h} would be {width}x{height} at --width {width}: smaller than "
+            f"{MIN_FRAME_SIDE} pixels a side; give a larger --width (or 0 for the native size)"
+        )
+    if width <= 0 or native_w == width:
         return frame
-    return imutils.resize(frame, width=width, inter=cv2.INTER_AREA if width < frame.shape[1] else cv2.INTER_LINEAR)
+    # cv2.resize with the height computed above (imutils.resize would round a 4000x2 strip to 0 rows).
+    return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA if width < native_w else cv2.INTER_LINEAR)
 
 
 def conform(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray | None:
@@ -100,6 +116,9 @@ class CaptureReader:
     The device is opened, and its first frame read, on the reader thread too: opening can block forever (a
     named pipe nobody writes to, a hung driver), and the constructor must not. It waits ``open_timeout`` s
     for the first frame and raises SourceError (one line) if none comes.
+
+    exact_count=False: the container's frame count is an estimate from its duration (see
+    EXACT_COUNT_CONTAINERS); whether the file ended early is then judged by the frames' timestamps.
     """
 
     def __init__(
@@ -110,9 +129,13 @@ class CaptureReader:
         width: int = 600,
         retry_interval: float = 0.05,
         open_timeout: float | None = None,
+        exact_count: bool = True,
     ) -> None:
         self.name = name
         self.live = live
+        self.exact_count = exact_count
+        self.duration_ms = 0.0  # the container's duration (files), 0 if unknown
+        self.last_ms = 0.0  # timestamp of the last frame read (files)
         self.width = width
         self.retry_interval = retry_interval
         self.fps = 30.0
@@ -150,11 +173,26 @@ class CaptureReader:
 
     @property
     def ended_early(self) -> bool:
-        """True if a finished file delivered clearly fewer frames than its header announced (truncated)."""
+        """True if a finished file clearly ended before its header said (truncated): fewer frames than its
+        count, or (where the count is only an estimate) a last frame well before its duration."""
         if self.live or not self.finished or self.frame_count <= 0:
             return False
-        slack = max(SHORT_BY_FRAMES, int(self.frame_count * SHORT_BY_FRACTION))
-        return self.error is not None or self.frames_read + slack < self.frame_count
+        if self.error is not None:
+            return True
+        if self.exact_count:
+            slack = max(SHORT_BY_FRAMES, int(self.frame_count * SHORT_BY_FRACTION))
+            return self.frames_read + slack < self.frame_count
+        if self.duration_ms <= 0 or self.last_ms <= 0:
+            return False  # no timestamps to judge by: the estimate alone proves nothing
+        slack_ms = max(SHORT_BY_FRAMES * 1000.0 / self.fps, self.duration_ms * SHORT_BY_FRACTION)
+        return self.last_ms + slack_ms < self.duration_ms
+
+    @property
+    def shortfall(self) -> str:
+        """How far a file that ended early got, for the message ("ended after 81 of its 177 frames")."""
+        if self.exact_count or self.duration_ms <= 0 or self.last_ms <= 0:
+            return f"ended after {self.frames_read} of its {self.frame_count} frames"
+        return f"ended at {self.last_ms / 1000:.1f} s of its {self.duration_ms / 1000:.1f} s"
 
     def start(self) -> CaptureReader:
         self._go.set()
@@ -220,6 +258,10 @@ class CaptureReader:
                 self.fps = fps if 0.0 < fps < 1000.0 else 30.0
                 count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
                 self.frame_count = count if (not self.live and count > 0) else 0
+                if self.frame_count and 0.0 < fps < 1000.0:
+                    # OpenCV's estimated count is duration x nominal rate: this gives the duration back.
+                    self.duration_ms = 1000.0 * self.frame_count / fps
+                self._note_time()
                 self._push(first)
                 return True
             self.error = _cannot_open(self.name, self.live)
@@ -235,7 +277,16 @@ class CaptureReader:
             ok, frame = self._capture.read()
         except Exception:
             return None
-        return frame if ok and isinstance(frame, np.ndarray) else None
+        if not (ok and isinstance(frame, np.ndarray)):
+            return None
+        self._note_time()
+        return frame
+
+    def _note_time(self) -> None:
+        """Remember the timestamp of the frame just read (files whose frame count is only an estimate)."""
+        if not self.live and not self.exact_count:
+            with contextlib.suppress(Exception):
+                self.last_ms = float(self._capture.get(cv2.CAP_PROP_POS_MSEC) or 0.0)
 
     def _release(self) -> None:
         capture, self._capture = self._capture, None
@@ -320,6 +371,11 @@ class ImageSource:
 Source = CaptureReader | ImageSource
 
 
+def is_image_name(path: str | Path) -> bool:
+    """True if the file name says it is a still image (by its extension; a name may end in spaces)."""
+    return Path(path).suffix.lower().strip() in IMAGE_EXTENSIONS
+
+
 def is_camera(spec: str) -> bool:
     """A source given as a small integer is a camera index."""
     spec = spec.strip()
@@ -327,27 +383,31 @@ def is_camera(spec: str) -> bool:
 
 
 def open_source(spec: str, width: int = 600) -> Source:
-    """Open a camera index ("0"), a video file or an image file; raise SourceError with one line if not."""
-    spec = spec.strip()
-    if not spec:
+    """Open a camera index ("0"), a video file or an image file; raise SourceError with one line if not.
+
+    A file name is used exactly as given: " me.jpg" is not "me.jpg" (spaces are shown quoted in messages)."""
+    if not spec.strip():
         raise SourceError("--input is empty; give a camera index (0), a video file or an image file")
     if is_camera(spec):
-        index = int(spec)
+        index = int(spec.strip())
         return CaptureReader(lambda: cv2.VideoCapture(index), f"camera {index}", live=True, width=width)
     path = Path(spec)
     try:
         exists, is_dir, readable = path.exists(), path.is_dir(), os.access(path, os.R_OK)
     except (OSError, ValueError) as exc:  # a name too long, a NUL byte...
         raise SourceError(f"cannot use input {spec!r}: {exc}") from None
+    shown = repr(spec) if spec != spec.strip() else spec  # make leading/trailing spaces visible
     if not exists:
-        raise SourceError(f"input not found: {spec}")
+        raise SourceError(f"input not found: {shown}")
     if is_dir:
-        raise SourceError(f"input {spec} is a folder; give a video or image file (or a camera index)")
+        raise SourceError(f"input {shown} is a folder; give a video or image file (or a camera index)")
     if not readable:
-        raise SourceError(f"input {spec} is not readable (permission denied)")
-    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        raise SourceError(f"input {shown} is not readable (permission denied)")
+    if is_image_name(path):
         return ImageSource(path, width)
-    return CaptureReader(lambda: cv2.VideoCapture(str(path), FILE_BACKEND), str(path), live=False, width=width)
+    exact = path.suffix.lower().strip() in EXACT_COUNT_CONTAINERS
+    return CaptureReader(lambda: cv2.VideoCapture(str(path), FILE_BACKEND), str(path), live=False, width=width,
+                         exact_count=exact)
 
 
 def _cannot_open(name: str, live: bool) -> str:

@@ -155,7 +155,7 @@ def test_existing_file_survives_until_the_new_one_is_complete(tmp_path) -> None:
     assert path.read_bytes() == b"old"
     sink.close(publish=False)
     assert path.read_bytes() == b"old" and leftovers(tmp_path) == [], "a discarded video leaves no trace"
-    sink = VideoFileSink(path, 30.0, (64, 48))
+    sink = VideoFileSink(path, 30.0, (64, 48), overwrite=True)
     sink.write(np.zeros((48, 64, 3), np.uint8))
     sink.close()
     assert len(read_video(path)) == 1
@@ -193,7 +193,7 @@ def test_a_broken_video_is_not_published(tmp_path) -> None:
 def test_image_sink_is_atomic_and_keeps_the_last_frame(tmp_path) -> None:
     path = tmp_path / "out.png"
     path.write_bytes(b"old")
-    sink = ImageFileSink(path)
+    sink = ImageFileSink(path, overwrite=True)
     sink.write(np.zeros((8, 8, 3), np.uint8))
     sink.write(np.full((8, 8, 3), 200, np.uint8))
     assert path.read_bytes() == b"old"
@@ -233,3 +233,93 @@ def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+# ---------------------------------------------------------------- publishing never replaces without --overwrite
+
+
+def write_some(sink, frames: int = 3) -> None:
+    for value in range(frames):
+        sink.write(np.full((48, 64, 3), 40 * value, np.uint8))
+
+
+@pytest.mark.parametrize("kind", ["video", "image"])
+def test_a_file_that_appears_during_the_run_is_not_replaced(tmp_path, kind) -> None:
+    # Another run with the same --output finished first: its file must survive this run's close().
+    path = tmp_path / ("out.avi" if kind == "video" else "out.png")
+    sink = VideoFileSink(path, 30.0, (64, 48)) if kind == "video" else ImageFileSink(path)
+    write_some(sink)
+    path.write_bytes(b"the other run's result")
+    with pytest.raises(SinkError, match=r"appeared while this run was writing.*saved as .*out-2\.(avi|png)$"):
+        sink.close()
+    assert path.read_bytes() == b"the other run's result"
+    saved = tmp_path / f"out-2{path.suffix}"
+    assert (len(read_video(saved)) == 3) if kind == "video" else saved.stat().st_size > 100
+    assert leftovers(tmp_path) == []
+
+
+def test_overwrite_replaces_a_file_that_appeared(tmp_path) -> None:
+    path = tmp_path / "out.avi"
+    sink = VideoFileSink(path, 30.0, (64, 48), overwrite=True)
+    write_some(sink)
+    path.write_bytes(b"old")
+    sink.close()
+    assert len(read_video(path)) == 3 and sorted(p.name for p in tmp_path.iterdir()) == ["out.avi"]
+
+
+def test_without_hard_links_the_name_is_still_taken_exclusively(tmp_path, monkeypatch) -> None:
+    # Some FUSE and SMB mounts refuse link(2) (EPERM/ENOTSUP): publishing falls back to an O_EXCL reservation.
+    import errno
+
+    def no_links(*_args, **_kwargs):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    free = tmp_path / "free.avi"
+    sink = VideoFileSink(free, 30.0, (64, 48))
+    write_some(sink)
+    sink.close()
+    assert len(read_video(free)) == 3
+    taken = tmp_path / "taken.avi"
+    sink = VideoFileSink(taken, 30.0, (64, 48))
+    write_some(sink)
+    taken.write_bytes(b"keep me")
+    with pytest.raises(SinkError, match="saved as"):
+        sink.close()
+    assert taken.read_bytes() == b"keep me" and len(read_video(tmp_path / "taken-2.avi")) == 3
+    assert leftovers(tmp_path) == []
+
+
+def test_a_name_as_long_as_the_folder_allows_is_accepted(tmp_path) -> None:
+    # 244 + ".mp4" = 248 bytes: a valid name, though ".NAME.XXXXXXXX.partial.mp4" would not fit 255 bytes.
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    path = tmp_path / ("x" * (limit - 11) + ".mp4")
+    assert check_output_path(path, False, True) == path
+    sink = VideoFileSink(path, 30.0, (64, 48))
+    write_some(sink)
+    sink.close()
+    assert len(read_video(path)) == 3 and leftovers(tmp_path) == []
+    image = tmp_path / ("é" * ((limit - 4) // 2) + ".png")  # two bytes a character: cut at a character
+    sink = ImageFileSink(image)
+    write_some(sink)
+    sink.close()
+    assert image.stat().st_size > 100 and leftovers(tmp_path) == []
+
+
+def test_a_folder_removed_during_the_run_is_not_called_a_full_disk(tmp_path) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    sink = VideoFileSink(folder / "out.mp4", 30.0, (64, 48))
+    write_some(sink)
+    shutil.rmtree(folder)
+    with pytest.raises(SinkError) as caught:
+        sink.close()
+    assert f"the folder {folder} was removed during the run; nothing was saved" in str(caught.value)
+    assert "disk" not in str(caught.value)
+    folder.mkdir()
+    sink = ImageFileSink(folder / "out.png")
+    write_some(sink)
+    shutil.rmtree(folder)
+    with pytest.raises(SinkError, match="was removed during the run") as caught:
+        sink.close()
+    assert "disk" not in str(caught.value)
