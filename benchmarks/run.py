@@ -70,7 +70,7 @@ from privacy_filter.effects import make_effect
 from privacy_filter.mask_rcnn import MaskRCNNSegmenter, make_blob, parse_detections, quiet_opencv, read_net
 from privacy_filter.matte import MatteRefiner
 from privacy_filter.person import Person
-from privacy_filter.pipeline import FrameProcessor, InstancePeople, SelfiePeople, checked_probability
+from privacy_filter.pipeline import FrameProcessor, InstancePeople, checked_probability
 from privacy_filter.selection import UserSelector, split_people
 from privacy_filter.selfie import SelfieSegmenter
 from privacy_filter.sinks import VideoFileSink
@@ -761,9 +761,9 @@ def dnn_options(frames: list[np.ndarray], rounds: int = 6, block: int = 25) -> l
 # --------------------------------------------------------------------------------------------- memory
 
 
-def soak(path: Path, finder: object, checkpoints: tuple[int, ...]) -> list[tuple[int, float]]:
-    """Resident memory (MiB) after each checkpoint's frame count, running the app's path over the clip looped."""
-    processor = make_processor(finder)
+def soak(path: Path, processor: FrameProcessor, checkpoints: tuple[int, ...]) -> list[tuple[int, float]]:
+    """Resident memory (MiB) after each checkpoint's frame count, running the app's path (``processor``: the
+    default pipeline) over the clip looped."""
     readings: list[tuple[int, float]] = []
     count = 0
     while count < checkpoints[-1]:
@@ -1158,9 +1158,9 @@ def main(argv: list[str] | None = None) -> int:
     memory = ""
     if args.soak:  # first, while only what the app itself loads is in memory
         print("# soak: 5000 frames through the app's path...", flush=True)
-        readings = soak(clips[0], SelfiePeople(segmenter), (500, 5000))
+        readings = soak(clips[0], default_processor(args.pipeline), (500, 5000))
         (n1, r1), (n2, r2) = readings[0], readings[-1]
-        memory = (f"resident memory (selfie, the app's path, clip looped): {r1:.1f} MiB after {n1} frames, "
+        memory = (f"resident memory (the app's default pipeline, clip looped): {r1:.1f} MiB after {n1} frames, "
                   f"{r2:.1f} MiB after {n2} frames ({(r2 - r1) / r1 * 100:+.1f}%)")
     header = ("| clip | backend | size | pipeline | FPS e2e | FPS e2e +enc | CPU cores busy | ratio ours/seed | "
               + " | ".join(f"{s} med/p95 ms" for s in STAGES) + " | refine+effect+blend med/p95 ms |")
