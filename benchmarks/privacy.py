@@ -33,7 +33,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from privacy_filter import metrics
 from privacy_filter.effects import DEFAULT_KERNEL, KERNEL_FLOOR, REFERENCE_WIDTH, block_at, make_effect
 
 REPO = Path(__file__).resolve().parent.parent
@@ -130,6 +129,88 @@ def detail_table(count: int) -> list[str]:
     return lines
 
 
+def on_a_wall(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The photo's person pasted on a flat grey wall (WALL): HxWx3 uint8 BGR."""
+    wall = np.full_like(frame, WALL)
+    wall[mask] = frame[mask]
+    return wall
+
+
+def ring_around(mask: np.ndarray, inner: int = RING[0], outer: int = RING[1]) -> np.ndarray:
+    """HxW bool: the pixels between ``inner`` and ``outer`` px outside the person (Euclidean distance)."""
+    distance = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return (distance > inner) & (distance <= outer)
+
+
+def halo(frame: np.ndarray, mask: np.ndarray, effect_name: str = "blur", kernel: int = DEFAULT_KERNEL,
+         weighted: bool = True) -> float:
+    """Mean |output - wall| in the ring 4-24 px outside the person, for the person on a grey wall filtered
+    with ``effect_name`` and composited through the true mask (so only the effect's halo is measured)."""
+    from privacy_filter.compositor import blend
+
+    image = on_a_wall(frame, mask)
+    alpha = mask.astype(np.float32)
+    effect = make_effect(effect_name, kernel=kernel)
+    background = effect(image, alpha) if weighted else effect(image)
+    out = blend(image, background, alpha)
+    ring = ring_around(mask)
+    return float(np.abs(out[ring].astype(np.float32) - WALL).mean())
+
+
+def halo_table(count: int) -> list[str]:
+    pairs = photos(("eg1800_portrait_test",), count)
+    lines = [f"Halo: {len(pairs)} eg1800 portraits on a flat grey wall ({WALL}), true mask as the matte; mean "
+             f"|output - wall| in the ring {RING[0]}-{RING[1]} px outside the person, grey levels (target <= 1).", "",
+             "| effect | ours (background only) | plain effect (the person's colours spread) |", "|---|---|---|"]
+    for name in KERNEL_EFFECTS:
+        ours = [halo(f, m, name) for f, m in pairs]
+        plain = [halo(f, m, name, weighted=False) for f, m in pairs]
+        lines.append(f"| {name} {DEFAULT_KERNEL} | {np.mean(ours):.2f} (worst {max(ours):.2f}) | "
+                     f"{np.mean(plain):.2f} (worst {max(plain):.2f}) |")
+    return lines
+
+
+def davis_clips() -> dict[str, list[np.ndarray]]:
+    """Every DAVIS clip's frames (HxWx3 uint8 BGR), by name."""
+    root = shared_dir() / "eval" / "davis2016_person" / "images"
+    return {clip.name: [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in sorted(clip.glob("*.jpg"))]
+            for clip in sorted(root.iterdir()) if clip.is_dir()}
+
+
+def cut_ghost(segmenter, first: list[np.ndarray], second: list[np.ndarray], cut_level: float | None = None,
+              frames_after: int = 3) -> list[float]:
+    """Two clips back to back through one MatteRefiner: per frame after the cut, the mean |alpha - fresh|,
+    where fresh is the matte of a refiner started at the cut (0 = no trace of the first clip's matte)."""
+    from privacy_filter.matte import MatteRefiner
+
+    kwargs = {} if cut_level is None else {"cut_level": cut_level}
+    through, fresh = MatteRefiner(**kwargs), MatteRefiner(**kwargs)
+    for frame in first:
+        through.refine(segmenter.process(frame), frame)
+    ghost = []
+    for frame in second[:frames_after]:
+        probability = segmenter.process(frame)
+        ghost.append(float(np.abs(through.refine(probability, frame) - fresh.refine(probability, frame)).mean()))
+    return ghost
+
+
+def cut_table() -> list[str]:
+    from privacy_filter.selfie import SelfieSegmenter
+
+    segmenter = SelfieSegmenter(1)
+    clips = davis_clips()
+    names = list(clips)
+    lines = ["Scene cut: each DAVIS clip followed by the next; mean |alpha - alpha of a fresh start| on the 3 frames "
+             "after the cut (0 = no ghost), with cut detection and without it (cut_level=0).", "",
+             "| cut | ours: frames 1, 2, 3 after | without cut detection |", "|---|---|---|"]
+    for first, second in zip(names, names[1:] + names[:1], strict=True):
+        ours = cut_ghost(segmenter, clips[first][-10:], clips[second])
+        without = cut_ghost(segmenter, clips[first][-10:], clips[second], cut_level=0.0)
+        lines.append(f"| {first} -> {second} | {', '.join(f'{g:.4f}' for g in ours)} | "
+                     f"{', '.join(f'{g:.4f}' for g in without)} |")
+    return lines
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.privacy", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -149,7 +230,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"`{command.strip()}`\n")
     if "detail" in parts:
         print("\n".join(detail_table(args.images)) + "\n")
-    _ = metrics
+    if "halo" in parts:
+        print("\n".join(halo_table(args.images)) + "\n")
+    if "clips" in parts:
+        from benchmarks.quality import SelfieBackend, load_set, per_clip_table
+
+        davis = load_set(shared_dir() / "eval" / "davis2016_person")
+        print("Smoothing per DAVIS clip (selfie landscape model, keep=user):\n")
+        print("\n".join(per_clip_table(SelfieBackend(1), davis, "user", {})) + "\n")
+    if "cut" in parts:
+        print("\n".join(cut_table()) + "\n")
     return 0
 
 
