@@ -89,25 +89,25 @@ def _small_alpha(alpha: np.ndarray | None, size: tuple[int, int]) -> np.ndarray 
 
 
 def _weighted(small: np.ndarray, weight: np.ndarray | None, smooth: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """smooth(small * w) / smooth(w), falling back to smooth(small) where w is all ~0 (inside the person).
+    """smooth(small * w) / smooth(w): the mean of the background only (w ~ 0 on the person).
 
     small: hxwx3 (or hxw) uint8; weight: hxw float32 or None -> same shape as small, uint8.
     """
     if weight is None:
         return smooth(small)
     image = small.astype(np.float32)
-    planes = list(cv2.split(image)) if image.ndim == 3 else [image]
-    # One smoothing call for the weighted planes and the weight (OpenCV takes up to 4 channels at once).
-    stack = cv2.merge([p * weight for p in planes] + [weight])
-    smoothed = smooth(stack)
-    plain = smooth(small)
-    if plain.ndim == 2:
-        plain = plain[..., None]
-    numerator, denominator = smoothed[..., :-1], smoothed[..., -1:]
-    # (num + eps * plain) / (den + eps): the weighted mean where there is background to average, the plain
-    # mean deep inside the person (where the compositor shows the person anyway), never a division by zero.
-    out = (numerator + _EPS * plain) / (denominator + _EPS)
-    return cv2.convertScaleAbs(out if small.ndim == 3 else out[..., 0])
+    numerator = smooth(image * weight[..., None] if image.ndim == 3 else image * weight)
+    denominator = smooth(weight)
+    # (num + eps * pixel) / (den + eps): the weighted mean wherever there is background within the kernel,
+    # the pixel itself deep inside the person (where the compositor shows the person anyway), and never a
+    # division by zero. No split/merge (slow in OpenCV 5) and no third blur: ~0.3 ms at 160x120.
+    # (pixelate's smoothing is a shrink to the block grid: there the fallback is the block's plain mean.)
+    fallback = image if numerator.shape == image.shape else smooth(small).astype(np.float32)
+    numerator += _EPS * fallback
+    denominator += _EPS
+    if image.ndim == 3:
+        denominator = denominator[..., None]
+    return cv2.convertScaleAbs(numerator / denominator)
 
 
 def _shrunk(frame: np.ndarray, factor: int) -> np.ndarray:

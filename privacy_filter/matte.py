@@ -34,6 +34,7 @@ import numpy as np
 
 GUIDES = ("color", "grey")
 _INV255 = np.float32(1.0 / 255.0)
+TINY = 1e-6  # alpha below this is 0 (see refine: denormal floats are slow)
 CUT_CHANGE = 0.12  # grey change (of [0, 1]) beyond the flow that counts a work-grid pixel as "new scene"
 
 
@@ -213,6 +214,8 @@ class MatteRefiner:
         still_weight: EMA weight of the new frame where the frame did not change (0 < w <= 1; lower = steadier).
         motion_gain: how fast the weight rises to 1 with the grey-level change (per unit of [0, 1] grey).
         grow_px, feather_px: optional dilation and box feather at full size (0 = off).
+        apply_size: frames whose long side is larger get the colour guided filter's linear model applied on a
+            copy halved until it fits, the matte then enlarged (0 = always at full size).
         follow: move the previous matte along the optical flow before averaging (off by default: it did not
             lower flicker on the DAVIS clips and costs ~0.5 ms).
         cut_level: a scene cut is declared when more than this share of the work grid changed by more than
@@ -233,7 +236,8 @@ class MatteRefiner:
         temporal: bool = True,
         still_weight: float = 0.2,
         motion_gain: float = 4.0,
-        follow: bool = False,  # optical-flow following: no better on DAVIS (benchmarks.privacy), +~0.5 ms
+        follow: bool = False,
+        apply_size: int = 960,  # optical-flow following: no better on DAVIS (benchmarks.privacy), +~0.5 ms
         cut_level: float = 0.4,
         grow_px: int = 0,
         feather_px: int = 0,
@@ -256,6 +260,7 @@ class MatteRefiner:
         self.still_weight = float(still_weight)
         self.motion_gain = float(motion_gain)
         self.follow = follow
+        self.apply_size = int(apply_size)
         self.cut_level = float(cut_level)
         self.cuts = 0  # scene cuts seen (for tests and benchmarks)
         self._flow = None
@@ -279,6 +284,7 @@ class MatteRefiner:
         self._out = np.empty((height, width), np.float32)
         self._term = np.empty((height, width), np.float32)
         self._channels = [np.empty((height, width), np.uint8) for _ in range(3)]
+        self._small_buffers: tuple[np.ndarray, np.ndarray] | None = None  # (out, term) when apply_size halves
         self.reset()
 
     def refine(self, alpha: np.ndarray, frame: np.ndarray) -> np.ndarray:
@@ -289,15 +295,28 @@ class MatteRefiner:
             alpha = alpha.astype(np.float32)
         size = work_grid((height, width), self.work_size)
         colour = self.guided and self.guide == "color" and frame.ndim == 3
+        apply_frame, apply_w, apply_h = frame, width, height
+        if colour and self.apply_size:
+            # The linear model is applied on the frame halved until its long side is <= apply_size, and the
+            # matte enlarged bilinearly: at 1280x720 a quarter of the full-size passes (the edge stays within
+            # a pixel; the eval sets are all smaller, so benchmarks.quality does not change).
+            while max(apply_w, apply_h) > self.apply_size and min(apply_w, apply_h) >= 4 * min(size):
+                apply_w, apply_h = apply_w // 2, apply_h // 2
+            if (apply_w, apply_h) != (width, height):
+                apply_frame = shrink(frame, (apply_w, apply_h))
         if colour:
             # Area averaging: the small guide is not aliased.
-            small = shrink(frame, size)
+            small = shrink(apply_frame, size)
             planes = [plane.astype(np.float32) * _INV255 for plane in cv2.split(small)]
             grey_small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32) * _INV255
         else:
             grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY, dst=self._grey) if frame.ndim == 3 else frame
             grey_small = shrink(grey, size).astype(np.float32) * _INV255
         coarse = cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
+        # The selfie model writes ~1e-38 (denormal floats) over most of the background; every product of
+        # them then takes the CPU's slow path: the filter ran 2x slower on real maps than on random ones.
+        # Below TINY is nothing (a millionth of a grey level): flush to 0 (NaN is flushed too).
+        coarse = cv2.threshold(coarse, TINY, 0.0, cv2.THRESH_TOZERO)[1]
         if self.temporal:
             coarse = self._smooth(coarse, grey_small)
 
@@ -310,7 +329,19 @@ class MatteRefiner:
                 out += 0.5
         elif colour:
             c = color_guided_planes(planes, coarse, self.radius, self.eps, self.passes, self.pass_sharpen)
-            self._apply(c, cv2.split(frame, self._channels), width, height)
+            if apply_frame is frame:
+                self._apply(c, cv2.split(frame, self._channels), width, height)
+            else:
+                if self._small_buffers is None or self._small_buffers[0].shape != (apply_h, apply_w):
+                    self._small_buffers = (np.empty((apply_h, apply_w), np.float32),
+                                           np.empty((apply_h, apply_w), np.float32))
+                target, full_term = out, self._term
+                self._out, self._term = self._small_buffers
+                try:
+                    self._apply(c, cv2.split(apply_frame), apply_w, apply_h)
+                    cv2.resize(self._out, (width, height), dst=target, interpolation=cv2.INTER_LINEAR)
+                finally:
+                    self._out, self._term = target, full_term
         else:
             a, b = guided_coefficients(grey_small, coarse, self.radius, self.eps, self.passes, self.pass_sharpen)
             self._apply([a, b], [grey], width, height)
@@ -319,7 +350,9 @@ class MatteRefiner:
             cv2.dilate(out, kernel, dst=out)
         if self.feather_px > 0:
             cv2.blur(out, (2 * self.feather_px + 1,) * 2, dst=out)
-        np.clip(out, 0.0, 1.0, out=out)
+        # Clip to [0, 1], flushing the tiny and negative (and NaN) to 0: no denormal leaves for the effect.
+        cv2.threshold(out, TINY, 0.0, cv2.THRESH_TOZERO, dst=out)
+        cv2.min(out, 1.0, dst=out)
         return out
 
     def _apply(self, coefficients: list[np.ndarray], channels: list[np.ndarray], width: int, height: int) -> None:
