@@ -391,6 +391,8 @@ class MatteRefiner:
             return coarse
         weight = cv2.min(change * self.motion_gain + self.still_weight, 1.0)
         smoothed = previous + weight * (coarse - previous)
+        # An EMA decays towards 0 without reaching it: flush it before it turns denormal (slow arithmetic).
+        smoothed = cv2.threshold(smoothed, TINY, 0.0, cv2.THRESH_TOZERO)[1]
         self._previous_alpha = smoothed
         return smoothed
 
