@@ -133,7 +133,7 @@ def blur(frame: np.ndarray, kernel: int, alpha: np.ndarray | None = None) -> np.
 
     frame: HxWx3 (or HxW) uint8; alpha: HxW float32 [0,1] or None -> the frame's shape, uint8.
     Looks like ``cv2.GaussianBlur`` with the kernel scaled to the frame, at a fraction of the cost: the blur
-    runs on a copy shrunk by a power of two (sigma there >= SMALL_SIGMA px), then is enlarged bilinearly.
+    runs on a copy shrunk by a power of two (sigma there >= SMALL_SIGMA px), then is enlarged (``_enlarge``).
     """
     height, width = frame.shape[:2]
     sigma = sigma_at(kernel, width)
@@ -145,9 +145,18 @@ def blur(frame: np.ndarray, kernel: int, alpha: np.ndarray | None = None) -> np.
         return cv2.GaussianBlur(image, (0, 0), small_sigma, borderType=cv2.BORDER_REFLECT)
 
     out = _weighted(small, _small_alpha(alpha, (small.shape[1], small.shape[0])), smooth)
-    if out.shape[:2] != frame.shape[:2]:
-        out = cv2.resize(out, (width, height), interpolation=cv2.INTER_LINEAR)
-    return out
+    return _enlarge(out, (width, height))
+
+
+def _enlarge(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """image enlarged to (w, h) = size by Gaussian pyramid steps (``cv2.pyrUp``, exact 2x), then bilinear for
+    any remainder. A single bilinear 4x or 8x step leaves a kink every 4 or 8 px, which the eye and the
+    detail measure see as a grid (1.29x the seed's detail on the worst photo, 1.07x with pyrUp; +0.1 ms)."""
+    while image.shape[1] * 2 <= size[0] and image.shape[0] * 2 <= size[1]:
+        image = cv2.pyrUp(image)
+    if image.shape[1] != size[0] or image.shape[0] != size[1]:
+        image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    return image
 
 
 def pixelate(frame: np.ndarray, kernel: int, alpha: np.ndarray | None = None) -> np.ndarray:
