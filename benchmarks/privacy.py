@@ -1,7 +1,7 @@
 """Privacy strength you can measure: how much of the hidden room is left, halo, and smoothing per clip.
 
     python -m benchmarks.privacy                  # everything below
-    python -m benchmarks.privacy --only detail    # detail | halo | clips | cut
+    python -m benchmarks.privacy --only detail    # detail | halo | clips | cut | faces
     python -m benchmarks.privacy --images 12      # fewer photos (faster)
 
 Printed (markdown):
@@ -20,6 +20,8 @@ Printed (markdown):
   <= 50 % of raw.
 * **Scene cut**: two DAVIS clips back to back; the matte's IoU on the first frames after the cut, against
   the same frames run from a fresh start. Target: equal (no ghost frame).
+* **Faces**: the face detector (``people/faces.py``) on real clips at 640, 1280 and 1920 px wide, before and after
+  the whole frame is hidden, per effect and strength.
 """
 
 from __future__ import annotations
@@ -220,10 +222,60 @@ def cut_table() -> list[str]:
     return lines
 
 
+FACE_CLIPS = ("face-demographics-walking-and-pause.mp4", "head-pose-face-detection-male.mp4")
+
+
+def clip_frames(name: str, step: int = 10) -> list[np.ndarray]:
+    """Every ``step``-th frame of ``../shared/eval/videos/<name>`` (HxWx3 uint8 BGR)."""
+    capture = cv2.VideoCapture(str(shared_dir() / "eval" / "videos" / name))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames[::step]
+
+
+def faces_found(detector, frames: list[np.ndarray], width: int, hide) -> tuple[int, int]:
+    """(faces the detector finds in the frames scaled to ``width``, faces it finds after ``hide(frame)``)."""
+    before = after = 0
+    for frame in frames:
+        big = cv2.resize(frame, (width, round(frame.shape[0] * width / frame.shape[1])), interpolation=cv2.INTER_CUBIC)
+        before += len(detector.detect(big))
+        after += len(detector.detect(hide(big)))
+    return before, after
+
+
+def faces_table() -> list[str]:
+    from privacy_filter.people.faces import FaceDetector
+    from privacy_filter.pipeline import hide_whole_frame
+
+    detector = FaceDetector("full")
+    settings = [(name, kernel) for kernel in (KERNEL_FLOOR, DEFAULT_KERNEL, 61) for name in KERNEL_EFFECTS]
+    lines = ["Faces (BlazeFace full range) found in the input / left in the output, every 10th frame, the whole frame "
+             "hidden (as a person who is not the user is):", "",
+             "| clip | width | faces in | " + " | ".join(f"{n} {k}" for n, k in settings) + " |",
+             "|---|---|---|" + "---|" * len(settings)]
+    for clip in FACE_CLIPS:
+        frames = clip_frames(clip)
+        if not frames:
+            continue
+        for width in WIDTHS:
+            cells, before = [], 0
+            for name, kernel in settings:
+                effect = make_effect(name, kernel=kernel)
+                before, after = faces_found(detector, frames, width, lambda f, e=effect: hide_whole_frame(f, e))
+                cells.append(str(after))
+            lines.append(f"| {clip} | {width} | {before} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.privacy", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=("detail", "halo", "clips", "cut"), action="append",
+    parser.add_argument("--only", choices=("detail", "halo", "clips", "cut", "faces"), action="append",
                         help="run only this part (repeatable; default: all)")
     parser.add_argument("--images", type=int, default=24, help="photos for the detail table (default %(default)s)")
     return parser.parse_args(argv)
@@ -231,7 +283,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    parts = args.only or ["detail", "halo", "clips", "cut"]
+    parts = args.only or ["detail", "halo", "clips", "cut", "faces"]
     if not (shared_dir() / "eval").is_dir():
         print(f"privacy-filter: error: no eval data at {shared_dir() / 'eval'}", file=sys.stderr)
         return 1
@@ -249,6 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(per_clip_table(SelfieBackend(1), davis, "user", {})) + "\n")
     if "cut" in parts:
         print("\n".join(cut_table()) + "\n")
+    if "faces" in parts:
+        print("\n".join(faces_table()) + "\n")
     return 0
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import EVAL, PORTRAITS
 
-from benchmarks.privacy import WIDTHS, cut_ghost, davis_clips, detail_ratio, halo, photos
+from benchmarks.privacy import WIDTHS, cut_ghost, davis_clips, detail_ratio, faces_found, halo, photos
 from privacy_filter.effects import DEFAULT_KERNEL, KERNEL_FLOOR
 from privacy_filter.selfie import SelfieSegmenter
 
@@ -141,16 +141,6 @@ def detector():
     from privacy_filter.people.faces import FaceDetector
 
     return FaceDetector("full")
-
-
-def faces_found(detector, frames: list[np.ndarray], width: int, hide) -> tuple[int, int]:
-    """(faces in the frames scaled to ``width``, faces left after ``hide(frame)``)."""
-    before = after = 0
-    for frame in frames:
-        big = cv2.resize(frame, (width, round(frame.shape[0] * width / frame.shape[1])), interpolation=cv2.INTER_CUBIC)
-        before += len(detector.detect(big))
-        after += len(detector.detect(hide(big)))
-    return before, after
 
 
 @needs_clip
