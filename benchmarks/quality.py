@@ -319,6 +319,59 @@ def evaluate_set(eval_set: EvalSet, backend, keep: str, refiner_kwargs: dict, wo
     return SetResult(eval_set.name, truth_name, eval_set.count, raw, ours, only_you_raw, only_you, big_raw, big)
 
 
+# --- smoothing per clip (issue 13) ---------------------------------------------------------------------------
+
+
+def clip_scores(backend, clip: list[Sample], keep: str, refiner_kwargs: dict) -> dict[str, tuple[float, float, float]]:
+    """One clip, three mattes: the raw map (bilinear), ours without and with temporal smoothing.
+
+    -> {method: (IoU mean, BF@1% mean, flicker)}; flicker as ``metrics.flicker`` (pixels whose truth is unchanged).
+    """
+    refiners = {"ours, no smoothing": MatteRefiner(**{**refiner_kwargs, "temporal": False}),
+                "ours": MatteRefiner(**{**refiner_kwargs, "temporal": True})}
+    selectors = {name: UserSelector(keep) for name in refiners}
+    scores: dict[str, list] = {name: [[], [], 0.0, 0] for name in ("raw", *refiners)}
+    previous: dict[str, np.ndarray] = {}
+    previous_truth = None
+    for sample in clip:
+        frame, truth, _ = _read(sample)
+        people, grid, raw_small = backend.find(frame)
+        mattes = {"raw": cv2.resize(raw_small, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)}
+        for name, refiner in refiners.items():
+            mattes[name] = refiner.refine(selectors[name].select(people, grid), frame).copy()
+        for name, alpha in mattes.items():
+            entry = scores[name]
+            entry[0].append(metrics.iou(alpha, truth))
+            entry[1].append(metrics.boundary_f(alpha, truth))
+            if previous_truth is not None:
+                total, count = metrics.flicker_terms(previous[name], alpha, previous_truth, truth)
+                entry[2] += total
+                entry[3] += count
+        previous, previous_truth = mattes, truth
+    return {name: (float(np.mean(e[0])), float(np.mean(e[1])), e[2] / max(1, e[3])) for name, e in scores.items()}
+
+
+def per_clip_table(backend, eval_set: EvalSet, keep: str, refiner_kwargs: dict) -> list[str]:
+    """Markdown: per clip, IoU / BF@1% / flicker of raw, ours without and with smoothing; the issue-13 verdict
+    (smoothing never below raw in IoU or BF on any clip, flicker <= 50 % of raw)."""
+    lines = ["| clip | frames | raw IoU | ours IoU (no smoothing) | raw BF@1% | ours BF@1% (no smoothing) | "
+             "raw flicker | ours flicker (no smoothing) | ours flicker / raw |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    losses = []
+    for clip in eval_set.clips:
+        name = clip[0].name.split("/")[0]
+        r = clip_scores(backend, clip, keep, refiner_kwargs)
+        raw, ours, still = r["raw"], r["ours"], r["ours, no smoothing"]
+        lines.append(f"| {name} | {len(clip)} | {raw[0]:.3f} | {ours[0]:.3f} ({still[0]:.3f}) | {raw[1]:.3f} | "
+                     f"{ours[1]:.3f} ({still[1]:.3f}) | {raw[2]:.5f} | {ours[2]:.5f} ({still[2]:.5f}) | "
+                     f"{ours[2] / raw[2]:.0%} |")
+        if ours[0] < raw[0] or ours[1] < raw[1] or ours[2] > 0.5 * raw[2]:
+            losses.append(name)
+    lines += ["", "Target (issue 13): on every clip ours >= raw in IoU and BF@1 %, flicker <= 50 % of raw: "
+              + ("met." if not losses else f"NOT met on {', '.join(losses)}.")]
+    return lines
+
+
 # --- speed ------------------------------------------------------------------------------------------------
 
 
@@ -694,6 +747,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"| {clip.name} | {len(cuts)} | {cuts.mean():.4f} | {int((cuts > 0.05).sum())} | "
                       f"{cuts.max(initial=0.0):.3f} |")
             print()
+        for result_set in (s for s in sets if s.is_video):
+            print(f"Per clip of {result_set.name}: raw model vs ours, without and with temporal smoothing:\n")
+            print("\n".join(per_clip_table(backend, result_set, args.keep, kwargs)) + "\n")
     if args.speed_frames > 0:
         clip = shared_dir() / "eval" / SPEED_CLIP
         print(f"### Refinement speed ({args.speed_frames} frames of {SPEED_CLIP.name}, "

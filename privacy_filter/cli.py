@@ -10,9 +10,10 @@ a call gets the camera's size. An explicit ``--width`` always wins.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
-from .effects import EFFECT_NAMES, MAX_KERNEL, parse_color
+from .effects import DEFAULT_KERNEL, EFFECT_NAMES, KERNEL_FLOOR, MAX_KERNEL, REFERENCE_WIDTH, parse_color
 from .errors import UserError
 from .mask_rcnn import DEFAULT_MODEL_DIR
 from .selection import KEEP_CHOICES
@@ -104,7 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Mask R-CNN: minimum person score (default 0.5)")
     parser.add_argument("-t", "--threshold", type=_unit_interval, default=0.3,
                         help="Mask R-CNN: mask threshold (default 0.3)")
-    parser.add_argument("-k", "--kernel", type=_odd_kernel, default=41, help="blur strength, odd (default 41)")
+    parser.add_argument("-k", "--kernel", type=_odd_kernel, default=DEFAULT_KERNEL,
+                        help=f"strength of blur/pixelate/desaturate, odd: the Gaussian kernel in pixels of the frame "
+                             f"scaled to {REFERENCE_WIDTH} px wide, so the same K hides the same at every frame size "
+                             f"(default {DEFAULT_KERNEL}; privacy floor {KERNEL_FLOOR}: lower values are raised to it)")
     parser.add_argument("-w", "--width", type=_width, default=None,
                         help="resize frames to this width (16 or more), keeping aspect; 0 = native size (default: "
                              "600 for a camera in the window, native size for files and --virtual-cam)")
@@ -141,4 +145,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.virtual_cam = True
     if args.width is None:
         args.width = default_width(args)
+    if args.kernel < KERNEL_FLOOR:
+        # Below the floor the room stays recognisable: run at the floor and say so, rather than stop the user.
+        print(f"privacy-filter: note: --kernel {args.kernel} is under the privacy floor; using {KERNEL_FLOOR}",
+              file=sys.stderr)
+        args.kernel = KERNEL_FLOOR
     return args

@@ -59,12 +59,22 @@ class Compositor:
         if alpha8 is not self._alpha8:  # a uint8 matte from the caller: copy it, it may be non-contiguous
             np.copyto(self._alpha8, alpha8)
             alpha8 = self._alpha8
-        cv2.cvtColor(alpha8, cv2.COLOR_GRAY2BGR, dst=self._weight)
-        cv2.bitwise_not(self._weight, dst=self._inverse)
-        cv2.multiply(frame, self._weight, dst=self._front, scale=1.0 / 255.0)
-        cv2.multiply(background, self._inverse, dst=self._back, scale=1.0 / 255.0)
+        # Only the box around the person (alpha > 0) needs blending; elsewhere the output is the background.
+        # At 1280x720 a webcam user covers ~40 % of the frame: the three 3-channel products run on that part.
+        x, y, w, h = cv2.boundingRect(alpha8)
+        out = background.copy()
+        if w == 0 or h == 0:
+            return out
+        box = (slice(y, y + h), slice(x, x + w))
+        weight, inverse = self._weight[box], self._inverse[box]
+        front, back = self._front[box], self._back[box]
+        cv2.cvtColor(alpha8[box], cv2.COLOR_GRAY2BGR, dst=weight)
+        cv2.bitwise_not(weight, dst=inverse)
+        cv2.multiply(frame[box], weight, dst=front, scale=1.0 / 255.0)
+        cv2.multiply(background[box], inverse, dst=back, scale=1.0 / 255.0)
         # The two rounded products can sum to 256 at most; cv2.add saturates to 255.
-        return cv2.add(self._front, self._back)
+        cv2.add(front, back, dst=out[box])
+        return out
 
 
 def blend(frame: np.ndarray, background: np.ndarray, alpha: np.ndarray) -> np.ndarray:

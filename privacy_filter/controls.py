@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .effects import EFFECT_NAMES, MAX_KERNEL
+from .effects import EFFECT_NAMES, KERNEL_FLOOR, MAX_KERNEL
 
 KERNEL_EFFECTS = ("blur", "pixelate", "desaturate")  # the effects +/- change (the others ignore --kernel)
 
 KEY_HELP = (
     ("p", "privacy on/off"),
     ("b", "next background effect"),
-    ("+/-", "stronger/weaker blur"),
+    ("+/-", f"stronger/weaker blur (not under {KERNEL_FLOOR})"),
     ("m", "show the matte"),
     ("f", "FPS overlay"),
     ("s", "save a snapshot PNG"),
@@ -48,10 +48,10 @@ class Controls:
             self.effect = self.effects[(index + 1) % len(self.effects)]
             return True
         elif char in ("+", "="):
-            self.kernel = min(MAX_KERNEL, self.kernel + 10)
+            self.kernel = min(MAX_KERNEL, max(KERNEL_FLOOR, self.kernel) + 10)
             return True
         elif char in ("-", "_"):
-            self.kernel = max(1, self.kernel - 10)
+            self.kernel = max(KERNEL_FLOOR, self.kernel - 10)  # the privacy floor: no key shows the room
             return True
         elif char == "m":
             self.show_matte = not self.show_matte

@@ -1,7 +1,22 @@
 """Background effects: what everything except the user becomes.
 
-Every effect is a callable ``effect(frame) -> background`` with frame and background HxWx3 uint8 BGR of the
-same size, made by ``make_effect``. The compositor blends the user back over the result.
+Every effect is a callable ``effect(frame, alpha=None) -> background``: frame and background HxWx3 uint8 BGR of
+the same size; alpha, if given, HxW float32 in [0, 1] (or any grid spanning the frame), the person matte the
+compositor will put the sharp person back through. Made by ``make_effect``.
+
+**Strength is relative to the frame.** ``kernel`` means "a kernel x kernel Gaussian on the frame scaled to 600 px
+wide" (the seed's working width): at 1920 px wide the blur is 3.2 times wider in pixels, so that the same
+flag hides the same amount of detail at every frame size. Pixelate's blocks scale the same way.
+
+**Privacy floor.** No effect goes under ``KERNEL_FLOOR`` (21 at 600 px): a hidden region then keeps at most
+about 2x the detail of the seed's look (41 at 600 px). The effects raise a weaker kernel to the floor
+themselves; the CLI and the keys say so or stop there.
+
+**No halo.** Given the matte, blur, pixelate and desaturate average the background only: each output pixel is
+a weighted mean of frame pixels with weights w = 1 - 2 alpha, clipped to [0, 1] (``sum(w * frame) / sum(w)``
+over the kernel), so the
+person's own colours do not spread into the room around them. Without a matte (``hide_whole_frame``) the whole
+frame is averaged.
 """
 
 from __future__ import annotations
@@ -14,14 +29,20 @@ import numpy as np
 
 from .errors import UserError
 
-Effect = Callable[[np.ndarray], np.ndarray]
+Effect = Callable[..., np.ndarray]
 EFFECT_NAMES = ("blur", "pixelate", "color", "image", "desaturate")
 MAX_KERNEL = 501
-
-# A Gaussian of a big kernel is the slowest part of the seed. Blurring a copy shrunk by DOWNSCALE with a
-# kernel shrunk alike, then enlarging it, looks the same (the result has no detail finer than the
-# kernel anyway) at a fraction of the cost.
-DOWNSCALE = 4
+DEFAULT_KERNEL = 41
+KERNEL_FLOOR = 21  # at 600 px wide; see the module docstring and benchmarks/privacy.py
+REFERENCE_WIDTH = 600  # the seed's working width: --kernel K means K at this width
+# Pixelate's block edge, per unit of kernel, at 600 px wide (the seed's kernel/2, now scaled to the frame).
+# The block means then carry about as much of the room as the blur of the same kernel (benchmarks/privacy.py:
+# "content"; larger blocks did not lower it further on the photos). The blocks' own edges are the effect's look.
+BLOCK_PER_KERNEL = 0.5
+# The Gaussian runs on a copy shrunk so that its sigma there is about SMALL_SIGMA pixels: the result has no
+# detail finer than the kernel anyway, and the cost no longer grows with the kernel or the frame.
+SMALL_SIGMA = 1.5
+_EPS = 1e-3  # weight below which a pixel counts as all person (deep inside the matte)
 
 
 def check_kernel(kernel: int) -> int:
@@ -31,35 +52,138 @@ def check_kernel(kernel: int) -> int:
     return kernel
 
 
-def blur(frame: np.ndarray, kernel: int) -> np.ndarray:
-    """Gaussian blur that looks like ``cv2.GaussianBlur(frame, (kernel, kernel), 0)`` but costs far less.
+def sigma_at(kernel: int, width: int) -> float:
+    """The Gaussian sigma, in pixels of a frame ``width`` wide, of ``kernel`` (at 600 px wide, floor applied).
 
-    frame: HxWx3 (or HxW) uint8 -> the same shape and dtype.
+    OpenCV's own sigma for a kernel size (cv2.getGaussianKernel with sigma 0), scaled to the frame.
+    """
+    kernel = max(int(kernel), KERNEL_FLOOR)
+    return (0.3 * ((kernel - 1) * 0.5 - 1) + 0.8) * width / REFERENCE_WIDTH
+
+
+def block_at(kernel: int, width: int) -> int:
+    """Pixelate's block edge in pixels of a frame ``width`` wide (at least 2)."""
+    return max(2, round(max(int(kernel), KERNEL_FLOOR) * BLOCK_PER_KERNEL * width / REFERENCE_WIDTH))
+
+
+def _small_alpha(alpha: np.ndarray | None, size: tuple[int, int]) -> np.ndarray | None:
+    """The background weight 1 - alpha on a (w, h) grid, float32 in [0, 1]; None without a matte."""
+    if alpha is None:
+        return None
+    if alpha.dtype == np.uint8:
+        alpha = alpha.astype(np.float32) * np.float32(1 / 255)
+    elif alpha.dtype != np.float32:
+        alpha = alpha.astype(np.float32)
+    while alpha.shape[1] >= 2 * size[0] and alpha.shape[0] >= 2 * size[1]:  # fast exact halvings first
+        alpha = cv2.resize(alpha, (alpha.shape[1] // 2, alpha.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    if alpha.shape[1] != size[0] or alpha.shape[0] != size[1]:
+        shrinking = alpha.shape[1] >= size[0]
+        alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    # Weight 1 - 2 alpha (clipped): a pixel counts as background in proportion to how little of the person it
+    # holds, and the edge pixels, which mix the person's colours in (alpha >= 0.5 is the person's side), not at
+    # all. NaN counts as background (weight 1): a broken matte never hides the room less.
+    weight = np.nan_to_num(alpha, nan=0.0)
+    weight *= -2.0
+    weight += 1.0
+    return np.clip(weight, 0.0, 1.0, out=weight)
+
+
+def _weighted(small: np.ndarray, weight: np.ndarray | None, smooth: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """smooth(small * w) / smooth(w): the mean of the background only (w ~ 0 on the person).
+
+    small: hxwx3 (or hxw) uint8; weight: hxw float32 or None -> same shape as small, uint8.
+    """
+    if weight is None:
+        return smooth(small)
+    image = small.astype(np.float32)
+    numerator = smooth(image * weight[..., None] if image.ndim == 3 else image * weight)
+    denominator = smooth(weight)
+    # (num + eps * pixel) / (den + eps): the weighted mean wherever there is background within the kernel,
+    # the pixel itself deep inside the person (where the compositor shows the person anyway), and never a
+    # division by zero. No split/merge (slow in OpenCV 5) and no third blur: ~0.3 ms at 160x120.
+    # (pixelate's smoothing is a shrink to the block grid: there the fallback is the block's plain mean.)
+    fallback = image if numerator.shape == image.shape else smooth(small).astype(np.float32)
+    numerator += _EPS * fallback
+    denominator += _EPS
+    if image.ndim == 3:
+        denominator = denominator[..., None]
+    return cv2.convertScaleAbs(numerator / denominator)
+
+
+def _shrunk(frame: np.ndarray, factor: int) -> np.ndarray:
+    """frame shrunk by ``factor`` (a power of two) with area averaging, in halvings: OpenCV's INTER_AREA has
+    a fast path for exactly 2x, several times cheaper than one bigger or non-integer step."""
+    image = frame
+    while factor > 1 and image.shape[0] >= 2 and image.shape[1] >= 2:
+        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        factor //= 2
+    return image
+
+
+def _power_of_two(value: float, limit: int) -> int:
+    """The largest power of two <= value (at least 1, at most limit)."""
+    factor = 1
+    while factor * 2 <= value and factor * 2 <= limit:
+        factor *= 2
+    return factor
+
+
+def blur(frame: np.ndarray, kernel: int, alpha: np.ndarray | None = None) -> np.ndarray:
+    """Gaussian blur of strength ``kernel`` (at 600 px wide), of the background only if ``alpha`` is given.
+
+    frame: HxWx3 (or HxW) uint8; alpha: HxW float32 [0,1] or None -> the frame's shape, uint8.
+    Looks like ``cv2.GaussianBlur`` with the kernel scaled to the frame, at a fraction of the cost: the blur
+    runs on a copy shrunk by a power of two (sigma there >= SMALL_SIGMA px), then is enlarged (``_enlarge``).
     """
     height, width = frame.shape[:2]
-    factor = DOWNSCALE if kernel >= 4 * DOWNSCALE else 1
-    if factor == 1 or height < 4 * factor or width < 4 * factor:
-        return cv2.GaussianBlur(frame, (kernel, kernel), 0)
-    small = cv2.resize(frame, (width // factor, height // factor), interpolation=cv2.INTER_AREA)
-    small_kernel = max(3, (kernel // factor) | 1)
-    small = cv2.GaussianBlur(small, (small_kernel, small_kernel), 0)
-    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+    sigma = sigma_at(kernel, width)
+    factor = _power_of_two(sigma / SMALL_SIGMA, min(height, width) // 8)
+    small = _shrunk(frame, factor)
+    small_sigma = sigma * small.shape[1] / width
+
+    def smooth(image: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(image, (0, 0), small_sigma, borderType=cv2.BORDER_REFLECT)
+
+    out = _weighted(small, _small_alpha(alpha, (small.shape[1], small.shape[0])), smooth)
+    return _enlarge(out, (width, height))
 
 
-def pixelate(frame: np.ndarray, kernel: int) -> np.ndarray:
-    """Blocks of about kernel/2 pixels. frame: HxWx3 uint8 BGR -> HxWx3 uint8 BGR."""
+def _enlarge(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """image enlarged to (w, h) = size by Gaussian pyramid steps (``cv2.pyrUp``, exact 2x), then bilinear for
+    any remainder. A single bilinear 4x or 8x step leaves a kink every 4 or 8 px, which the eye and the
+    detail measure see as a grid (1.29x the seed's detail on the worst photo, 1.07x with pyrUp; +0.1 ms)."""
+    while image.shape[1] * 2 <= size[0] and image.shape[0] * 2 <= size[1]:
+        image = cv2.pyrUp(image)
+    if image.shape[1] != size[0] or image.shape[0] != size[1]:
+        image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    return image
+
+
+def pixelate(frame: np.ndarray, kernel: int, alpha: np.ndarray | None = None) -> np.ndarray:
+    """Flat blocks of ``block_at(kernel, width)`` pixels, averaging the background only if ``alpha`` is given.
+
+    frame: HxWx3 uint8 BGR; alpha: HxW float32 [0,1] or None -> HxWx3 uint8 BGR.
+    """
     height, width = frame.shape[:2]
-    block = max(2, kernel // 2)
-    small = cv2.resize(
-        frame, (max(1, width // block), max(1, height // block)), interpolation=cv2.INTER_AREA
-    )
-    return cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
+    block = block_at(kernel, width)
+    grid = (max(1, round(width / block)), max(1, round(height / block)))
+    # Weighting needs the products at a resolution finer than the blocks: shrink to >= 8 px per block first.
+    small = _shrunk(frame, _power_of_two(block / 8, min(height, width) // 8))
+
+    def smooth(image: np.ndarray) -> np.ndarray:
+        return cv2.resize(image, grid, interpolation=cv2.INTER_AREA)
+
+    blocks = _weighted(small, _small_alpha(alpha, (small.shape[1], small.shape[0])), smooth)
+    return cv2.resize(blocks, (width, height), interpolation=cv2.INTER_NEAREST)
 
 
-def desaturate(frame: np.ndarray, kernel: int) -> np.ndarray:
-    """Grey, lightly blurred background. frame: HxWx3 uint8 BGR -> HxWx3 uint8 BGR."""
+def desaturate(frame: np.ndarray, kernel: int, alpha: np.ndarray | None = None) -> np.ndarray:
+    """Grey background blurred like ``blur`` (the floor applies: grey alone hides nobody).
+
+    frame: HxWx3 uint8 BGR; alpha: HxW float32 [0,1] or None -> HxWx3 uint8 BGR (grey).
+    """
     grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-    return cv2.cvtColor(blur(grey, max(3, (kernel // 3) | 1)), cv2.COLOR_GRAY2BGR)
+    return cv2.cvtColor(blur(grey, kernel, alpha), cv2.COLOR_GRAY2BGR)
 
 
 def parse_color(text: str) -> tuple[int, int, int]:
@@ -108,7 +232,7 @@ class _ConstantBackground:
         self._make = make
         self._cached: np.ndarray | None = None
 
-    def __call__(self, frame: np.ndarray) -> np.ndarray:
+    def __call__(self, frame: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
         size = (frame.shape[1], frame.shape[0])
         if self._cached is None or self._cached.shape[:2] != frame.shape[:2]:
             self._cached = self._make(size)
@@ -117,17 +241,19 @@ class _ConstantBackground:
 
 def make_effect(
     name: str,
-    kernel: int = 41,
+    kernel: int = DEFAULT_KERNEL,
     color: str = "#00b140",
     background: np.ndarray | None = None,
 ) -> Effect:
-    """The background effect called ``name`` (one of EFFECT_NAMES) as a callable frame -> background."""
+    """The background effect called ``name`` (one of EFFECT_NAMES) as a callable
+    ``(frame, alpha=None) -> background``. ``kernel`` is the strength at 600 px wide, raised to KERNEL_FLOOR."""
+    kernel = max(int(kernel), KERNEL_FLOOR)
     if name == "blur":
-        return lambda frame: blur(frame, kernel)
+        return lambda frame, alpha=None: blur(frame, kernel, alpha)
     if name == "pixelate":
-        return lambda frame: pixelate(frame, kernel)
+        return lambda frame, alpha=None: pixelate(frame, kernel, alpha)
     if name == "desaturate":
-        return lambda frame: desaturate(frame, kernel)
+        return lambda frame, alpha=None: desaturate(frame, kernel, alpha)
     if name == "color":
         bgr = parse_color(color)
         return _ConstantBackground(lambda size: np.full((size[1], size[0], 3), bgr, np.uint8))

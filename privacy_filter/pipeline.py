@@ -123,7 +123,7 @@ class FrameProcessor:
             return Result(frame, alpha)
         try:
             start = time.perf_counter()
-            background = self.effect(frame)
+            background = self.effect(frame, alpha)  # the matte: a halo-free background (effects.py)
             middle = time.perf_counter()
             output = self.compositor.blend(frame, background, alpha)
             self.stage_ms["effect"] = (middle - start) * 1000

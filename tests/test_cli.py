@@ -144,6 +144,23 @@ def test_bad_flag_values_are_usage_errors(args):
     assert len(lines) == 1 and lines[0].startswith("instance_segmentation.py: error:"), result.stderr
 
 
+def test_help_says_what_the_kernel_means_and_where_its_floor_is():
+    text = " ".join(run_cli("--help").stdout.split())
+    assert "600 px wide" in text and "privacy floor 21" in text
+
+
+@needs_portraits
+def test_a_kernel_under_the_floor_is_raised_to_it_with_one_line(tmp_path):
+    image = str(sorted((EVAL / "eg1800_portrait_test" / "images").glob("*.jpg"))[0])
+    weak, floor = tmp_path / "weak.png", tmp_path / "floor.png"
+    result = run_cli("--input", image, "--output", str(weak), "--no-display", "--kernel", "5")
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if "--kernel" in line]
+    assert notes == ["privacy-filter: note: --kernel 5 is under the privacy floor; using 21"], result.stderr
+    assert run_cli("--input", image, "--output", str(floor), "--no-display", "--kernel", "21").returncode == 0
+    assert np.array_equal(cv2.imread(str(weak)), cv2.imread(str(floor))), "kernel 5 ran at the floor"
+
+
 def test_missing_mask_rcnn_weights_name_the_download_command(tmp_path):
     result = run_cli("--backend", "mask-rcnn", "--mask-rcnn", str(tmp_path / "nowhere"),
                      "--input", str(EVAL / "videos" / "asl_webcam_concat.mp4"), "--no-display",

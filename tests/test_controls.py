@@ -9,7 +9,7 @@ import pytest
 
 from privacy_filter.app import available_effects, check_snapshot_dir, snapshot_path
 from privacy_filter.controls import KEY_HELP, Controls
-from privacy_filter.effects import EFFECT_NAMES, MAX_KERNEL
+from privacy_filter.effects import EFFECT_NAMES, KERNEL_FLOOR, MAX_KERNEL
 from privacy_filter.errors import UserError
 
 
@@ -58,13 +58,23 @@ def test_plus_minus_change_the_kernel_within_bounds_and_keep_it_odd() -> None:
     press(controls, "=")  # + without shift on most keyboards
     assert controls.kernel == 61
     press(controls, *["-"] * 20)
-    assert controls.kernel == 1
+    assert controls.kernel == KERNEL_FLOOR, "- stops at the privacy floor"
     press(controls, *["+"] * 100)
     assert controls.kernel == MAX_KERNEL
     for kernel in range(1, MAX_KERNEL + 1, 2):
         controls = Controls(kernel=kernel)
         press(controls, "+", "-", "-", "_")
-        assert controls.kernel % 2 == 1 and 1 <= controls.kernel <= MAX_KERNEL
+        assert controls.kernel % 2 == 1 and KERNEL_FLOOR <= controls.kernel <= MAX_KERNEL
+
+
+def test_minus_never_goes_under_the_floor_and_the_title_never_shows_it() -> None:
+    """The seed's window let '-' reach kernel 1 ('privacy ON, blur 1' while the room went out raw)."""
+    for start in (41, 31, 25, 21):
+        controls = Controls(kernel=start)
+        for _ in range(10):
+            press(controls, "-")
+            assert controls.kernel >= KERNEL_FLOOR
+        assert controls.title(None).endswith(f"blur {KERNEL_FLOOR}")
 
 
 @pytest.mark.parametrize(("key", "flag"), [("m", "show_matte"), ("f", "show_fps"), ("h", "show_help"),

@@ -13,6 +13,7 @@ from conftest import EVAL, PORTRAITS, needs_eval, run_cli
 
 from privacy_filter.effects import (
     EFFECT_NAMES,
+    KERNEL_FLOOR,
     _ConstantBackground,
     cover,
     desaturate,
@@ -76,13 +77,84 @@ def test_blur_removes_detail_and_a_bigger_kernel_removes_more() -> None:
     assert detail(strong) < detail(weak) < 0.2 * detail(frame)
 
 
-def test_pixelate_makes_flat_blocks_about_half_the_kernel() -> None:
-    ramp = np.dstack([np.tile(np.linspace(0, 255, 320, dtype=np.uint8), (240, 1))] * 3)
-    out = pixelate(ramp, kernel=41)  # blocks of 20 px: 16 across 320
-    columns = np.unique(out[0], axis=0)
-    assert 14 <= len(columns) <= 17, f"{len(columns)} distinct blocks across"
+@pytest.mark.parametrize(("width", "block"), [(600, 20), (320, 11), (1200, 41)])
+def test_pixelate_blocks_are_half_the_kernel_at_600_px_and_scale_with_the_frame(width, block) -> None:
+    ramp = np.dstack([np.tile(np.linspace(0, 255, width, dtype=np.uint8), (240, 1))] * 3)
+    out = pixelate(ramp, kernel=41)
     changes = np.flatnonzero(np.any(np.diff(out[0].astype(int), axis=0) != 0, axis=1))
-    assert np.diff(changes).min() >= 18, "blocks are about 20 px wide"
+    widths = np.diff(changes)
+    assert abs(np.median(widths) - block) <= 1, f"blocks of {np.median(widths)} px, expected ~{block}"
+
+
+def shifted_textures(width: int) -> np.ndarray:
+    """A seeded random texture at 600 px wide, enlarged to ``width``: the same picture at another size."""
+    rng = np.random.default_rng(7)
+    base = rng.integers(0, 256, (450, 600, 3), np.uint8)
+    base = cv2.GaussianBlur(base, (0, 0), 1.0)
+    return cv2.resize(base, (width, width * 3 // 4), interpolation=cv2.INTER_CUBIC)
+
+
+@pytest.mark.parametrize("name", ["blur", "pixelate", "desaturate"])
+def test_the_same_kernel_hides_the_same_at_every_frame_size(name) -> None:
+    """--kernel K means K at 600 px wide: brought back to 600 px, the detail left is about the same."""
+    kept = []
+    for width in (600, 1920):
+        out = make_effect(name, kernel=41)(shifted_textures(width))
+        kept.append(detail(cv2.resize(out, (600, 450), interpolation=cv2.INTER_AREA)))
+    assert kept[1] < 1.5 * kept[0], f"{name}: 1920 px keeps {kept[1] / kept[0]:.2f}x the detail of 600 px"
+
+
+def test_the_seed_kernel_in_pixels_would_fail_that_test() -> None:
+    """The check above can fail: a 41-px Gaussian at 1920 px (the old meaning) keeps far more detail."""
+    small = detail(cv2.GaussianBlur(shifted_textures(600), (41, 41), 0))
+    big = cv2.GaussianBlur(shifted_textures(1920), (41, 41), 0)
+    assert detail(cv2.resize(big, (600, 450), interpolation=cv2.INTER_AREA)) > 1.5 * small
+
+
+@pytest.mark.parametrize("name", ["blur", "pixelate", "desaturate"])
+@pytest.mark.parametrize("kernel", [1, 3, 11, 19])
+def test_no_kernel_goes_under_the_privacy_floor(name, kernel) -> None:
+    frame = shifted_textures(640)
+    assert KERNEL_FLOOR == 21
+    assert np.array_equal(make_effect(name, kernel=kernel)(frame), make_effect(name, kernel=KERNEL_FLOOR)(frame))
+
+
+def test_desaturate_blurs_as_much_as_blur() -> None:
+    frame = shifted_textures(640)
+    grey = cv2.cvtColor(make_effect("blur", kernel=41)(frame), cv2.COLOR_BGR2GRAY)
+    assert detail(make_effect("desaturate", kernel=41)(frame)) <= 1.1 * detail(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
+
+
+def person_on_a_wall(width: int = 640) -> tuple[np.ndarray, np.ndarray]:
+    """A dark red disc (the 'person') on a flat grey wall; its matte (HxW float32, soft 2-px edge)."""
+    height = width * 3 // 4
+    frame = np.full((height, width, 3), 128, np.uint8)
+    mask = np.zeros((height, width), np.uint8)
+    cv2.circle(mask, (width // 2, height // 2), height // 4, 255, -1)
+    frame[mask > 0] = (0, 10, 90)
+    alpha = cv2.GaussianBlur(mask.astype(np.float32) / 255, (5, 5), 0)
+    return frame, alpha
+
+
+@pytest.mark.parametrize("name", ["blur", "pixelate", "desaturate"])
+@pytest.mark.parametrize("width", [640, 1920])
+def test_no_halo_the_person_does_not_spread_into_the_wall(name, width) -> None:
+    frame, alpha = person_on_a_wall(width)
+    ring = (cv2.dilate((alpha > 0.5).astype(np.uint8), np.ones((49, 49), np.uint8)) > 0) & ~(
+        cv2.dilate((alpha > 0.5).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0)
+    effect = make_effect(name, kernel=41)
+    wall = 128.0
+    ours = np.abs(effect(frame, alpha)[ring].astype(float) - wall).mean()
+    plain = np.abs(effect(frame)[ring].astype(float) - wall).mean()
+    assert ours <= 1.0, f"{name}: halo of {ours:.2f} grey levels in the ring"
+    assert plain > 3.0, f"{name}: the check could not fail (plain effect only {plain:.2f} off)"
+
+
+def test_a_broken_matte_hides_no_less() -> None:
+    frame, alpha = person_on_a_wall()
+    alpha[:50] = np.nan
+    out = make_effect("blur", kernel=41)(frame, alpha)
+    assert out.shape == frame.shape and out.dtype == np.uint8
 
 
 def test_desaturate_is_grey_and_keeps_brightness() -> None:

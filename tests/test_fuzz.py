@@ -35,6 +35,7 @@ OUT_EXTENSIONS = [".mp4", ".avi", ".mkv", ".m4v", ".png", ".jpg", ".webp", ".gif
 
 OURS = (
     re.compile(r"^privacy-filter: error: "),
+    re.compile(r"^privacy-filter: note: --kernel \d+ is under the privacy floor; using \d+$"),  # issue 13
     re.compile(r"^\d+(/\d+)? frames "),  # progress
     re.compile(r"^wrote \d+ frames? to "),
     re.compile(r"^interrupted: "),
