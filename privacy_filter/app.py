@@ -32,9 +32,9 @@ from .effects import EFFECT_NAMES, load_background, make_effect
 from .errors import SourceError, UserError, native_stderr_silenced, one_line
 from .matte import MatteRefiner
 from .overlay import draw_lines, lost_screen
+from .people.selection import UserSelector
 from .pipeline import FrameProcessor, InstancePeople, PeopleFinder, SelfiePeople
 from .progress import Progress
-from .selection import UserSelector
 from .sinks import IMAGE_EXTENSIONS as WRITABLE_IMAGES
 from .sinks import (
     VIDEO_CODECS,

@@ -1,0 +1,126 @@
+"""The people stage as the pipeline sees it: a ``PeopleFinder`` that knows each person, not just regions.
+
+``FacePeople(base, detector)`` wraps the segmenter's finder (``SelfiePeople``): the segmenter's regions,
+split where several faces share one (``split``), each carrying its face, which ``UserSelector`` uses to know
+the user again. The face detector is the expensive part (about 6 ms on a 2-core AVX2 CPU, twice the selfie
+model), so its cost scales with need:
+
+* a lone user: one detection every ``idle_every`` frames, just to notice a second person;
+* as soon as the selfie map suggests company (a new region, or a region whose area jumps: someone merging),
+  the next frame is detected at once;
+* while two or more faces are in view: every ``busy_every`` frames.
+
+Between detections the last faces are used (at most ``busy_every`` frames old while people are near each
+other). A failure of the detector raises, so the frame is hidden whole (privacy fails closed).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from ..person import Person
+from .split import FaceBox, split_by_faces
+
+AREA_JUMP = 1.3  # a region this much bigger than last frame's largest: someone may have merged, look now
+
+
+class FaceSource(Protocol):
+    """detect(frame: HxWx3 uint8 BGR) -> faces with ``box`` (x0, y0, x1, y1 in frame pixels) and ``score``."""
+
+    def detect(self, frame: np.ndarray) -> list: ...
+
+
+class FacePeople:
+    """find(frame: HxWx3 uint8 BGR) -> (people with faces, grid (h, w) of their masks).
+
+    base: the segmenter's finder, find(frame) -> (regions, grid). detector: a ``FaceSource``.
+    idle_every / busy_every: detection period (frames) with at most one face / with several in view.
+    hold: detector runs a face may be missed and still be used (only while another face is seen).
+    stage_ms: {"faces": ms of the last detection (0 when the frame reused older faces), "split": ms}.
+    ``faces`` holds the normalised face boxes in use.
+    """
+
+    def __init__(
+        self, base, detector: FaceSource, idle_every: int = 10, busy_every: int = 3, hold: int = 2
+    ) -> None:
+        self.base = base
+        self.hold = hold
+        self.detector = detector
+        self.idle_every = max(1, int(idle_every))
+        self.busy_every = max(1, int(busy_every))
+        self.stage_ms: dict[str, float] = {}
+        self.detections = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the faces (the next frame is detected afresh)."""
+        self.faces: list[FaceBox] = []
+        self._missed: list[tuple[FaceBox, int]] = []  # each face in use, with the runs it has been missed
+        self._since = 10**9  # frames since the last detection
+        self._regions = 0
+        self._largest = 0.0
+
+    def find(self, frame: np.ndarray) -> tuple[list[Person], tuple[int, int]]:
+        people, grid = self.base.find(frame)
+        areas = [p.area for p in people]
+        largest = max(areas, default=0.0)
+        company = len(people) > self._regions or largest > AREA_JUMP * max(self._largest, 1e-6)
+        self._regions, self._largest = len(people), largest
+        self._since += 1
+        every = self.busy_every if len(self.faces) > 1 else self.idle_every
+        start = time.perf_counter()
+        if self._since >= every or (company and self._since > 1):
+            self.faces = self._remember(self._detect(frame))
+            self._since = 0
+            self.stage_ms["faces"] = (time.perf_counter() - start) * 1000
+        else:
+            self.stage_ms["faces"] = 0.0
+        middle = time.perf_counter()
+        if len(self.faces) > 1:
+            guide = cv2.resize(frame, (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
+            people = split_by_faces(people, self.faces, guide)
+        elif self.faces:
+            people = split_by_faces(people, self.faces)  # attaches the face; one face never cuts
+        self.stage_ms["split"] = (time.perf_counter() - middle) * 1000
+        return people, grid
+
+    def _remember(self, found: list[FaceBox]) -> list[FaceBox]:
+        # A face the detector misses for one or two runs (turned half away, a hand over it) is kept where it
+        # was, so its person does not fall back into the user's region; only while others are in view, so a
+        # lone user's stray detection never lingers.
+        kept = []
+        if found:
+            for box, missed in self._missed:
+                if missed < self.hold and not any(_overlap(box, new) > 0.3 for new in found):
+                    kept.append((box, missed + 1))
+        self._missed = [(box, 0) for box in found] + kept
+        return found + [box for box, _ in kept]
+
+    def _detect(self, frame: np.ndarray) -> list[FaceBox]:
+        height, width = frame.shape[:2]
+        self.detections += 1
+        faces = []
+        for face in self.detector.detect(frame):
+            x0, y0, x1, y1 = (float(v) for v in face.box)
+            box = (x0 / width, y0 / height, x1 / width, y1 / height)
+            if not all(np.isfinite(box)) or box[2] <= box[0] or box[3] <= box[1]:
+                raise ValueError(f"face detector returned a bad box {face.box}")
+            faces.append(box)
+        return faces
+
+    def close(self) -> None:
+        close = getattr(self.base, "close", None)
+        if close is not None:
+            close()
+
+
+def _overlap(a: FaceBox, b: FaceBox) -> float:
+    """Intersection over union of two boxes."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union > 0 else 0.0
