@@ -24,6 +24,13 @@ SELFIE_MODELS: dict[str, tuple[str, tuple[int, int]]] = {
 }
 
 
+# SHA-256 of the bundled people models (see models/NOTICE): name -> sha256.
+PEOPLE_MODELS: dict[str, str] = {
+    "face_detection_short_range.tflite": "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
+    "face_detection_full_range_dense.tflite": "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
+}
+
+
 def sha256_of(path: Path) -> str:
     """Hex SHA-256 of a file's bytes."""
     digest = hashlib.sha256()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ModelError, native_stderr_silenced
 
 LITERT = "LiteRT"
 OPENCV = "cv2.dnn"
@@ -76,8 +76,11 @@ class TFLiteModel:
         interpreter_class = _litert_interpreter()
         if interpreter_class is None:
             raise ModelError("the LiteRT runtime (pip package ai-edge-litert) is not installed")
-        self._interpreter = interpreter_class(model_path=str(self.path), num_threads=max(1, threads))
-        self._interpreter.allocate_tensors()
+        # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on fd 2: the user's stderr is
+        # for our one-line messages (PRIVACY_FILTER_DEBUG=1 keeps it).
+        with native_stderr_silenced():
+            self._interpreter = interpreter_class(model_path=str(self.path), num_threads=max(1, threads))
+            self._interpreter.allocate_tensors()
         (inp,) = self._interpreter.get_input_details()
         self._input_index = inp["index"]
         _, height, width, _ = (int(v) for v in inp["shape"])

@@ -1,8 +1,8 @@
-"""The people stage: between the segmenter and the matte.
+"""The people stage: finding each person in a frame, telling whose pixels are whose, and tracking the user.
 
 source -> segment (selfie map / Mask R-CNN instances) -> **people** -> matte -> effect -> compositor -> sink.
 
-Here each person in the frame is found (faces), the selfie map's fused regions are split between them
-(``split``), and *the user* is told apart from everyone else and tracked (``selection``); ``stage`` ties this
+``faces`` finds faces (``anchors`` decodes the SSD detectors), ``split`` cuts the selfie map's fused regions
+between them, ``selection`` tells *the user* from everyone else and tracks them, and ``stage`` ties this
 together as the ``PeopleFinder`` the pipeline calls.
 """
