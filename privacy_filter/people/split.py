@@ -29,9 +29,12 @@ from ..person import Person
 FaceBox = tuple[float, float, float, float]
 
 _HALO = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))  # as selection.split_people: the soft edge kept
-DEPTH_RATIO = 1.25  # a face this much wider than another is taken to be nearer the camera
+DEPTH_RATIO = 1.1  # a face this much wider than another is taken to be nearer the camera
 NEAR_BODY = 1.0  # body_cost below this: plausibly that person's body
-HEAD = 1.1  # head_distance below this: the person's head
+HEAD = 1.0  # head_distance below this: the person's head
+FACE_CORE = 0.45  # head_distance below this: the eyes, nose and mouth the detector saw
+INNER_HEAD = 0.8  # head_distance below this: well inside the head
+SEED_HEAD = 0.7  # head_distance below this: where a face behind another seeds its watershed
 SURE_RATIO = 0.6  # a pixel seeds a face's watershed where its cost is below this share of every other face's
 
 
@@ -55,25 +58,37 @@ def body_cost(face: FaceBox, grid: tuple[int, int]) -> np.ndarray:
 
 
 def head_distance(face: FaceBox, grid: tuple[int, int]) -> np.ndarray:
-    """hxw float32: distance from the face's centre in its own face sizes (< HEAD: the head itself)."""
+    """hxw float32: where each pixel is relative to the head around ``face`` (< 1 inside it, 1 on its outline).
+
+    The head is an egg around the face box: 1.3 face widths across, reaching 0.95 face heights above the box
+    centre (the hair) and 0.65 below (the chin).
+    """
     height, width = grid
     x1, y1, x2, y2 = face
-    u = (np.arange(width, dtype=np.float32) - (x1 + x2) / 2 * width) / max((x2 - x1) * width, 1.0)
+    u = (np.arange(width, dtype=np.float32) - (x1 + x2) / 2 * width) / max((x2 - x1) * width * 0.65, 1.0)
     v = (np.arange(height, dtype=np.float32) - (y1 + y2) / 2 * height) / max((y2 - y1) * height, 1.0)
+    v = np.where(v < 0, v / 0.95, v / 0.65)
     return np.sqrt(u[None, :] ** 2 + v[:, None] ** 2)
 
 
-def occlude(costs: np.ndarray, faces: Sequence[FaceBox], grid: tuple[int, int]) -> None:
-    """Depth order, in place on costs (n x h x w): a clearly bigger face is nearer the camera, so where its body
-    plausibly is (cost < NEAR_BODY), a smaller face's body is behind it and hidden; only that face's own head
-    stays its own. Without this, the user's shoulder below a head peeking in behind it went to the newcomer."""
+def occlude(costs: np.ndarray, faces: Sequence[FaceBox], grid: tuple[int, int]) -> np.ndarray:
+    """Depth order, in place on costs (n x h x w): a clearly bigger face is nearer the camera, so over its head,
+    and where its body plausibly is (cost < NEAR_BODY) outside the smaller face's own head, the smaller face's
+    body is behind it (cost inf). Without this, the user's shoulder below a head peeking in behind it went to
+    the newcomer. Returns n x h x w bools: where each face is behind another face's *head* (never theirs)."""
     widths = [face[2] - face[0] for face in faces]
+    heads = [head_distance(face, grid) for face in faces]
+    under_head = np.zeros(costs.shape, bool)
     for i, wide in enumerate(widths):
         for j, narrow in enumerate(widths):
-            if wide < DEPTH_RATIO * narrow:
+            if i == j or wide < DEPTH_RATIO * narrow:
                 continue
-            behind = (costs[i] < NEAR_BODY) & (head_distance(faces[j], grid) > HEAD)
-            costs[j][behind] = np.inf
+            # ...except where the detector saw the smaller face itself (a face it found is not hidden), unless
+            # that is well inside the nearer head (two overlapping face boxes: the nearer face wins).
+            head = (heads[i] < HEAD) & ((heads[j] > FACE_CORE) | (heads[i] < INNER_HEAD))
+            costs[j][head | ((costs[i] < NEAR_BODY) & (heads[j] > HEAD))] = np.inf
+            under_head[j] |= head
+    return under_head
 
 
 def faces_in(core: np.ndarray, faces: Sequence[FaceBox]) -> list[int]:
@@ -96,21 +111,31 @@ def assign(core: np.ndarray, faces: Sequence[FaceBox], guide: np.ndarray | None)
     """
     grid = core.shape
     costs = np.stack([body_cost(face, grid) for face in faces])
-    occlude(costs, faces, grid)
+    plain = costs.copy()
+    under_head = occlude(costs, faces, grid)
     nearest = np.argmin(costs, axis=0).astype(np.int32)
     if guide is None:
         return nearest
-    # Seeds: where one face's prior clearly wins; the rest of the region is flooded along colour edges.
-    ordered = np.sort(costs, axis=0)
+    # Seeds where one body clearly wins by the plain prior (no depth order); a face behind another seeds only
+    # its own head. The rest of the region is flooded along colour edges, so where a head peeks in behind the
+    # user, the border between the newcomer's shirt and the user's is drawn by the picture, not by geometry.
+    ordered = np.sort(plain, axis=0)
+    winner = np.argmin(plain, axis=0)
     sure = core & (ordered[0] < SURE_RATIO * ordered[1])
+    for j in np.nonzero(under_head.any(axis=(1, 2)))[0]:
+        sure &= (winner != j) | ((head_distance(faces[j], grid) < SEED_HEAD) & ~under_head[j])
     markers = np.zeros(grid, np.int32)
-    markers[sure] = nearest[sure] + 1
+    markers[sure] = winner[sure] + 1
     background = len(faces) + 1
     markers[~cv2.dilate(core.astype(np.uint8), _HALO).astype(bool)] = background
     cv2.watershed(np.ascontiguousarray(guide), markers)
-    # Watershed lines (-1) and pixels the background flooded into the region go to the nearest body.
+    # Watershed lines (-1), pixels the background flooded into the region, and a nearer person's head flooded
+    # by the face behind it go to the nearest body with the depth order. (The body of the nearer person is
+    # left to the flood: a newcomer's shirt beside the user's is told apart by its colours.)
     flooded = (markers >= 1) & (markers <= len(faces))
-    return np.where(flooded, markers - 1, nearest).astype(np.int32)
+    label = np.where(flooded, markers - 1, nearest)
+    allowed = ~np.take_along_axis(under_head, label[np.newaxis], axis=0)[0]
+    return np.where(allowed, label, nearest).astype(np.int32)
 
 
 def split_by_faces(

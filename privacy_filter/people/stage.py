@@ -6,8 +6,8 @@ the user again. The face detector is the expensive part (about 6 ms on a 2-core 
 model), so its cost scales with need:
 
 * a lone user: one detection every ``idle_every`` frames, just to notice a second person;
-* as soon as the selfie map suggests company (a new region, or a region whose area jumps: someone merging),
-  the next frame is detected at once;
+* as soon as the selfie map suggests company (a new region, or the largest region grown by AREA_JUMP since
+  the last detection: someone merging), that frame is detected at once;
 * while two or more faces are in view: every ``busy_every`` frames.
 
 Between detections the last faces are used (at most ``busy_every`` frames old while people are near each
@@ -25,7 +25,7 @@ import numpy as np
 from ..person import Person
 from .split import FaceBox, split_by_faces
 
-AREA_JUMP = 1.3  # a region this much bigger than last frame's largest: someone may have merged, look now
+AREA_JUMP = 1.15  # the largest region this much bigger than at the last detection: someone may have come, look now
 
 
 class FaceSource(Protocol):
@@ -45,7 +45,7 @@ class FacePeople:
     """
 
     def __init__(
-        self, base, detector: FaceSource, idle_every: int = 10, busy_every: int = 3, hold: int = 2
+        self, base, detector: FaceSource, idle_every: int = 8, busy_every: int = 3, hold: int = 2
     ) -> None:
         self.base = base
         self.hold = hold
@@ -61,21 +61,21 @@ class FacePeople:
         self.faces: list[FaceBox] = []
         self._missed: list[tuple[FaceBox, int]] = []  # each face in use, with the runs it has been missed
         self._since = 10**9  # frames since the last detection
-        self._regions = 0
+        self._regions = 0  # regions, and the largest one's area, when faces were last looked for
         self._largest = 0.0
 
     def find(self, frame: np.ndarray) -> tuple[list[Person], tuple[int, int]]:
         people, grid = self.base.find(frame)
-        areas = [p.area for p in people]
-        largest = max(areas, default=0.0)
+        # Someone may have come in: more regions, or the largest grew since the faces were last looked for
+        # (a newcomer merging in slowly, frame by frame, must trigger it too, not only a sudden jump).
+        largest = max((p.area for p in people), default=0.0)
         company = len(people) > self._regions or largest > AREA_JUMP * max(self._largest, 1e-6)
-        self._regions, self._largest = len(people), largest
         self._since += 1
         every = self.busy_every if len(self.faces) > 1 else self.idle_every
         start = time.perf_counter()
         if self._since >= every or (company and self._since > 1):
             self.faces = self._remember(self._detect(frame))
-            self._since = 0
+            self._since, self._regions, self._largest = 0, len(people), largest
             self.stage_ms["faces"] = (time.perf_counter() - start) * 1000
         else:
             self.stage_ms["faces"] = 0.0
