@@ -89,7 +89,8 @@ def _no_interrupts() -> Iterator[None]:
 
 
 def build_finder(args: argparse.Namespace) -> PeopleFinder:
-    """The segmenter the flags ask for, wrapped to return people."""
+    """The segmenter the flags ask for, wrapped to return people; with ``--keep user`` (the default) and the
+    selfie model, inside the people stage (``people.stage.FacePeople``)."""
     if args.backend == "mask-rcnn":
         from .mask_rcnn import MaskRCNNSegmenter
 
@@ -100,7 +101,14 @@ def build_finder(args: argparse.Namespace) -> PeopleFinder:
 
     # PRIVACY_FILTER_MODEL_DIR: another folder with the selfie models (still checked by their sha256).
     model_dir = os.environ.get("PRIVACY_FILTER_MODEL_DIR") or None
-    return SelfiePeople(SelfieSegmenter(model_selection=args.model_selection, model_dir=model_dir))
+    regions = SelfiePeople(SelfieSegmenter(model_selection=args.model_selection, model_dir=model_dir))
+    if getattr(args, "keep", "user") != "user":
+        return regions  # everyone stays sharp: no need to tell people apart
+    from .people.faces import FaceDetector
+    from .people.stage import FacePeople
+
+    # Only you: faces tell the people in one selfie region apart, and the user from the others.
+    return FacePeople(regions, FaceDetector("full", model_dir=model_dir))
 
 
 def build_effect(args: argparse.Namespace, name: str, kernel: int, background: np.ndarray | None):
@@ -618,6 +626,9 @@ class Loop:
                 self.args, self.controls.effect, self.controls.kernel, self.background
             )
         self.processor.privacy = self.controls.privacy
+        if self.controls.repick:
+            self.controls.repick = False
+            self.processor.selector.repick()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

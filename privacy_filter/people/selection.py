@@ -31,6 +31,7 @@ import numpy as np
 from ..person import Person
 
 KEEP_CHOICES = ("user", "all")
+ALONE_WIDTH = 4.0  # a region at most this many face widths wide, holding one face, is one person
 _HALO = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))  # the soft edge kept around a region
 
 
@@ -125,6 +126,7 @@ class UserSelector:
         self.user_box: tuple[float, float, float, float] | None = None  # the user's box last frame, if any
         self._user_face: tuple[float, float, float, float] | None = None  # the user's face, when last seen
         self._repick = False
+        self._settled = False  # True once the user's face is known to be theirs (not a neighbour's in one region)
 
     def repick(self) -> None:
         """The wrong person was picked: on the next frame the person nearest the centre becomes the user."""
@@ -143,7 +145,9 @@ class UserSelector:
         cores = [p.mask > 0.5 for p in people]
         if self._user_core is None:
             return self._acquire(people, cores, grid)
-        index = self._match_face(people)
+        index = self._first_split(people, cores) if not self._settled else None
+        if index is None:
+            index = self._match_face(people)
         if index is None:
             index = self._match(cores)
         if index is None:
@@ -165,6 +169,18 @@ class UserSelector:
             index = max(range(len(people)), key=lambda i: user_score(people[i]))
         self._user_core, self._merge_area = None, None  # no merge guard on a fresh pick
         return self._keep(people[index], cores[index])
+
+    def _first_split(self, people: Sequence[Person], cores: list[np.ndarray]) -> int | None:
+        # The user was picked while their region may have held several people (the face seen in it may have
+        # been a neighbour's). When that region first comes apart, pick the user again among its parts, as
+        # at the start: the largest, most central. From then on the user's face is their identity.
+        previous = self._user_core
+        parts = [i for i, core in enumerate(cores) if people[i].face is not None
+                 and np.count_nonzero(core & previous) > 0.5 * np.count_nonzero(core)]
+        if len(parts) < 2:
+            return None
+        self._settled = True
+        return max(parts, key=lambda i: user_score(people[i]))
 
     def _match_face(self, people: Sequence[Person]) -> int | None:
         # Identity first: the face nearest where the user's face was, within one face width. Overlap alone
@@ -246,4 +262,7 @@ class UserSelector:
         self._missing = 0
         self.user_box = person.box
         self._user_face = person.face
+        if person.face is not None and not self._settled:
+            # One face in a region no wider than one person: that face is the user's.
+            self._settled = person.box[2] - person.box[0] <= ALONE_WIDTH * (person.face[2] - person.face[0])
         return mask.astype(np.float32, copy=False)

@@ -29,8 +29,9 @@ from ..person import Person
 FaceBox = tuple[float, float, float, float]
 
 _HALO = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))  # as selection.split_people: the soft edge kept
-DEPTH_RATIO = 1.1  # a face this much wider than another is taken to be nearer the camera
-NEAR_BODY = 1.0  # body_cost below this: plausibly that person's body
+DEPTH_RATIO = 1.25  # a face this much wider than another is taken to be nearer the camera (1.1 took a neighbour
+# of much the same size for someone in front, and gave them the user's body on the three-person clip)
+NEAR_BODY = 0.8  # body_cost below this: plausibly that person's body
 HEAD = 1.0  # head_distance below this: the person's head
 FACE_CORE = 0.45  # head_distance below this: the eyes, nose and mouth the detector saw
 INNER_HEAD = 0.8  # head_distance below this: well inside the head

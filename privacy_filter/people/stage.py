@@ -8,7 +8,8 @@ model), so its cost scales with need:
 * a lone user: one detection every ``idle_every`` frames, just to notice a second person;
 * as soon as the selfie map suggests company (a new region, or the largest region grown by AREA_JUMP since
   the last detection: someone merging), that frame is detected at once;
-* while two or more faces are in view: every ``busy_every`` frames.
+* while two or more faces are in view, or a region is much wider than the one face in it (people whose
+  faces were not found yet): every ``busy_every`` frames.
 
 Between detections the last faces are used (at most ``busy_every`` frames old while people are near each
 other). A failure of the detector raises, so the frame is hidden whole (privacy fails closed).
@@ -23,6 +24,7 @@ import cv2
 import numpy as np
 
 from ..person import Person
+from .selection import ALONE_WIDTH
 from .split import FaceBox, split_by_faces
 
 AREA_JUMP = 1.15  # the largest region this much bigger than at the last detection: someone may have come, look now
@@ -71,7 +73,7 @@ class FacePeople:
         largest = max((p.area for p in people), default=0.0)
         company = len(people) > self._regions or largest > AREA_JUMP * max(self._largest, 1e-6)
         self._since += 1
-        every = self.busy_every if len(self.faces) > 1 else self.idle_every
+        every = self.busy_every if len(self.faces) > 1 or self._crowded(people) else self.idle_every
         start = time.perf_counter()
         if self._since >= every or (company and self._since > 1):
             self.faces = self._remember(self._detect(frame))
@@ -87,6 +89,15 @@ class FacePeople:
             people = split_by_faces(people, self.faces)  # attaches the face; one face never cuts
         self.stage_ms["split"] = (time.perf_counter() - middle) * 1000
         return people, grid
+
+    def _crowded(self, people: list[Person]) -> bool:
+        # A region much wider than the one face in it may hold people whose faces were not found yet.
+        for person in people:
+            if person.face is not None and person.box[2] - person.box[0] > ALONE_WIDTH * (
+                person.face[2] - person.face[0]
+            ):
+                return True
+        return False
 
     def _remember(self, found: list[FaceBox]) -> list[FaceBox]:
         # A face the detector misses for one or two runs (turned half away, a hand over it) is kept where it
