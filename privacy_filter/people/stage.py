@@ -27,6 +27,8 @@ from ..person import Person
 from .selection import ALONE_WIDTH
 from .split import FaceBox, split_by_faces
 
+SAME_FACE = 0.8  # two detections whose centres are closer than this (in the narrower face's widths) are one
+HOLD_DISTANCE = 1.5  # a missed face is held only this far (face widths) from every face found now
 AREA_JUMP = 1.15  # the largest region this much bigger than at the last detection: someone may have come, look now
 
 
@@ -101,12 +103,13 @@ class FacePeople:
 
     def _remember(self, found: list[FaceBox]) -> list[FaceBox]:
         # A face the detector misses for one or two runs (turned half away, a hand over it) is kept where it
-        # was, so its person does not fall back into the user's region; only while others are in view, so a
-        # lone user's stray detection never lingers.
+        # was, so its person does not fall back into the user's region. Only a face that was one of several,
+        # while someone is still seen, and far from every face found now: the user's own face, found a bit
+        # further along after a quick move, must never leave a ghost behind that would cut them in two.
         kept = []
-        if found:
+        if found and len(self._missed) > 1:
             for box, missed in self._missed:
-                if missed < self.hold and not any(_overlap(box, new) > 0.3 for new in found):
+                if missed < self.hold and all(_centre_distance(box, new) > HOLD_DISTANCE for new in found):
                     kept.append((box, missed + 1))
         self._missed = [(box, 0) for box in found] + kept
         return found + [box for box, _ in kept]
@@ -120,7 +123,9 @@ class FacePeople:
             box = (x0 / width, y0 / height, x1 / width, y1 / height)
             if not all(np.isfinite(box)) or box[2] <= box[0] or box[3] <= box[1]:
                 raise ValueError(f"face detector returned a bad box {face.box}")
-            faces.append(box)
+            # The same face twice (two detections the suppression left apart) would cut its person in two.
+            if all(_centre_distance(box, other, by=min) > SAME_FACE for other in faces):
+                faces.append(box)
         return faces
 
     def close(self) -> None:
@@ -129,9 +134,8 @@ class FacePeople:
             close()
 
 
-def _overlap(a: FaceBox, b: FaceBox) -> float:
-    """Intersection over union of two boxes."""
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union if union > 0 else 0.0
+def _centre_distance(a: FaceBox, b: FaceBox, by=max) -> float:
+    """Distance between two face boxes' centres, in widths of the wider one (``by=min``: the narrower one)."""
+    dx = (a[0] + a[2] - b[0] - b[2]) / 2
+    dy = (a[1] + a[3] - b[1] - b[3]) / 2
+    return float(np.hypot(dx, dy)) / max(by(a[2] - a[0], b[2] - b[0]), 1e-6)
