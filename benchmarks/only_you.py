@@ -27,7 +27,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.quality import PASSER_BY_SET, OnlyYou, _read, _sample, shared_dir
+from benchmarks.quality import (
+    LONE_USER_CLIPS,
+    PASSER_BY_SET,
+    OnlyYou,
+    _read,
+    _sample,
+    passer_by_frame,
+    shared_dir,
+    user_cut,
+)
 from privacy_filter.matte import MatteRefiner
 from privacy_filter.people.selection import UserSelector
 
@@ -57,17 +66,17 @@ class Method:
     """One way to turn frames into an alpha (HxW float32 [0,1]); stateful across a clip, ``reset`` between."""
 
     def __init__(self, name: str, find: Callable, keep: str, refiner_kwargs: dict, reset: Callable = lambda: None):
-        self.name, self._find, self.keep, self._reset_find = name, find, keep, reset
+        self.name, self.find, self.keep, self.reset_find = name, find, keep, reset
         self.selector = UserSelector(keep)
         self.refiner = MatteRefiner(**refiner_kwargs)
 
     def reset(self) -> None:
         self.selector.reset()
         self.refiner.reset()
-        self._reset_find()
+        self.reset_find()
 
     def alpha(self, frame: np.ndarray) -> np.ndarray:
-        people, grid = self._find(frame)
+        people, grid = self.find(frame)
         return self.refiner.refine(self.selector.select(people, grid), frame).copy()
 
 
@@ -188,6 +197,70 @@ def touching_scenes(raw, methods, portraits: Path, pairs: int) -> dict[str, Scen
     return results
 
 
+def walk_behind(raw, methods, portraits: Path, walks: int, frames: int = 30, scale: float = 0.6) -> SceneScores:
+    """benchmarks.quality's passer-by walks (portrait 2i+1 walked behind the user of 2i), scored here too."""
+    images = sorted((portraits / "images").glob("*.jpg"))[: 2 * walks]
+    scores = SceneScores()
+    for user_path, other_path in zip(images[::2], images[1::2], strict=False):
+        user, user_mask, _ = _read(_sample(portraits, user_path))
+        other, other_mask, _ = _read(_sample(portraits, other_path))
+        width = user.shape[1]
+        walker = round(np.ptp(np.nonzero(other_mask)[1]) * scale)
+        steps = (round(-walker + k * (width + walker) / (frames - 1)) for k in range(frames))
+        score_clip((passer_by_frame(user, user_mask, other, other_mask, x, scale) for x in steps), raw, methods,
+                   scores)
+    return scores
+
+
+# --- the lone user is never cut: real one-person clips, also played fast and with the user leaving -----------
+
+
+def clip_frames(clip: Path) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(clip))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+def leave_and_return(frames: list[np.ndarray], away: int = 30, step: float = 0.1) -> list[np.ndarray]:
+    """The clip's first half, then the picture slides sideways until the user is out of it (the frame's edge
+    column repeated behind), stays empty for ``away`` frames, slides back, and the clip's second half."""
+    half = len(frames) // 2
+    last, back = frames[half - 1], frames[half]
+    width = last.shape[1]
+
+    def shifted(frame: np.ndarray, share: float) -> np.ndarray:
+        dx = round(share * width)
+        matrix = np.float32([[1, 0, dx], [0, 1, 0]])
+        return cv2.warpAffine(frame, matrix, (width, frame.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+
+    out = shifted(last, 1.0)
+    leave = [shifted(last, k * step) for k in range(1, round(1 / step) + 1)]
+    come = [shifted(back, 1 - k * step) for k in range(round(1 / step) + 1)]
+    return frames[:half] + leave + [out] * away + come + frames[half:]
+
+
+def lone_user_variants(clip: Path) -> dict[str, list[np.ndarray]]:
+    """One-person clip -> {variant name: frames}: as recorded, 4x fast (every 4th frame), leaves and returns."""
+    frames = clip_frames(clip)
+    return {"as recorded": frames, "4x fast": frames[::4], "leaves and comes back": leave_and_return(frames)}
+
+
+def lone_user_cuts(find, frames: list[np.ndarray], reset=lambda: None) -> np.ndarray:
+    """user_cut per frame (benchmarks.quality) with the default selector; find(frame) -> (people, grid)."""
+    reset()
+    selector, cuts = UserSelector("user"), []
+    for frame in frames:
+        people, grid = find(frame)[:2]
+        cuts.append(user_cut(people, grid, selector.select(people, grid)))
+    return np.array(cuts)
+
+
 def coco_scores(raw, methods, coco: Path, big_main: float = 0.05) -> SceneScores:
     """COCO photos with several people and the main one (instances==1) >= ``big_main`` of the frame."""
     scores = SceneScores()
@@ -253,6 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=10, help="portrait pairs per scene (default %(default)s)")
     parser.add_argument("--sheet", type=Path, default=Path("only_you_three_people.png"),
                         help="contact sheet of the three-person clip (default %(default)s)")
+    parser.add_argument("--walks", type=int, default=10, help="walk-behind scenes (0 = skip; default %(default)s)")
     parser.add_argument("--no-coco", action="store_true")
     args = parser.parse_args(argv)
     eval_root = shared_dir() / "eval"
@@ -267,6 +341,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"`python -m benchmarks.only_you {' '.join(sys.argv[1:] if argv is None else argv)}` "
           f"({time.perf_counter() - started:.0f} s)\n")
     print("\n".join(table(results)) + "\n")
+    if args.walks:
+        walks = {f"walk-behind ({args.walks} walks)": walk_behind(raw, methods, eval_root / PASSER_BY_SET, args.walks)}
+        print("\n".join(table(walks)[2:]) + "\n")
+    stage = methods[-1]
+    print("The lone user kept whole, people stage (share of the person the selection hides; must be 0):\n\n"
+          "| clip | variant | frames | mean hidden | frames with > 5 % hidden | max |\n|---|---|---|---|---|---|")
+    for clip in LONE_USER_CLIPS:
+        if not (eval_root / clip).is_file():
+            continue
+        for variant, frames in lone_user_variants(eval_root / clip).items():
+            cuts = lone_user_cuts(stage.find, frames, stage.reset_find)
+            print(f"| {clip.name} | {variant} | {len(cuts)} | {cuts.mean():.4f} | {int((cuts > 0.05).sum())} | "
+                  f"{cuts.max(initial=0.0):.3f} |")
+    print()
     clip = eval_root / THREE_PEOPLE_CLIP
     if clip.is_file() and args.sheet:
         contact_sheet(methods[-1], clip, args.sheet)

@@ -61,6 +61,13 @@ def split_people(probability: np.ndarray, min_area_fraction: float = 0.002) -> l
     return people
 
 
+def _one_person(person: Person) -> bool:
+    """The region holds one face and is no wider than one person: it grew because the user did (came back
+    into the picture, came closer), not because someone merged (the people stage splits a merge it sees)."""
+    face = person.face
+    return face is not None and person.box[2] - person.box[0] <= ALONE_WIDTH * (face[2] - face[0])
+
+
 def centre_distance(person: Person) -> float:
     """Horizontal distance of the person's box centre from the frame's centre, 0 .. 0.5."""
     x1, _, x2, _ = person.box
@@ -86,6 +93,8 @@ class UserSelector:
     growth_limit: a jump of the user's area beyond this factor in one frame counts as a merge.
     merge_growth: during a merge, the user's allowed area grows by this fraction per frame.
     area_memory: per-frame decay of the remembered user size (the recent maximum) that a jump is judged by.
+    faceless_switch_frames: instead of switch_frames, when the user was never seen with a face and the
+        challenger has one.
     merge_frames: after this many frames a merge is taken for the user's own growth (standing up, coming
         closer) and the whole region is kept again.
     """
@@ -101,6 +110,7 @@ class UserSelector:
         merge_frames: int = 150,
         merge_growth: float = 0.02,
         area_memory: float = 0.95,
+        faceless_switch_frames: int = 5,
     ) -> None:
         if keep not in KEEP_CHOICES:
             raise ValueError(f"keep must be one of {KEEP_CHOICES}, not {keep!r}")
@@ -113,6 +123,7 @@ class UserSelector:
         self.merge_frames = merge_frames
         self.merge_growth = merge_growth
         self.area_memory = area_memory
+        self.faceless_switch_frames = faceless_switch_frames
         self.reset()
 
     def reset(self) -> None:
@@ -222,7 +233,10 @@ class UserSelector:
         challenger = max(others, key=lambda i: user_score(people[i]), default=None)
         if challenger is not None and user_score(people[challenger]) > self.switch_ratio * user:
             self._challenger_frames += 1
-            if self._challenger_frames >= self.switch_frames:
+            # A "user" never seen with a face (a chair or coat the model took for a person in an empty room)
+            # gives way quickly to a much bigger person with a face: the real user coming back.
+            faceless = self._user_face is None and not self._settled and people[challenger].face is not None
+            if self._challenger_frames >= (self.faceless_switch_frames if faceless else self.switch_frames):
                 self._challenger_frames = 0
                 self._user_core, self._merge_area = None, None  # a new person: not held to the old one's size
                 return challenger
@@ -242,7 +256,7 @@ class UserSelector:
         if self._merge_area is not None and previous is not None:
             self._merged_frames += 1
             budget = self._merge_area * (1.0 + self.merge_growth) ** self._merged_frames
-            if area <= budget or self._merged_frames > self.merge_frames:
+            if area <= budget or self._merged_frames > self.merge_frames or _one_person(person):
                 self._merge_area = None  # separated again (or it was the user growing after all)
             else:
                 # Keep the user's size, not the merged region's: the pixels of the region nearest the user's
@@ -264,5 +278,5 @@ class UserSelector:
         self._user_face = person.face
         if person.face is not None and not self._settled:
             # One face in a region no wider than one person: that face is the user's.
-            self._settled = person.box[2] - person.box[0] <= ALONE_WIDTH * (person.face[2] - person.face[0])
+            self._settled = _one_person(person)
         return mask.astype(np.float32, copy=False)
