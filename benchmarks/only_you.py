@@ -321,6 +321,51 @@ def contact_sheet(method: Method, clip: Path, out: Path, every: int = 5, columns
     return np.stack(alphas)
 
 
+def time_finders(frames: list[np.ndarray], finders: dict[str, Callable], repeats: int = 3) -> dict[str, tuple]:
+    """{name: (median wall ms, mean wall ms, mean CPU ms)} per frame of find(frame), side by side, each run
+    ``repeats`` times over the frames, interleaved so that the machine's load hits both alike."""
+    walls: dict[str, list[float]] = {name: [] for name in finders}
+    cpus: dict[str, list[float]] = {name: [] for name in finders}
+    for _ in range(repeats):
+        for name, find in finders.items():
+            reset = getattr(getattr(find, "__self__", None), "reset", None)
+            if reset is not None:
+                reset()
+            for frame in frames:
+                wall, cpu = time.perf_counter(), time.process_time()
+                find(frame)
+                walls[name].append((time.perf_counter() - wall) * 1000)
+                cpus[name].append((time.process_time() - cpu) * 1000)
+    return {name: (float(np.median(walls[name])), float(np.mean(walls[name])), float(np.mean(cpus[name])))
+            for name in finders}
+
+
+def speed_table(eval_root: Path) -> list[str]:
+    """What the people stage adds to the segmenter, per frame, on a one-person and the three-person clip."""
+    from privacy_filter.people.faces import FaceDetector
+    from privacy_filter.people.stage import FacePeople
+    from privacy_filter.pipeline import SelfiePeople
+    from privacy_filter.selfie import SelfieSegmenter
+
+    segmenter = SelfieSegmenter()
+    regions = SelfiePeople(segmenter)
+    stage = FacePeople(SelfiePeople(segmenter), FaceDetector())
+    detector = FaceDetector()
+    lines = ["| clip | frames | finder | median ms | mean ms | mean CPU ms | face detections |",
+             "|---|---|---|---|---|---|---|"]
+    for clip in (LONE_USER_CLIPS[0], THREE_PEOPLE_CLIP):
+        frames = clip_frames(eval_root / clip)[:300]
+        finders = {"selfie regions (previous)": regions.find, "people stage (ours)": stage.find,
+                   "face detector alone": detector.detect}
+        before = stage.detections
+        timed = time_finders(frames, finders)
+        runs = (stage.detections - before) / 3
+        for name, (median, mean, cpu) in timed.items():
+            count = f"{runs:.0f} of {len(frames)}" if name.startswith("people") else ""
+            lines.append(f"| {clip.name} | {len(frames)} | {name} | {median:.2f} | {mean:.2f} | {cpu:.2f} | {count} |")
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.only_you", description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=10, help="portrait pairs per scene (default %(default)s)")
@@ -328,11 +373,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="contact sheet of the three-person clip (default %(default)s)")
     parser.add_argument("--walks", type=int, default=10, help="walk-behind scenes (0 = skip; default %(default)s)")
     parser.add_argument("--no-coco", action="store_true")
+    parser.add_argument("--speed", action="store_true", help="only time the people stage against the segmenter")
     args = parser.parse_args(argv)
     eval_root = shared_dir() / "eval"
     if not eval_root.is_dir():
         print(f"error: no eval data at {eval_root}", file=sys.stderr)
         return 1
+    if args.speed:
+        print(f"OpenCV: {cv2.getNumThreads()} threads, {cv2.getCPUFeaturesLine()}\n")
+        print("\n".join(speed_table(eval_root)))
+        return 0
     started = time.perf_counter()
     raw, methods = make_methods({})
     results = touching_scenes(raw, methods, eval_root / PASSER_BY_SET, args.pairs)
