@@ -193,3 +193,29 @@ def test_the_lone_user_is_never_cut_by_the_people_stage(methods, clip) -> None:
     for variant in (frames, frames[::4]):
         cuts = lone_user_cuts(ours.find, variant, ours.reset_find)
         assert cuts.max(initial=0.0) <= 0.02, f"{clip}: up to {cuts.max():.3f} of the user hidden"
+
+
+@needs_eval
+def test_the_program_keeps_one_of_three_touching_people(tmp_path) -> None:
+    """The issue's own check, through the real command line: on the three-person clip ``--keep user`` (the
+    default) is no longer the same as ``--keep all``; late in the clip the matte keeps one face of three."""
+    from conftest import run_cli
+
+    from privacy_filter.people.faces import FaceDetector
+
+    clip = EVAL / THREE_PEOPLE_CLIP
+    mattes = {}
+    for keep in ("user", "all"):
+        out = tmp_path / f"{keep}.mp4"
+        done = run_cli("--input", str(clip), "--mask-output", str(out), "--no-display", "--keep", keep)
+        assert done.returncode == 0, done.stderr
+        mattes[keep] = clip_frames(out)
+    frames = clip_frames(clip)
+    assert len(mattes["user"]) == len(frames) == len(mattes["all"])
+    detector = FaceDetector()
+    for index in range(len(frames) - 10, len(frames), 3):
+        faces = detector.detect(frames[index])
+        assert len(faces) == 3, f"frame {index}: the detector should see all three"
+        kept = {keep: [m[index][int(f.centre[1]), int(f.centre[0]), 0] > 127 for f in faces]
+                for keep, m in mattes.items()}
+        assert sum(kept["all"]) == 3 and sum(kept["user"]) == 1, (index, kept)
