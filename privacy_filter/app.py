@@ -96,19 +96,31 @@ def build_finder(args: argparse.Namespace) -> PeopleFinder:
 
         with native_stderr_silenced():  # libprotobuf prints parse errors of a broken .pbtxt itself
             segmenter = MaskRCNNSegmenter(Path(args.mask_rcnn), confidence=args.confidence)
-        return InstancePeople(segmenter, threshold=args.threshold)
+        instances = InstancePeople(segmenter, threshold=args.threshold)
+        # Instances need no split; faces tell which one is the user. Mask R-CNN runs seconds apart, so the
+        # faces are looked for on every one of its runs.
+        return _people_stage(args, instances, every=1)
     from .selfie import SelfieSegmenter
 
     # PRIVACY_FILTER_MODEL_DIR: another folder with the selfie models (still checked by their sha256).
     model_dir = os.environ.get("PRIVACY_FILTER_MODEL_DIR") or None
     regions = SelfiePeople(SelfieSegmenter(model_selection=args.model_selection, model_dir=model_dir))
+    return _people_stage(args, regions)
+
+
+def _people_stage(args: argparse.Namespace, finder: PeopleFinder, every: int | None = None) -> PeopleFinder:
+    """Only you: the people stage around the segmenter's finder (faces tell the people in one selfie region
+    apart, and the user from the others); with --keep all, the finder as it is (no need to tell people apart)."""
     if getattr(args, "keep", "user") != "user":
-        return regions  # everyone stays sharp: no need to tell people apart
+        return finder
     from .people.faces import FaceDetector
     from .people.stage import FacePeople
 
-    # Only you: faces tell the people in one selfie region apart, and the user from the others.
-    return FacePeople(regions, FaceDetector("full", model_dir=model_dir))
+    model_dir = os.environ.get("PRIVACY_FILTER_MODEL_DIR") or None
+    detector = FaceDetector("full", model_dir=model_dir)
+    if every is None:
+        return FacePeople(finder, detector)
+    return FacePeople(finder, detector, idle_every=every, busy_every=every)
 
 
 def build_effect(args: argparse.Namespace, name: str, kernel: int, background: np.ndarray | None):
