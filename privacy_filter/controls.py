@@ -10,7 +10,7 @@ KERNEL_EFFECTS = ("blur", "pixelate", "desaturate")  # the effects +/- change (t
 
 KEY_HELP = (
     ("p", "privacy on/off"),
-    ("u", "re-pick who is the user (the person nearest the centre)"),
+    ("u", "re-pick the user (nearest the centre)"),
     ("b", "next background effect"),
     ("+/-", "stronger/weaker blur"),
     ("m", "show the matte"),
