@@ -83,13 +83,13 @@ class Method:
 def make_methods(refiner_kwargs: dict, model_selection: int = 1) -> tuple[Callable, list[Method]]:
     """(raw(frame) -> HxW map, [keep-all, regions, ours])."""
     from privacy_filter.people.faces import FaceDetector
-    from privacy_filter.people.stage import FacePeople
+    from privacy_filter.people.stage import EDGE_SCORE, FacePeople
     from privacy_filter.pipeline import SelfiePeople
     from privacy_filter.selfie import SelfieSegmenter
 
     segmenter = SelfieSegmenter(model_selection)
     regions = SelfiePeople(segmenter)
-    stage = FacePeople(SelfiePeople(segmenter), FaceDetector())
+    stage = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE))
 
     def raw(frame: np.ndarray) -> np.ndarray:
         return cv2.resize(segmenter.process(frame), (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
@@ -343,13 +343,13 @@ def time_finders(frames: list[np.ndarray], finders: dict[str, Callable], repeats
 def speed_table(eval_root: Path) -> list[str]:
     """What the people stage adds to the segmenter, per frame, on a one-person and the three-person clip."""
     from privacy_filter.people.faces import FaceDetector
-    from privacy_filter.people.stage import FacePeople
+    from privacy_filter.people.stage import EDGE_SCORE, FacePeople
     from privacy_filter.pipeline import SelfiePeople
     from privacy_filter.selfie import SelfieSegmenter
 
     segmenter = SelfieSegmenter()
     regions = SelfiePeople(segmenter)
-    stage = FacePeople(SelfiePeople(segmenter), FaceDetector())
+    stage = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE))
     detector = FaceDetector()
     lines = ["| clip | frames | finder | median ms | mean ms | mean CPU ms | face detections |",
              "|---|---|---|---|---|---|---|"]

@@ -114,10 +114,10 @@ def _people_stage(args: argparse.Namespace, finder: PeopleFinder, every: int | N
     if getattr(args, "keep", "user") != "user":
         return finder
     from .people.faces import FaceDetector
-    from .people.stage import FacePeople
+    from .people.stage import EDGE_SCORE, FacePeople
 
     model_dir = os.environ.get("PRIVACY_FILTER_MODEL_DIR") or None
-    detector = FaceDetector("full", model_dir=model_dir)
+    detector = FaceDetector("full", min_score=EDGE_SCORE, model_dir=model_dir)
     if every is None:
         return FacePeople(finder, detector)
     return FacePeople(finder, detector, idle_every=every, busy_every=every)

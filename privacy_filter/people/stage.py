@@ -27,6 +27,9 @@ from ..person import Person
 from .selection import ALONE_WIDTH
 from .split import FaceBox, split_by_faces
 
+MIN_SCORE = 0.6  # MediaPipe's threshold for the full-range face detector
+EDGE_SCORE = 0.4  # ...for a face the frame's edge cuts (the detector must be built with min_score <= this)
+EDGE = 0.02  # a face box this close (share of the frame) to the side or top edge is cut by it
 SAME_FACE = 0.8  # two detections whose centres are closer than this (in the narrower face's widths) are one
 HOLD_DISTANCE = 1.5  # a missed face is held only this far (face widths) from every face found now
 AREA_JUMP = 1.15  # the largest region this much bigger than at the last detection: someone may have come, look now
@@ -123,6 +126,11 @@ class FacePeople:
             box = (x0 / width, y0 / height, x1 / width, y1 / height)
             if not all(np.isfinite(box)) or box[2] <= box[0] or box[3] <= box[1]:
                 raise ValueError(f"face detector returned a bad box {face.box}")
+            # A face cut by the frame's side or top edge (someone coming in) scores low (0.3-0.65 measured):
+            # taken from EDGE_SCORE there, from MIN_SCORE elsewhere (where a print on a T-shirt could pass).
+            at_edge = box[0] < EDGE or box[2] > 1 - EDGE or box[1] < EDGE
+            if float(getattr(face, "score", 1.0)) < (EDGE_SCORE if at_edge else MIN_SCORE):
+                continue
             # The same face twice (two detections the suppression left apart) would cut its person in two.
             if all(_centre_distance(box, other, by=min) > SAME_FACE for other in faces):
                 faces.append(box)
