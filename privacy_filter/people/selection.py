@@ -10,12 +10,16 @@ The selfie model returns one map for everybody; ``split_people`` cuts it into co
   bigger passer-by never takes over. A one-frame miss of the model hides everyone for that frame (nobody
   else is shown in the user's place); after ``lost_frames`` misses in a row the user has left and the best
   person is acquired anew.
+* **First split**: a user picked while their region may have held several people (one face seen in a
+  region wider than one person) is picked again, as at the start, among the parts when that region first
+  comes apart into people with faces; from then on their face is their identity.
 * **Switch**: someone else becomes the user only after out-scoring the user ``switch_ratio``-fold for
-  ``switch_frames`` frames in a row (a wrong first pick is corrected; a passer-by is not picked up).
+  ``switch_frames`` frames in a row (a wrong first pick is corrected; a passer-by is not picked up); a "user"
+  never seen with a face gives way after ``faceless_switch_frames`` to a bigger person with a face.
 * **Merge guard**: when someone touches the user, the selfie map fuses them into one region whose area jumps;
   while it lasts (at most ``merge_frames``), only as many of the region's pixels as the user had, those
-  nearest the user's last shape, are kept, so the newcomer stays hidden while the user may move.
-
+  nearest the user's last shape, are kept, so the newcomer stays hidden while the user may move. It ends as
+  soon as the region holds one face and is one person wide (the user came back or came closer).
 * **Re-pick** (the ``u`` key): ``repick()`` makes the person nearest the centre the user on the next frame.
 
 Frame counts assume about 30 frames per second.
