@@ -33,9 +33,9 @@ from .effects import EFFECT_NAMES, load_background, make_effect
 from .errors import SourceError, UserError, native_stderr_silenced, one_line
 from .matte import MatteRefiner
 from .overlay import draw_lines, lost_screen
+from .people.selection import UserSelector
 from .pipeline import FrameProcessor, InstancePeople, PeopleFinder, SelfiePeople
 from .progress import Progress
-from .selection import UserSelector
 from .sinks import IMAGE_EXTENSIONS as WRITABLE_IMAGES
 from .sinks import (
     VIDEO_CODECS,
@@ -138,18 +138,38 @@ def _no_interrupts() -> Iterator[None]:
 
 
 def build_finder(args: argparse.Namespace) -> PeopleFinder:
-    """The segmenter the flags ask for, wrapped to return people."""
+    """The segmenter the flags ask for, wrapped to return people; with ``--keep user`` (the default) and the
+    selfie model, inside the people stage (``people.stage.FacePeople``)."""
     if args.backend == "mask-rcnn":
         from .mask_rcnn import MaskRCNNSegmenter
 
         with native_stderr_silenced():  # libprotobuf prints parse errors of a broken .pbtxt itself
             segmenter = MaskRCNNSegmenter(Path(args.mask_rcnn), confidence=args.confidence)
-        return InstancePeople(segmenter, threshold=args.threshold)
+        instances = InstancePeople(segmenter, threshold=args.threshold)
+        # Instances need no split; faces tell which one is the user. Mask R-CNN runs seconds apart, so the
+        # faces are looked for on every one of its runs.
+        return _people_stage(args, instances, every=1)
     from .selfie import SelfieSegmenter
 
     # PRIVACY_FILTER_MODEL_DIR: another folder with the selfie models (still checked by their sha256).
     model_dir = os.environ.get("PRIVACY_FILTER_MODEL_DIR") or None
-    return SelfiePeople(SelfieSegmenter(model_selection=args.model_selection, model_dir=model_dir))
+    regions = SelfiePeople(SelfieSegmenter(model_selection=args.model_selection, model_dir=model_dir))
+    return _people_stage(args, regions)
+
+
+def _people_stage(args: argparse.Namespace, finder: PeopleFinder, every: int | None = None) -> PeopleFinder:
+    """Only you: the people stage around the segmenter's finder (faces tell the people in one selfie region
+    apart, and the user from the others); with --keep all, the finder as it is (no need to tell people apart)."""
+    if getattr(args, "keep", "user") != "user":
+        return finder
+    from .people.faces import FaceDetector
+    from .people.stage import EDGE_SCORE, FacePeople
+
+    model_dir = os.environ.get("PRIVACY_FILTER_MODEL_DIR") or None
+    detector = FaceDetector("full", min_score=EDGE_SCORE, model_dir=model_dir)
+    if every is None:
+        return FacePeople(finder, detector)
+    return FacePeople(finder, detector, idle_every=every, busy_every=every)
 
 
 def describe_models(finder: object) -> str:
@@ -775,6 +795,9 @@ class Loop:
                 self.args, self.controls.effect, self.controls.kernel, self.background
             )
         self.processor.privacy = self.controls.privacy
+        if self.controls.repick:
+            self.controls.repick = False
+            self.processor.selector.repick()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -346,7 +346,7 @@ def follow_people(mask: _Mask, probability: np.ndarray, reach: float) -> list[Pe
             grown.append(cv2.dilate(small, kernel))
         mask.followed[(height, width)] = grown
     probability = probability.astype(np.float32, copy=False)
-    return [Person(p.score, p.box, np.minimum(probability, g)) for p, g in zip(mask.people, grown, strict=True)]
+    return [Person(p.score, p.box, np.minimum(probability, g), p.face) for p, g in zip(mask.people, grown, strict=True)]
 
 
 def overlap(
@@ -375,7 +375,11 @@ def overlap(
         finder.close()
         finder = finder.finder
         processor.finder = finder
-    if isinstance(finder, InstancePeople) and (realtime or source.live):
+    reset = getattr(finder, "reset", None)  # the people stage: a new input's first frame looks for faces afresh
+    if reset is not None:
+        reset()
+    # Mask R-CNN, alone or inside the people stage (which then runs on the mask worker, at the model's rate).
+    if isinstance(getattr(finder, "base", finder), InstancePeople) and (realtime or source.live):
         fast = None
         if follow:
             from .pipeline import checked_probability

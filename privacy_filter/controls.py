@@ -10,6 +10,7 @@ KERNEL_EFFECTS = ("blur", "pixelate", "desaturate")  # the effects +/- change (t
 
 KEY_HELP = (
     ("p", "privacy on/off"),
+    ("u", "re-pick the user (nearest the centre)"),
     ("b", "next background effect"),
     ("+/-", f"stronger/weaker blur (not under {KERNEL_FLOOR})"),
     ("m", "show the matte"),
@@ -34,6 +35,7 @@ class Controls:
     quit: bool = False
     snapshot: bool = False
     paused: bool = False
+    repick: bool = False  # set by u; the app re-picks the user on the next frame and clears it
     effects: tuple[str, ...] = EFFECT_NAMES  # what b cycles through
 
     def handle_key(self, key: int) -> bool:
@@ -43,6 +45,8 @@ class Controls:
             self.quit = True
         elif char == "p":
             self.privacy = not self.privacy
+        elif char in ("u", "U"):
+            self.repick = True
         elif char == "b":
             index = self.effects.index(self.effect) if self.effect in self.effects else -1
             self.effect = self.effects[(index + 1) % len(self.effects)]

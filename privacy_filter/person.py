@@ -16,11 +16,14 @@ class Person:
     mask: hxw float32 in [0, 1], soft person probability on the segmenter's output grid, which spans
         the whole frame but may have another size and aspect ratio (resize it to HxW to use it).
         Zero outside this person.
+    face: the person's face box (x1, y1, x2, y2) normalised like ``box``, when a face detector saw one; the
+        people stage uses it to split fused regions and to know the user again (identity, not area).
     """
 
     score: float
     box: tuple[float, float, float, float]
     mask: np.ndarray
+    face: tuple[float, float, float, float] | None = None
 
     @property
     def area(self) -> float:

@@ -18,8 +18,8 @@ import numpy as np
 from .compositor import Compositor
 from .errors import UserError
 from .matte import MatteRefiner
+from .people.selection import UserSelector, split_people
 from .person import Person
-from .selection import UserSelector, split_people
 from .selfie import SelfieSegmenter
 
 log = logging.getLogger(__name__)

@@ -100,9 +100,15 @@ def test_other_keys_change_nothing() -> None:
     assert repr(controls) == before
 
 
+def test_u_asks_to_repick_the_user() -> None:
+    controls = Controls()
+    assert press(controls, "u") == [False]  # not an effect change
+    assert controls.repick  # the app re-picks the user on the next frame and clears the flag
+
+
 def test_every_key_is_in_the_help() -> None:
     described = " ".join(key for key, _ in KEY_HELP)
-    for key in ("p", "b", "+", "-", "m", "f", "s", "h", "q", "Esc", "space"):
+    for key in ("p", "u", "b", "+", "-", "m", "f", "s", "h", "q", "Esc", "space"):
         assert key in described
 
 

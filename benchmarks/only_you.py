@@ -1,0 +1,417 @@
+"""'Only you' when people touch: scenes built from real portraits, the people stage's scores, a contact sheet.
+
+``python -m benchmarks.only_you`` prints, for each scene kind, raw (the selfie map, everyone) vs keep-all
+(our pipeline keeping everyone) vs regions (the selfie map's connected regions and the user tracker, without
+the people stage: the previous default) vs ours (the people stage: faces, split, identity): share of the other
+people hidden, user IoU, and frames where the user was cut (ours hides more than 5 % of the user's truth
+beyond what keep-all hides). It also writes the three-person clip's contact sheet (``--sheet``).
+
+Scenes (``touching_scenes``): the user of eg1800 portrait 2i; the person of portrait 2i+1, cut out by its
+mask, scaled and pasted *behind* the user so that they touch, comes in from the side over 10 frames, stays
+10, leaves over 10; frames with less than 0.5 % of the image showing the other person are not scored.
+
+* side-by-side: scale 1.0, heads at the same height, a tenth of them behind the user;
+* lean-in: scale 0.8, head at the user's head height, 30 % of them behind the user;
+* peek-in: scale 0.55, a head coming in beside the user's head ("the kid peeking over your shoulder").
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from benchmarks.quality import (
+    LONE_USER_CLIPS,
+    PASSER_BY_SET,
+    OnlyYou,
+    _read,
+    _sample,
+    passer_by_frame,
+    shared_dir,
+    user_cut,
+)
+from privacy_filter.matte import MatteRefiner
+from privacy_filter.people.selection import UserSelector
+
+THREE_PEOPLE_CLIP = Path("videos") / "face-demographics-walking-and-pause.mp4"
+CUT_SHARE = 0.05  # a frame where ours hides this much more of the user than keep-all counts as "user cut"
+
+
+@dataclass(frozen=True)
+class Scene:
+    name: str
+    scale: float
+    behind: float  # share of the other person's pasted mask hidden behind the user at the closest point
+    head_level: bool  # True: their head top at the user's head top; False: feet at the frame's bottom
+
+
+SCENES = (
+    Scene("side-by-side touching", 1.0, 0.10, True),
+    Scene("lean-in", 0.8, 0.30, True),
+    Scene("peek-in", 0.55, 0.25, True),
+)
+
+
+# --- methods -------------------------------------------------------------------------------------------------
+
+
+class Method:
+    """One way to turn frames into an alpha (HxW float32 [0,1]); stateful across a clip, ``reset`` between."""
+
+    def __init__(self, name: str, find: Callable, keep: str, refiner_kwargs: dict, reset: Callable = lambda: None):
+        self.name, self.find, self.keep, self.reset_find = name, find, keep, reset
+        self.selector = UserSelector(keep)
+        self.refiner = MatteRefiner(**refiner_kwargs)
+
+    def reset(self) -> None:
+        self.selector.reset()
+        self.refiner.reset()
+        self.reset_find()
+
+    def alpha(self, frame: np.ndarray) -> np.ndarray:
+        people, grid = self.find(frame)
+        return self.refiner.refine(self.selector.select(people, grid), frame).copy()
+
+
+def make_methods(refiner_kwargs: dict, model_selection: int = 1) -> tuple[Callable, list[Method]]:
+    """(raw(frame) -> HxW map, [keep-all, regions, ours])."""
+    from privacy_filter.people.faces import FaceDetector
+    from privacy_filter.people.stage import EDGE_SCORE, FacePeople
+    from privacy_filter.pipeline import SelfiePeople
+    from privacy_filter.selfie import SelfieSegmenter
+
+    segmenter = SelfieSegmenter(model_selection)
+    regions = SelfiePeople(segmenter)
+    stage = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE))
+
+    def raw(frame: np.ndarray) -> np.ndarray:
+        return cv2.resize(segmenter.process(frame), (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
+
+    methods = [
+        Method("keep-all", regions.find, "all", refiner_kwargs),
+        Method("regions (previous default)", regions.find, "user", refiner_kwargs),
+        Method("ours (people stage)", stage.find, "user", refiner_kwargs, stage.reset),
+    ]
+    return raw, methods
+
+
+# --- scenes --------------------------------------------------------------------------------------------------
+
+
+def paste_behind(user: np.ndarray, user_mask: np.ndarray, person: np.ndarray, cut: np.ndarray,
+                 x: int, top: int) -> tuple[np.ndarray, np.ndarray]:
+    """``person`` (hxwx3, its mask ``cut``) pasted behind the user with its top-left corner at (x, top).
+
+    user: HxWx3 uint8, user_mask: HxW bool. Returns (frame, instances: 1 = user, 2 = the other person seen).
+    """
+    height, width = user_mask.shape
+    frame, instances = user.copy(), user_mask.astype(np.uint8)
+    h, w = cut.shape
+    x1, x2, y1, y2 = max(0, x), min(width, x + w), max(0, top), min(height, top + h)
+    if x2 <= x1 or y2 <= y1:
+        return frame, instances
+    region = (slice(y1, y2), slice(x1, x2))
+    piece = (slice(y1 - top, y2 - top), slice(x1 - x, x2 - x))
+    visible = cut[piece] & ~user_mask[region]
+    frame[region][visible] = person[piece][visible]
+    instances[region][visible] = 2
+    return frame, instances
+
+
+def scene_frames(user, user_mask, other, other_mask, scene: Scene, from_left: bool, steps: int = 10):
+    """The frames (and instances) of one scene: come in over ``steps``, stay ``steps``, leave over ``steps``."""
+    height, width = user_mask.shape
+    ys, xs = np.nonzero(other_mask)
+    y1, y2, x1, x2 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    size = (max(1, round((x2 - x1) * scene.scale)), max(1, round((y2 - y1) * scene.scale)))
+    person = cv2.resize(other[y1:y2, x1:x2], size, interpolation=cv2.INTER_AREA)
+    cut = cv2.resize(other_mask[y1:y2, x1:x2].astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    if not from_left:
+        person, cut = person[:, ::-1], cut[:, ::-1]
+    user_top = int(np.nonzero(user_mask.any(axis=1))[0].min())
+    top = user_top if scene.head_level else height - size[1]
+    start = -size[0] if from_left else width
+    direction = 1 if from_left else -1
+    # The closest point: moving in, the first position where `behind` of them is hidden by the user.
+    target = start
+    total = np.count_nonzero(cut)
+    for x in range(start, start + direction * (width + size[0]), direction * 4):
+        x1, x2, y1, y2 = max(0, x), min(width, x + size[0]), max(0, top), min(height, top + size[1])
+        if x2 <= x1:
+            continue
+        behind = np.count_nonzero(cut[y1 - top:y2 - top, x1 - x:x2 - x] & user_mask[y1:y2, x1:x2])
+        if behind >= scene.behind * total:
+            target = x
+            break
+    path = [round(start + (target - start) * k / steps) for k in range(1, steps + 1)]
+    path += [target] * steps + path[::-1]
+    for x in path:
+        yield paste_behind(user, user_mask, person, cut, x, top)
+
+
+@dataclass
+class SceneScores:
+    raw: OnlyYou = field(default_factory=OnlyYou)
+    methods: dict[str, OnlyYou] = field(default_factory=dict)
+    cut_frames: dict[str, int] = field(default_factory=dict)
+    frames: int = 0
+
+
+def score_clip(frames, raw: Callable, methods: Sequence[Method], scores: SceneScores) -> None:
+    """Run every method over one clip of (frame, instances), scoring frames with enough of the others seen."""
+    for method in methods:
+        method.reset()
+    for frame, instances in frames:
+        alphas = {m.name: m.alpha(frame) for m in methods}
+        if np.count_nonzero(instances == 2) < 0.005 * instances.size:
+            continue
+        scores.frames += 1
+        scores.raw.add(raw(frame), instances)
+        user = instances == 1
+        keep_all_hidden = np.count_nonzero(user & (alphas["keep-all"] <= 0.5))
+        for name, alpha in alphas.items():
+            scores.methods.setdefault(name, OnlyYou()).add(alpha, instances)
+            hidden = np.count_nonzero(user & (alpha <= 0.5))
+            cut = (hidden - keep_all_hidden) / max(1, np.count_nonzero(user)) > CUT_SHARE
+            scores.cut_frames[name] = scores.cut_frames.get(name, 0) + int(cut)
+
+
+def touching_scenes(raw, methods, portraits: Path, pairs: int) -> dict[str, SceneScores]:
+    images = sorted((portraits / "images").glob("*.jpg"))[: 2 * pairs]
+    results = {}
+    for scene in SCENES:
+        scores = SceneScores()
+        for k, (user_path, other_path) in enumerate(zip(images[::2], images[1::2], strict=False)):
+            user, user_mask, _ = _read(_sample(portraits, user_path))
+            other, other_mask, _ = _read(_sample(portraits, other_path))
+            frames = scene_frames(user, user_mask, other, other_mask, scene, from_left=k % 2 == 0)
+            score_clip(frames, raw, methods, scores)
+        results[scene.name] = scores
+    return results
+
+
+def walk_behind(raw, methods, portraits: Path, walks: int, frames: int = 30, scale: float = 0.6) -> SceneScores:
+    """benchmarks.quality's passer-by walks (portrait 2i+1 walked behind the user of 2i), scored here too."""
+    images = sorted((portraits / "images").glob("*.jpg"))[: 2 * walks]
+    scores = SceneScores()
+    for user_path, other_path in zip(images[::2], images[1::2], strict=False):
+        user, user_mask, _ = _read(_sample(portraits, user_path))
+        other, other_mask, _ = _read(_sample(portraits, other_path))
+        width = user.shape[1]
+        walker = round(np.ptp(np.nonzero(other_mask)[1]) * scale)
+        steps = (round(-walker + k * (width + walker) / (frames - 1)) for k in range(frames))
+        score_clip((passer_by_frame(user, user_mask, other, other_mask, x, scale) for x in steps), raw, methods,
+                   scores)
+    return scores
+
+
+# --- the lone user is never cut: real one-person clips, also played fast and with the user leaving -----------
+
+
+def clip_frames(clip: Path) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(clip))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+def leave_and_return(frames: list[np.ndarray], away: int = 30, step: float = 0.1) -> list[np.ndarray]:
+    """The clip's first half, then the picture slides sideways until the user is out of it (the frame's edge
+    column repeated behind), stays empty for ``away`` frames, slides back, and the clip's second half."""
+    half = len(frames) // 2
+    last, back = frames[half - 1], frames[half]
+    width = last.shape[1]
+
+    def shifted(frame: np.ndarray, share: float) -> np.ndarray:
+        dx = round(share * width)
+        matrix = np.float32([[1, 0, dx], [0, 1, 0]])
+        return cv2.warpAffine(frame, matrix, (width, frame.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+
+    out = shifted(last, 1.0)
+    leave = [shifted(last, k * step) for k in range(1, round(1 / step) + 1)]
+    come = [shifted(back, 1 - k * step) for k in range(round(1 / step) + 1)]
+    return frames[:half] + leave + [out] * away + come + frames[half:]
+
+
+def lone_user_variants(clip: Path) -> dict[str, list[np.ndarray]]:
+    """One-person clip -> {variant name: frames}: as recorded, 4x fast (every 4th frame), leaves and returns."""
+    frames = clip_frames(clip)
+    return {"as recorded": frames, "4x fast": frames[::4], "leaves and comes back": leave_and_return(frames)}
+
+
+def lone_user_cuts(find, frames: list[np.ndarray], reset=lambda: None) -> np.ndarray:
+    """user_cut per frame (benchmarks.quality) with the default selector; find(frame) -> (people, grid)."""
+    reset()
+    selector, cuts = UserSelector("user"), []
+    for frame in frames:
+        people, grid = find(frame)[:2]
+        cuts.append(user_cut(people, grid, selector.select(people, grid)))
+    return np.array(cuts)
+
+
+def coco_scores(raw, methods, coco: Path, big_main: float = 0.05) -> SceneScores:
+    """COCO photos with several people and the main one (instances==1) >= ``big_main`` of the frame."""
+    scores = SceneScores()
+    for image in sorted((coco / "images").glob("*.jpg")):
+        sample = _sample(coco, image)
+        if sample is None or sample.instances is None:
+            continue
+        frame, _, instances = _read(sample)
+        if instances.max() < 2 or np.count_nonzero(instances == 1) < big_main * instances.size:
+            continue
+        score_clip([(frame, instances)], raw, methods, scores)
+    return scores
+
+
+def table(results: dict[str, SceneScores]) -> list[str]:
+    lines = ["| scene | frames | method | others hidden: mean | pooled | user IoU mean | frames user cut |",
+             "|---|---|---|---|---|---|---|"]
+    for name, s in results.items():
+        rows = [("raw (selfie map, everyone)", s.raw, None)] + [(m, o, s.cut_frames[m]) for m, o in s.methods.items()]
+        for method, o, cut in rows:
+            if not o.hidden:
+                continue
+            lines.append(f"| {name} | {s.frames} | {method} | {np.mean(o.hidden):.3f} | "
+                         f"{o.hidden_px / max(1, o.others_px):.3f} | {np.mean(o.user_iou):.3f} | "
+                         f"{'' if cut is None else cut} |")
+    return lines
+
+
+# --- the three-person clip -----------------------------------------------------------------------------------
+
+
+def contact_sheet(method: Method, clip: Path, out: Path, every: int = 5, columns: int = 3) -> np.ndarray:
+    """Every ``every``-th frame of the clip as the user sees it (the filter's output, blurred background),
+    with its frame number; written to ``out`` as PNG. Returns the per-frame alphas (HxW float32)."""
+    from privacy_filter.compositor import Compositor
+    from privacy_filter.effects import make_effect
+
+    effect, compositor = make_effect("blur", kernel=41), Compositor()
+    capture = cv2.VideoCapture(str(clip))
+    method.reset()
+    tiles, alphas, index = [], [], 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        alpha = method.alpha(frame)
+        alphas.append(alpha)
+        if index % every == 0:
+            tile = compositor.blend(frame, effect(frame), alpha).copy()
+            cv2.putText(tile, f"{index}", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 255), 2)
+            tiles.append(tile)
+        index += 1
+    capture.release()
+    while len(tiles) % columns:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.hstack(tiles[i:i + columns]) for i in range(0, len(tiles), columns)]
+    cv2.imwrite(str(out), np.vstack(rows))
+    return np.stack(alphas)
+
+
+def time_finders(frames: list[np.ndarray], finders: dict[str, Callable], repeats: int = 3) -> dict[str, tuple]:
+    """{name: (median wall ms, mean wall ms, mean CPU ms)} per frame of find(frame), side by side, each run
+    ``repeats`` times over the frames, interleaved so that the machine's load hits both alike."""
+    walls: dict[str, list[float]] = {name: [] for name in finders}
+    cpus: dict[str, list[float]] = {name: [] for name in finders}
+    for _ in range(repeats):
+        for name, find in finders.items():
+            reset = getattr(getattr(find, "__self__", None), "reset", None)
+            if reset is not None:
+                reset()
+            for frame in frames:
+                wall, cpu = time.perf_counter(), time.process_time()
+                find(frame)
+                walls[name].append((time.perf_counter() - wall) * 1000)
+                cpus[name].append((time.process_time() - cpu) * 1000)
+    return {name: (float(np.median(walls[name])), float(np.mean(walls[name])), float(np.mean(cpus[name])))
+            for name in finders}
+
+
+def speed_table(eval_root: Path) -> list[str]:
+    """What the people stage adds to the segmenter, per frame, on a one-person and the three-person clip."""
+    from privacy_filter.people.faces import FaceDetector
+    from privacy_filter.people.stage import EDGE_SCORE, FacePeople
+    from privacy_filter.pipeline import SelfiePeople
+    from privacy_filter.selfie import SelfieSegmenter
+
+    segmenter = SelfieSegmenter()
+    regions = SelfiePeople(segmenter)
+    stage = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE))
+    detector = FaceDetector()
+    lines = ["| clip | frames | finder | median ms | mean ms | mean CPU ms | face detections |",
+             "|---|---|---|---|---|---|---|"]
+    for clip in (LONE_USER_CLIPS[0], THREE_PEOPLE_CLIP):
+        frames = clip_frames(eval_root / clip)[:300]
+        finders = {"selfie regions (previous)": regions.find, "people stage (ours)": stage.find,
+                   "face detector alone": detector.detect}
+        before = stage.detections
+        timed = time_finders(frames, finders)
+        runs = (stage.detections - before) / 3
+        for name, (median, mean, cpu) in timed.items():
+            count = f"{runs:.0f} of {len(frames)}" if name.startswith("people") else ""
+            lines.append(f"| {clip.name} | {len(frames)} | {name} | {median:.2f} | {mean:.2f} | {cpu:.2f} | {count} |")
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.only_you", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, default=10, help="portrait pairs per scene (default %(default)s)")
+    parser.add_argument("--sheet", type=Path, default=Path("only_you_three_people.png"),
+                        help="contact sheet of the three-person clip (default %(default)s)")
+    parser.add_argument("--walks", type=int, default=10, help="walk-behind scenes (0 = skip; default %(default)s)")
+    parser.add_argument("--no-coco", action="store_true")
+    parser.add_argument("--speed", action="store_true", help="only time the people stage against the segmenter")
+    args = parser.parse_args(argv)
+    eval_root = shared_dir() / "eval"
+    if not eval_root.is_dir():
+        print(f"error: no eval data at {eval_root}", file=sys.stderr)
+        return 1
+    if args.speed:
+        print(f"OpenCV: {cv2.getNumThreads()} threads, {cv2.getCPUFeaturesLine()}\n")
+        print("\n".join(speed_table(eval_root)))
+        return 0
+    started = time.perf_counter()
+    raw, methods = make_methods({})
+    results = touching_scenes(raw, methods, eval_root / PASSER_BY_SET, args.pairs)
+    if not args.no_coco:
+        results["COCO, >1 person, main >= 5% of frame"] = coco_scores(raw, methods, eval_root / "coco128seg_person")
+    print(f"`python -m benchmarks.only_you {' '.join(sys.argv[1:] if argv is None else argv)}` "
+          f"({time.perf_counter() - started:.0f} s)\n")
+    print("\n".join(table(results)) + "\n")
+    if args.walks:
+        walks = {f"walk-behind ({args.walks} walks)": walk_behind(raw, methods, eval_root / PASSER_BY_SET, args.walks)}
+        print("\n".join(table(walks)[2:]) + "\n")
+    stage = methods[-1]
+    print("The lone user kept whole, people stage (share of the person the selection hides; must be 0):\n\n"
+          "| clip | variant | frames | mean hidden | frames with > 5 % hidden | max |\n|---|---|---|---|---|---|")
+    for clip in LONE_USER_CLIPS:
+        if not (eval_root / clip).is_file():
+            continue
+        for variant, frames in lone_user_variants(eval_root / clip).items():
+            cuts = lone_user_cuts(stage.find, frames, stage.reset_find)
+            print(f"| {clip.name} | {variant} | {len(cuts)} | {cuts.mean():.4f} | {int((cuts > 0.05).sum())} | "
+                  f"{cuts.max(initial=0.0):.3f} |")
+    print()
+    clip = eval_root / THREE_PEOPLE_CLIP
+    if clip.is_file() and args.sheet:
+        contact_sheet(methods[-1], clip, args.sheet)
+        print(f"three-person clip, ours: {args.sheet}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+

@@ -1,0 +1,286 @@
+"""Person selection: decide who stays sharp.
+
+The selfie model returns one map for everybody; ``split_people`` cuts it into connected person regions
+(Mask R-CNN gives instances directly). ``UserSelector`` then keeps either everyone (``keep="all"``) or only
+*the user* (``keep="user"``, the default):
+
+* **Acquire**: with no user yet, the user is the person with the best ``user_score`` (largest, most central).
+* **Track**: afterwards the user is the person whose face is where the user's face was (when the people
+  stage saw faces), else whoever overlaps the previous frame's user best, whatever their size, so a
+  bigger passer-by never takes over. A one-frame miss of the model hides everyone for that frame (nobody
+  else is shown in the user's place); after ``lost_frames`` misses in a row the user has left and the best
+  person is acquired anew.
+* **First split**: a user picked while their region may have held several people (one face seen in a
+  region wider than one person) is picked again, as at the start, among the parts when that region first
+  comes apart into people with faces; from then on their face is their identity.
+* **Switch**: someone else becomes the user only after out-scoring the user ``switch_ratio``-fold for
+  ``switch_frames`` frames in a row (a wrong first pick is corrected; a passer-by is not picked up); a "user"
+  never seen with a face gives way after ``faceless_switch_frames`` to a bigger person with a face.
+* **Merge guard**: when someone touches the user, the selfie map fuses them into one region whose area jumps;
+  while it lasts (at most ``merge_frames``), only as many of the region's pixels as the user had, those
+  nearest the user's last shape, are kept, so the newcomer stays hidden while the user may move. It ends as
+  soon as the region holds one face and is one person wide (the user came back or came closer).
+* **Re-pick** (the ``u`` key): ``repick()`` makes the person nearest the centre the user on the next frame.
+
+Frame counts assume about 30 frames per second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from ..person import Person
+
+KEEP_CHOICES = ("user", "all")
+ALONE_WIDTH = 4.0  # a region at most this many face widths wide, holding one face, is one person
+_HALO = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))  # the soft edge kept around a region
+
+
+def split_people(probability: np.ndarray, min_area_fraction: float = 0.002) -> list[Person]:
+    """Cut a selfie probability map into one Person per connected region.
+
+    probability: hxw float32 in [0, 1]. Regions (probability > 0.5, 8-connected) smaller than
+    ``min_area_fraction`` of the map are dropped as noise. Each Person's mask is the probability inside its
+    region, grown by a few pixels so that the soft edge (p < 0.5) around the region stays with it (but never
+    into another region). Box: the region's bounding box, normalised.
+    """
+    height, width = probability.shape
+    core = (probability > 0.5).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(core, connectivity=8)
+    people: list[Person] = []
+    min_area = max(1, int(min_area_fraction * probability.size))
+    big = [label for label in range(1, count) if stats[label, cv2.CC_STAT_AREA] >= min_area]
+    for label in big:
+        x, y, w, h, _ = stats[label]
+        region = labels == label
+        halo = cv2.dilate(region.astype(np.uint8), _HALO).astype(bool)
+        if len(big) > 1:
+            halo &= region | (core == 0)  # the soft edge, not a neighbour's body
+        mask = np.where(halo, probability, 0.0).astype(np.float32)
+        box = (x / width, y / height, (x + w) / width, (y + h) / height)
+        people.append(Person(score=1.0, box=box, mask=mask))
+    return people
+
+
+def _one_person(person: Person) -> bool:
+    """The region holds one face and is no wider than one person: it grew because the user did (came back
+    into the picture, came closer), not because someone merged (the people stage splits a merge it sees)."""
+    face = person.face
+    return face is not None and person.box[2] - person.box[0] <= ALONE_WIDTH * (face[2] - face[0])
+
+
+def centre_distance(person: Person) -> float:
+    """Horizontal distance of the person's box centre from the frame's centre, 0 .. 0.5."""
+    x1, _, x2, _ = person.box
+    return abs((x1 + x2) / 2 - 0.5)
+
+
+def user_score(person: Person) -> float:
+    """How much a person looks like the webcam's user: detector score x area x closeness to the centre."""
+    return person.score * person.area * (1.0 - centre_distance(person))
+
+
+class UserSelector:
+    """Turns the people in a frame into one alpha map of who stays sharp.
+
+    select(people, grid: (h, w)) -> hxw float32 in [0, 1] on the people's mask grid.
+    Stateful: tracks the user from frame to frame (see the module docstring); ``reset()`` forgets them.
+
+    keep: "user" (only the user) or "all" (everyone the segmenter found).
+    lost_frames: frames without the user before another person may be picked.
+    switch_ratio, switch_frames: how much better, for how long, someone else must score to take over.
+    match_fraction: share of the previous user's region a person must cover to be the same person (or have
+        half of their own region inside it).
+    growth_limit: a jump of the user's area beyond this factor in one frame counts as a merge.
+    merge_growth: during a merge, the user's allowed area grows by this fraction per frame.
+    area_memory: per-frame decay of the remembered user size (the recent maximum) that a jump is judged by.
+    faceless_switch_frames: instead of switch_frames, when the user was never seen with a face and the
+        challenger has one.
+    merge_frames: after this many frames a merge is taken for the user's own growth (standing up, coming
+        closer) and the whole region is kept again.
+    """
+
+    def __init__(
+        self,
+        keep: str = "user",
+        lost_frames: int = 15,
+        switch_ratio: float = 3.0,
+        switch_frames: int = 60,
+        match_fraction: float = 0.25,
+        growth_limit: float = 1.75,
+        merge_frames: int = 150,
+        merge_growth: float = 0.02,
+        area_memory: float = 0.95,
+        faceless_switch_frames: int = 5,
+    ) -> None:
+        if keep not in KEEP_CHOICES:
+            raise ValueError(f"keep must be one of {KEEP_CHOICES}, not {keep!r}")
+        self.keep = keep
+        self.lost_frames = lost_frames
+        self.switch_ratio = switch_ratio
+        self.switch_frames = switch_frames
+        self.match_fraction = match_fraction
+        self.growth_limit = growth_limit
+        self.merge_frames = merge_frames
+        self.merge_growth = merge_growth
+        self.area_memory = area_memory
+        self.faceless_switch_frames = faceless_switch_frames
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the user (the next frame acquires one afresh)."""
+        self._user_core: np.ndarray | None = None  # hxw bool: the user's region last frame
+        self._user_area = 0.0
+        self._missing = 0
+        self._challenger_frames = 0
+        self._merge_area: float | None = None  # during a merge: the user's own area just before it
+        self._merged_frames = 0
+        self.user_box: tuple[float, float, float, float] | None = None  # the user's box last frame, if any
+        self._user_face: tuple[float, float, float, float] | None = None  # the user's face, when last seen
+        self._repick = False
+        self._settled = False  # True once the user's face is known to be theirs (not a neighbour's in one region)
+
+    def repick(self) -> None:
+        """The wrong person was picked: on the next frame the person nearest the centre becomes the user."""
+        self.reset()
+        self._repick = True
+
+    def select(self, people: Sequence[Person], grid: tuple[int, int]) -> np.ndarray:
+        """people: this frame's Persons (masks hxw on ``grid``) -> hxw float32 alpha of who stays sharp."""
+        grid = (int(grid[0]), int(grid[1]))
+        if self.keep == "all":
+            if not people:
+                return np.zeros(grid, np.float32)
+            return np.maximum.reduce([p.mask for p in people]).astype(np.float32, copy=False)
+        if self._user_core is not None and self._user_core.shape != grid:
+            self.reset()
+        cores = [p.mask > 0.5 for p in people]
+        if self._user_core is None:
+            return self._acquire(people, cores, grid)
+        index = self._first_split(people, cores) if not self._settled else None
+        if index is None:
+            index = self._match_face(people)
+        if index is None:
+            index = self._match(cores)
+        if index is None:
+            self._missing += 1
+            if self._missing > self.lost_frames:
+                self.reset()
+                return self._acquire(people, cores, grid)
+            return np.zeros(grid, np.float32)
+        index = self._maybe_switch(people, index)
+        return self._keep(people[index], cores[index])
+
+    def _acquire(self, people: Sequence[Person], cores: list[np.ndarray], grid: tuple[int, int]) -> np.ndarray:
+        if not people:
+            return np.zeros(grid, np.float32)
+        if self._repick:
+            index = min(range(len(people)), key=lambda i: centre_distance(people[i]))
+            self._repick = False
+        else:
+            index = max(range(len(people)), key=lambda i: user_score(people[i]))
+        self._user_core, self._merge_area = None, None  # no merge guard on a fresh pick
+        return self._keep(people[index], cores[index])
+
+    def _first_split(self, people: Sequence[Person], cores: list[np.ndarray]) -> int | None:
+        # The user was picked while their region may have held several people (the face seen in it may have
+        # been a neighbour's). When that region first comes apart, pick the user again among its parts, as
+        # at the start: the largest, most central. From then on the user's face is their identity.
+        previous = self._user_core
+        parts = [i for i, core in enumerate(cores) if people[i].face is not None
+                 and np.count_nonzero(core & previous) > 0.5 * np.count_nonzero(core)]
+        if len(parts) < 2:
+            return None
+        self._settled = True
+        return max(parts, key=lambda i: user_score(people[i]))
+
+    def _match_face(self, people: Sequence[Person]) -> int | None:
+        # Identity first: the face nearest where the user's face was, within one face width. Overlap alone
+        # would follow the region, and a region can hold two people.
+        if self._user_face is None:
+            return None
+        x1, y1, x2, y2 = self._user_face
+        width = max(x2 - x1, 1e-6)
+        best, best_distance = None, 1.0
+        for i, person in enumerate(people):
+            if person.face is None:
+                continue
+            a1, b1, a2, b2 = person.face
+            distance = np.hypot((a1 + a2 - x1 - x2) / 2, (b1 + b2 - y1 - y2) / 2) / width
+            if distance < best_distance:
+                best, best_distance = i, distance
+        return best
+
+    def _match(self, cores: list[np.ndarray]) -> int | None:
+        # Overlap with the user's last region, relative to that region (not IoU): a region that swallowed the
+        # user in a merge still contains them, and so does a region the user left half of (fast motion).
+        previous = self._user_core
+        previous_area = max(1, np.count_nonzero(previous))
+        best, best_overlap = None, 0
+        for i, core in enumerate(cores):
+            overlap = np.count_nonzero(core & previous)
+            if overlap > best_overlap:
+                best, best_overlap = i, overlap
+        if best is None:
+            return None
+        inside = best_overlap / max(1, np.count_nonzero(cores[best]))
+        if best_overlap / previous_area >= self.match_fraction or inside >= 0.5:
+            return best
+        return None
+
+    def _maybe_switch(self, people: Sequence[Person], index: int) -> int:
+        user = user_score(people[index])
+        others = [i for i in range(len(people)) if i != index]
+        challenger = max(others, key=lambda i: user_score(people[i]), default=None)
+        if challenger is not None and user_score(people[challenger]) > self.switch_ratio * user:
+            self._challenger_frames += 1
+            # A "user" never seen with a face (a chair or coat the model took for a person in an empty room)
+            # gives way quickly to a much bigger person with a face: the real user coming back.
+            faceless = self._user_face is None and not self._settled and people[challenger].face is not None
+            if self._challenger_frames >= (self.faceless_switch_frames if faceless else self.switch_frames):
+                self._challenger_frames = 0
+                self._user_core, self._merge_area = None, None  # a new person: not held to the old one's size
+                return challenger
+        else:
+            self._challenger_frames = 0
+        return index
+
+    def _keep(self, person: Person, core: np.ndarray) -> np.ndarray:
+        mask = person.mask
+        area = float(np.count_nonzero(core))
+        previous = self._user_core
+        if self._merge_area is None and previous is not None and area > self.growth_limit * max(
+            self._user_area, 1.0
+        ):
+            # The user's region jumped in size: someone merged into it. Remember the user's own size.
+            self._merge_area, self._merged_frames = max(self._user_area, 1.0), 0
+        if self._merge_area is not None and previous is not None:
+            self._merged_frames += 1
+            budget = self._merge_area * (1.0 + self.merge_growth) ** self._merged_frames
+            if area <= budget or self._merged_frames > self.merge_frames or _one_person(person):
+                self._merge_area = None  # separated again (or it was the user growing after all)
+            else:
+                # Keep the user's size, not the merged region's: the pixels of the region nearest the user's
+                # last shape, as many as the user had (plus a slow growth allowance). The user moving is
+                # followed (their new pixels are the nearest), the newcomer's body beyond is not taken.
+                distance = cv2.distanceTransform((~previous).astype(np.uint8), cv2.DIST_L2, 3)
+                inside = distance[core]
+                cut = np.partition(inside, int(budget) - 1)[int(budget) - 1]
+                core = core & (distance <= cut)
+                halo = cv2.dilate(core.astype(np.uint8), _HALO).astype(bool)
+                mask = np.where(halo, mask, 0.0).astype(np.float32)
+                area = float(np.count_nonzero(core))
+        self._user_core = core
+        # The user's recent size, forgetting slowly: a frame where the model missed the user's arm or legs
+        # must not make their return look like a merge.
+        self._user_area = area if previous is None else max(area, self.area_memory * self._user_area)
+        self._missing = 0
+        self.user_box = person.box
+        self._user_face = person.face
+        if person.face is not None and not self._settled:
+            # One face in a region no wider than one person: that face is the user's.
+            self._settled = _one_person(person)
+        return mask.astype(np.float32, copy=False)
