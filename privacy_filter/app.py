@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from . import cli
+from .avfile import DEFAULT_QUALITY, AVVideoSink, FileClock
 from .concurrent import overlap
 from .controls import KEY_HELP, Controls
 from .effects import EFFECT_NAMES, load_background, make_effect
@@ -40,7 +41,6 @@ from .sinks import (
     VIDEO_CODECS,
     ImageFileSink,
     PreviewWindow,
-    VideoFileSink,
     alpha_to_gray,
     check_display,
     check_output_path,
@@ -128,7 +128,9 @@ class Outputs:
     fps: float
     virtual_cam: bool = False
     virtual_cam_device: str | None = None
-    sinks: dict[str, VideoFileSink | ImageFileSink] = field(default_factory=dict)
+    clock: FileClock | None = None  # a video file input's frame times and sound (PyAV), for the video files
+    quality: int = DEFAULT_QUALITY
+    sinks: dict[str, AVVideoSink | ImageFileSink] = field(default_factory=dict)
     camera: VirtualCamera | None = None
 
     def write(self, output: np.ndarray, alpha: np.ndarray | None) -> None:
@@ -155,18 +157,25 @@ class Outputs:
     def streamed(self) -> int:
         return self.camera.frames if self.camera is not None else 0
 
-    def _sink(self, key: str, path: Path, size: tuple[int, int], color: bool) -> VideoFileSink | ImageFileSink:
+    def _sink(self, key: str, path: Path, size: tuple[int, int], color: bool) -> AVVideoSink | ImageFileSink:
         if key not in self.sinks:
-            self.sinks[key] = VideoFileSink(path, self.fps, size, color) if self.video else ImageFileSink(path)
+            self.sinks[key] = (
+                AVVideoSink(path, self.fps, size, color, clock=self.clock, quality=self.quality)
+                if self.video else ImageFileSink(path)
+            )
         return self.sinks[key]
 
-    def close(self, publish: bool = True) -> int:
-        """Close every sink and the virtual camera; the number of frames in the filtered output file."""
+    def close(self, publish: bool = True, complete: bool = False) -> int:
+        """Close every sink and the virtual camera; the number of frames in the filtered output file.
+        complete: the input was read to its end (a video file then gets all of its sound)."""
         frames, error = 0, None
         try:
             for key, sink in self.sinks.items():
                 try:  # every sink gets closed (its temporary file finished or removed) even if one fails
-                    sink.close(publish)
+                    if isinstance(sink, AVVideoSink):
+                        sink.close(publish, complete=complete)
+                    else:
+                        sink.close(publish)
                 except UserError as exc:
                     error = error or exc
                 if key == "output":
@@ -408,6 +417,7 @@ def run_job(session: Session, job: Job) -> int:
     outputs = Outputs(
         job.output, job.mask_output, video=job.video, fps=source.fps or 30.0,
         virtual_cam=args.virtual_cam, virtual_cam_device=args.virtual_cam_device,
+        clock=getattr(source, "clock", None), quality=args.quality,
     )
     progress = Progress(source.frame_count) if (job.output or job.mask_output) and not source.live else None
     loop: Loop | None = None
@@ -445,7 +455,7 @@ def run_job(session: Session, job: Job) -> int:
         session.processor.close()  # end the segmentation worker (after a model run in progress)
     with _no_interrupts():
         loop.source.stop()
-        frames = outputs.close(publish=True)
+        frames = outputs.close(publish=True, complete=True)
         if progress:
             progress.finish()
     if job.output:

@@ -21,7 +21,11 @@ import numpy as np
 
 from .errors import SinkError, native_stderr_silenced
 
-VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+# The encoder PyAV (avfile.py) writes each video container with: H.264 plays everywhere; browsers play VP9 in .webm.
+VIDEO_CODECS = {
+    ".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".mkv": "libx264", ".avi": "libx264",
+    ".webm": "libvpx-vp9",
+}
 SYSTEM_FONTS = "/usr/share/fonts"
 PREVIEW_MAX = (1600, 900)  # (W, H): the largest picture the preview window shows unscaled
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
@@ -70,12 +74,11 @@ def _check_output_path(path: Path, overwrite: bool, video: bool, flag: str) -> P
         if free < MIN_FREE_BYTES:
             raise SinkError(f"{flag} {path}: the disk holding {folder} is full ({free // 1024} kB free)")
         if video:
-            codec = VIDEO_CODECS[suffix]
-            writer = cv2.VideoWriter(str(probe), cv2.VideoWriter_fourcc(*codec), 30.0, (64, 48), True)
-            opened = writer.isOpened()
-            writer.release()
-            if not opened:
-                raise SinkError(f"{flag} {path}: this OpenCV has no {codec} encoder for {suffix} files; try .avi")
+            from .avfile import check_encoder  # (avfile imports this module)
+
+            problem = check_encoder(path)
+            if problem:
+                raise SinkError(f"{flag} {path}: {problem}; try .mp4")
         elif not cv2.haveImageWriter(str(path)):
             raise SinkError(f"{flag} {path}: this OpenCV cannot write {suffix} images; try .png")
     finally:

@@ -347,10 +347,12 @@ def open_source(spec: str, width: int = 600) -> Source:
         raise SourceError(f"input {spec} is not readable (permission denied)")
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         return ImageSource(path, width)
-    return CaptureReader(lambda: cv2.VideoCapture(str(path), FILE_BACKEND), str(path), live=False, width=width)
+    from .avfile import open_video_file  # video files are decoded by PyAV, with their frames' times
+
+    return open_video_file(path, width)
 
 
 def _cannot_open(name: str, live: bool) -> str:
     if live:
         return f"cannot open {name}: no camera there, or another program is using it"
-    return f"cannot read video {name}: not a video OpenCV can decode, or the file is corrupt"
+    return f"cannot read video {name}: not a video FFmpeg can decode, or the file is corrupt"
