@@ -253,6 +253,13 @@ def _output_folder(value: str, flag: str) -> Path:
 def plan_jobs(args: argparse.Namespace) -> tuple[list[Job], bool]:
     """The jobs the flags ask for, every output checked before any work; True if it is a batch."""
     if not is_batch(args.input):
+        if args.skip_existing:
+            video = not (not is_camera(args.input) and Path(args.input).suffix.lower() in IMAGE_EXTENSIONS)
+            wanted = {"--output": args.output, "--mask-output": args.mask_output}
+            left = without_existing(args.input, {k: Path(v) for k, v in wanted.items() if v}, video)
+            if not left and (args.output or args.mask_output) and not args.virtual_cam:
+                return [], False
+            args.output, args.mask_output = left.get("--output"), left.get("--mask-output")
         video = check_outputs(args)
         output = Path(args.output) if args.output else None
         mask = Path(args.mask_output) if args.mask_output else None
@@ -278,6 +285,10 @@ def plan_jobs(args: argparse.Namespace) -> tuple[list[Job], bool]:
     for source in sources:
         video = source.suffix.lower() not in IMAGE_EXTENSIONS
         targets = {flag: batch_name(source, folder) for flag, folder in folders.items()}
+        if args.skip_existing:
+            targets = without_existing(str(source), targets, video)
+            if not targets:
+                continue
         for flag, target in targets.items():
             if target.resolve() == source.resolve():
                 raise UserError(f"{flag} {folders[flag]} would overwrite the input {source}; choose another folder")
@@ -287,6 +298,31 @@ def plan_jobs(args: argparse.Namespace) -> tuple[list[Job], bool]:
             taken[target.resolve()] = source
         jobs.append(Job(str(source), targets.get("--output"), targets.get("--mask-output"), video))
     return jobs, True
+
+
+def without_existing(source: str, targets: dict[str, Path], video: bool) -> dict[str, Path]:
+    """--skip-existing: ``targets`` (flag -> file) less those that exist, each skipped with a line saying so.
+
+    Outputs are published only once complete (written beside, then renamed), so an existing one is a finished
+    result; one that does not read back (not ours, or damaged since) is an error rather than silently kept.
+    """
+    from .avfile import video_frames
+
+    left = {}
+    for flag, target in targets.items():
+        if not target.exists():
+            left[flag] = target
+            continue
+        if video:
+            complete = target.is_file() and video_frames(target) is not None
+        else:
+            with native_stderr_silenced():
+                complete = target.is_file() and cv2.imread(str(target), cv2.IMREAD_UNCHANGED) is not None
+        if not complete:
+            raise UserError(f"{flag} {target} exists but does not read back as a {'video' if video else 'picture'}; "
+                            "remove it to filter its input again")
+        print(f"skipped: {one_line(str(target))} exists (from {one_line(source)})", file=sys.stderr)
+    return left
 
 
 def check_snapshot_dir(value: str) -> Path:
@@ -348,6 +384,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"Mask R-CNN model ready in {args.mask_rcnn}", file=sys.stderr)
         return 0
     jobs, batch = plan_jobs(args)
+    if not jobs:  # --skip-existing: every output is there already
+        print("nothing to do: every output exists already (--skip-existing)", file=sys.stderr)
+        return 0
     if args.virtual_cam:
         import_pyvirtualcam()  # not installed: say how to install it before any work
     background = load_background(args.background) if args.background else None

@@ -256,9 +256,10 @@ class AVVideoSink:
             self._audio.copy_until(time)
 
     def _frame_time(self) -> float:
+        """This frame's time (s): the input's, else one ``fps`` period after the previous frame."""
         if self._clock is not None and self.frames < len(self._clock.times):
             return self._clock.times[self.frames]
-        return (self._last_pts + 1) * float(self._time_base) if self._clock else self.frames / self.fps
+        return self._last_pts * float(self._time_base) + 1 / self.fps if self.frames else 0.0
 
     def _i420(self, frame: np.ndarray) -> np.ndarray:
         """frame: HxWx3 uint8 BGR or HxW uint8 grey -> (H*3/2)xW uint8 I420 (limited range, BT.601)."""
