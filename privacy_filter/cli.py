@@ -10,7 +10,9 @@ a call gets the camera's size. An explicit ``--width`` always wins.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .avfile import DEFAULT_QUALITY
 from .effects import EFFECT_NAMES, MAX_KERNEL, parse_color
@@ -20,6 +22,8 @@ from .selection import KEEP_CHOICES
 from .sources import is_camera
 
 BACKENDS = ("selfie", "mask-rcnn")
+# How the user started it: the installed command (pip install .), or the script in the repository.
+PROGRAM_NAME = "privacy-filter" if Path(sys.argv[0]).name == "privacy-filter" else "instance_segmentation.py"
 CAMERA_PREVIEW_WIDTH = 600  # the seed's width: a camera in the window, where speed matters most
 
 
@@ -87,7 +91,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
-        prog="instance_segmentation.py",
+        prog=PROGRAM_NAME,
         description="Webcam privacy filter: keeps you sharp and blurs (or replaces) everything else.",
     )
     parser.add_argument("-i", "--input", default="0",
