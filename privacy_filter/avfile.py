@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -240,6 +242,10 @@ class AVVideoSink:
         return stream
 
     def write(self, frame: np.ndarray) -> None:
+        with _signals_held():  # a Ctrl-C mid-frame would lose packets the encoder has handed over
+            self._write(frame)
+
+    def _write(self, frame: np.ndarray) -> None:
         if (frame.shape[1], frame.shape[0]) != self.size:
             frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
         frame = frame[: self._even[1], : self._even[0]]
@@ -305,12 +311,38 @@ class AVVideoSink:
         if problem:
             self._temp.unlink(missing_ok=True)
             raise SinkError(f"could not finish {self.path}: {problem} (is the disk full?); nothing was saved")
+        self.frames = video_frames(self._temp) or self.frames  # what the file really holds
         try:
             os.replace(self._temp, self.path)
         except OSError as exc:
             raise SinkError(
                 f"cannot save {self.path} ({exc.strerror or exc}); the finished video is kept as {self._temp}"
             ) from None
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM inside the block and act on them at its end, with the handlers that were there
+    (KeyboardInterrupt, the app's Interrupted): the exception then lands between frames, never between the
+    encoder handing packets over and their being written. Main thread only (where Python runs handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous: dict[int, object] = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda signum, _frame: caught.append(signum))
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum in caught:
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
 
 
 class _Audio:
