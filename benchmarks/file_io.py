@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 CLIP = REPO.parent / "shared" / "eval" / "videos" / "asl_webcam_concat.mp4"
 AVX2_ENV = {  # names as opencv-python 5.0 and numpy 2.4 spell them (check: cv2.getCPUFeaturesLine(), a '?' = off)
-    "OPENCV_CPU_DISABLE": "AVX512-SKX,AVX512-COMMON,AVX512-ICL,AVX512-CLX,AVX512-CNL,AVX512-KNL,AVX512-KNM",
+    "OPENCV_CPU_DISABLE": "AVX512-SKX,AVX512-COMMON,AVX512-ICL,AVX512-CLX,AVX512-CNL",
     "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
 }
 
