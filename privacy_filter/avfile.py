@@ -109,7 +109,7 @@ class AVCapture:
         if time is None:
             time = self.clock.start + (len(times) / self.get(cv2.CAP_PROP_FPS) if self.get(cv2.CAP_PROP_FPS) else 0)
         times.append(time - self.clock.start)
-        return True, _to_bgr(frame)
+        return True, _upright(_to_bgr(frame), frame.rotation)
 
     def release(self) -> None:
         container, self._container = self._container, None
@@ -136,6 +136,17 @@ def _to_bgr(frame: av.VideoFrame) -> np.ndarray:
     if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
         return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
     return frame.to_ndarray(format="bgr24")
+
+
+# A phone's portrait video is stored sideways with a rotation to apply when shown (its display matrix).
+_TURNS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def _upright(picture: np.ndarray, rotation: float) -> np.ndarray:
+    """picture as players show it (and as OpenCV's reader gives it): ``rotation`` is the display matrix's
+    angle, counter-clockwise degrees (FFmpeg's convention); people must stand upright for the segmenter."""
+    turn = _TURNS.get(round(-rotation) % 360)
+    return picture if turn is None else cv2.rotate(picture, turn)
 
 
 class AVFileReader(CaptureReader):

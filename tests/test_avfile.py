@@ -194,6 +194,34 @@ def test_the_reader_gives_each_frame_its_time(frames, tmp_path) -> None:
     assert got == 30 and source.clock.times == pytest.approx(times, abs=0.001)
 
 
+@pytest.mark.parametrize("rotation", [90, -90, 180])
+def test_a_phone_video_is_read_upright_as_players_show_it(frames, tmp_path, rotation) -> None:
+    # Phones store portrait video sideways plus a display rotation; OpenCV's reader (like every player)
+    # applies it, and so must ours: the segmenter needs people upright.
+    path = tmp_path / "phone.mp4"
+    out = av.open(str(path), "w")
+    stream = out.add_stream("libx264", rate=30)
+    stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+    stream.set_display_rotation(rotation)
+    for index, frame in enumerate(frames[:5]):
+        picture = av.VideoFrame.from_ndarray(frame, format="bgr24")
+        picture.pts = index
+        for packet in stream.encode(picture):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
+    out.close()
+    capture = cv2.VideoCapture(str(path))
+    ok, shown = capture.read()
+    capture.release()
+    source = open_video_file(path, width=0).start()
+    ours = source.read(timeout=5)
+    source.stop()
+    assert ok and ours is not None
+    assert ours.shape == shown.shape == ((240, 320, 3) if rotation == 180 else (320, 240, 3))
+    assert np.abs(ours.astype(int) - shown).mean() < 3, "the same way round as OpenCV shows it"
+
+
 # ---------------------------------------------------------------- Ctrl-C
 
 def test_ctrl_c_leaves_a_playable_file_with_sound_up_to_its_last_frame(tmp_path) -> None:
