@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -221,8 +222,13 @@ class AVVideoSink:
             options = {"movflags": "+faststart"} if suffix in (".mp4", ".m4v", ".mov") else {}
             self._out = av.open(str(self._temp), "w", format=_format_name(suffix), options=options)
             self._stream = self._video_stream(suffix, quality)
-            if color and clock is not None:
-                self._audio = _Audio.open(self._out, clock, suffix)
+            # The sound: read from the input a second time, so only from a regular file (not a pipe, which
+            # would lose the frames this read takes).
+            if color and clock is not None and clock.path.is_file():
+                try:
+                    self._audio = _Audio.open(self._out, clock, suffix)
+                except (av.error.FFmpegError, ValueError) as exc:
+                    _no_sound(self.path, exc)
             self._out.start_encoding()
         except (av.error.FFmpegError, ValueError, OSError) as exc:
             with contextlib.suppress(Exception):
@@ -253,8 +259,12 @@ class AVVideoSink:
         return stream
 
     def write(self, frame: np.ndarray) -> None:
-        with _signals_held():  # a Ctrl-C mid-frame would lose packets the encoder has handed over
-            self._write(frame)
+        try:
+            with _signals_held():  # a Ctrl-C mid-frame would lose packets the encoder has handed over
+                self._write(frame)
+        except (av.error.FFmpegError, OSError) as exc:  # a full disk, a folder gone: the file cannot be finished
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise SinkError(f"could not finish {self.path}: {reason} (is the disk full?); nothing was saved") from None
 
     def _write(self, frame: np.ndarray) -> None:
         if (frame.shape[1], frame.shape[0]) != self.size:
@@ -270,7 +280,14 @@ class AVVideoSink:
         for packet in packets:
             self._out.mux(packet)
         if self._audio is not None:
-            self._audio.copy_until(time)
+            try:
+                self._audio.copy_until(time)
+            except av.error.FFmpegError as exc:
+                if isinstance(exc, OSError):
+                    raise  # the disk, not the sound
+                self._audio.close()  # sound the muxer refuses (broken timestamps): the picture goes on
+                self._audio = None
+                _no_sound(self.path, exc)
 
     def _frame_time(self) -> float:
         """This frame's time (s): the input's, else one ``fps`` period after the previous frame."""
@@ -304,8 +321,14 @@ class AVVideoSink:
                 for packet in self._stream.encode(None):
                     self._out.mux(packet)
                 if self._audio is not None:
-                    end = None if complete else (self._last_pts + 1) * float(self._time_base)
-                    self._audio.finish(end)
+                    # All of the sound, or (stopped early) up to the end of the last frame.
+                    end = None if complete else self._last_pts * float(self._time_base) + 1 / self.fps
+                    try:
+                        self._audio.finish(end)
+                    except av.error.FFmpegError as exc:
+                        if isinstance(exc, OSError):
+                            raise
+                        _no_sound(self.path, exc)
         except (av.error.FFmpegError, OSError) as exc:
             problem = str(exc)
         finally:
@@ -329,6 +352,12 @@ class AVVideoSink:
             raise SinkError(
                 f"cannot save {self.path} ({exc.strerror or exc}); the finished video is kept as {self._temp}"
             ) from None
+
+
+def _no_sound(path: Path, exc: Exception) -> None:
+    """The input's sound cannot go into ``path``: say so once, and write the picture without it."""
+    print(f"privacy-filter: warning: the sound cannot be carried into {path} ({exc}); the video is written "
+          "without it (or without the rest of it)", file=sys.stderr)
 
 
 @contextlib.contextmanager

@@ -253,7 +253,7 @@ def test_ctrl_c_leaves_a_playable_file_with_sound_up_to_its_last_frame(tmp_path)
     frames = len(result["times"])
     assert 0 < frames < 300, "interrupted half-way"
     video_end = result["times"][-1] + 1 / 30
-    assert result["audio"] == "aac" and result["audio_end"] == pytest.approx(video_end, abs=0.1), \
+    assert result["audio"] == "aac" and result["audio_end"] == pytest.approx(video_end, abs=0.05), \
         "the sound goes up to the last frame, no further"
     assert result["tone"] > 0.15
     assert [p.name for p in out.parent.iterdir()] == ["call.mp4"], "no temporary file left behind"
