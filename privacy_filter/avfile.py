@@ -34,7 +34,12 @@ from .sinks import VIDEO_CODECS, _temporary_beside
 from .sources import CaptureReader
 
 DEFAULT_QUALITY = 23  # x264's CRF: 0 lossless ... 51 worst; 18 looks transparent, 23 is FFmpeg's default
-PRESET = "veryfast"  # x264 preset: ~3x smaller than OpenCV's mp4v and about as fast as the filter itself
+# x264: "ultrafast" plus B-frames, CABAC and the deblocking filter (Main profile, plays everywhere). On the
+# standard clip that costs ~0.5 ms more CPU a frame than OpenCV's mp4v (~1.6 vs 1.1 ms at 640x480) for files
+# ~1.5x smaller; "veryfast" would be ~2x smaller again but ~2 ms more a frame, and on two cores the filter
+# uses both already, so it would slow files ~17% (benchmarks/RESULTS.md). --quality 28 halves the size.
+PRESET = "ultrafast"
+X264_PARAMS = "bframes=3:cabac=1:deblock=1"
 VIDEO_TIME_BASE = Fraction(1, 90000)  # MPEG's clock: fine enough for any frame time a camera gives
 # Audio codecs a browser plays in these containers: copied as they are. Any other is re-encoded.
 BROWSER_AUDIO = {
@@ -240,17 +245,17 @@ class AVVideoSink:
         codec = VIDEO_CODECS[suffix]
         stream = self._out.add_stream(codec, rate=Fraction(self.fps).limit_denominator(1001))
         stream.width, stream.height = self._even
-        stream.pix_fmt = "yuv420p"  # what every browser and player decodes
-        if suffix == ".avi":
-            # AVI has one fixed rate: frames go at their nearest tick (gaps become repeats); no B-frames,
-            # which AVI cannot time.
-            self._time_base = Fraction(1, max(1, round(self.fps)))
-            stream.codec_context.max_b_frames = 0
-        else:
-            self._time_base = VIDEO_TIME_BASE
+        # What every browser and player decodes (Motion JPEG's own variant is full range).
+        stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        # AVI has one fixed rate: there frames go at their nearest tick (gaps become repeats).
+        self._time_base = Fraction(1, max(1, round(self.fps))) if suffix == ".avi" else VIDEO_TIME_BASE
         stream.codec_context.time_base = self._time_base
+        self._jpeg = codec == "mjpeg"
         if codec == "libx264":
-            stream.options = {"preset": PRESET, "crf": str(quality)}
+            stream.options = {"preset": PRESET, "crf": str(quality), "x264-params": X264_PARAMS}
+        elif self._jpeg:  # JPEG's quantiser 2 (best) ... 31: CRF 23 -> 4
+            q = str(max(2, min(31, round(quality / 6))))
+            stream.options = {"qmin": q, "qmax": q}
         else:  # VP9: CRF on its 0-63 scale, realtime speed (its default is minutes per minute of video)
             stream.options = {"crf": str(round(quality * 63 / 51)), "b": "0", "deadline": "realtime",
                               "cpu-used": "8", "row-mt": "1"}
@@ -270,7 +275,10 @@ class AVVideoSink:
         if (frame.shape[1], frame.shape[0]) != self.size:
             frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
         frame = frame[: self._even[1], : self._even[0]]
-        picture = av.VideoFrame.from_ndarray(self._i420(frame), format="yuv420p")
+        if self._jpeg:  # full-range YUV: FFmpeg converts
+            picture = av.VideoFrame.from_ndarray(frame, format="bgr24" if frame.ndim == 3 else "gray")
+        else:
+            picture = av.VideoFrame.from_ndarray(self._i420(frame), format="yuv420p")
         time = self._frame_time()
         picture.pts = pts = max(round(time / self._time_base), self._last_pts + 1)  # strictly increasing
         picture.time_base = self._time_base

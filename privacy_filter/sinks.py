@@ -21,9 +21,10 @@ import numpy as np
 
 from .errors import SinkError, native_stderr_silenced
 
-# The encoder PyAV (avfile.py) writes each video container with: H.264 plays everywhere; browsers play VP9 in .webm.
+# The encoder PyAV (avfile.py) writes each video container with: H.264 plays everywhere; browsers play VP9 in .webm;
+# .avi (which cannot time B-frames) keeps Motion JPEG, as before.
 VIDEO_CODECS = {
-    ".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".mkv": "libx264", ".avi": "libx264",
+    ".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".mkv": "libx264", ".avi": "mjpeg",
     ".webm": "libvpx-vp9",
 }
 SYSTEM_FONTS = "/usr/share/fonts"
