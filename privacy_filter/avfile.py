@@ -34,12 +34,12 @@ from .sinks import VIDEO_CODECS, _temporary_beside
 from .sources import CaptureReader
 
 DEFAULT_QUALITY = 23  # x264's CRF: 0 lossless ... 51 worst; 18 looks transparent, 23 is FFmpeg's default
-# x264: "ultrafast" plus B-frames, CABAC and the deblocking filter (Main profile, plays everywhere). On the
-# standard clip that costs ~0.5 ms more CPU a frame than OpenCV's mp4v (~1.6 vs 1.1 ms at 640x480) for files
-# ~1.5x smaller; "veryfast" would be ~2x smaller again but ~2 ms more a frame, and on two cores the filter
-# uses both already, so it would slow files ~17% (benchmarks/RESULTS.md). --quality 28 halves the size.
+# x264 "ultrafast" plus CABAC and the deblocking filter (Main profile: plays everywhere): the whole program
+# runs as fast as with OpenCV's mp4v (which it replaces) for files ~12% smaller at CRF 23. B-frames (-40% size)
+# and "veryfast" (-70%) made the whole run ~1.3x slower on two cores (benchmarks/RESULTS.md, "Video files
+# through PyAV"); --quality 28 roughly halves the size instead.
 PRESET = "ultrafast"
-X264_PARAMS = "bframes=3:cabac=1:deblock=1"
+X264_PARAMS = "cabac=1:deblock=1"
 VIDEO_TIME_BASE = Fraction(1, 90000)  # MPEG's clock: fine enough for any frame time a camera gives
 # Audio codecs a browser plays in these containers: copied as they are. Any other is re-encoded.
 BROWSER_AUDIO = {
@@ -349,11 +349,12 @@ class AVVideoSink:
         if not publish or self.frames == 0:
             self._temp.unlink(missing_ok=True)
             return
-        problem = problem or unreadable_video(self._temp, self.frames)
+        count = None if problem else video_frames(self._temp)
+        problem = problem or _short(count, self.frames)
         if problem:
             self._temp.unlink(missing_ok=True)
             raise SinkError(f"could not finish {self.path}: {problem} (is the disk full?); nothing was saved")
-        self.frames = video_frames(self._temp) or self.frames  # what the file really holds
+        self.frames = count or self.frames  # what the file really holds
         try:
             os.replace(self._temp, self.path)
         except OSError as exc:
@@ -500,7 +501,10 @@ def video_frames(path: Path) -> int | None:
 
 def unreadable_video(path: Path, frames: int) -> str | None:
     """Why the video at ``path`` is not a complete ``frames``-frame video, or None if it is."""
-    count = video_frames(path)
+    return _short(video_frames(path), frames)
+
+
+def _short(count: int | None, frames: int) -> str | None:
     if count is None:
         return "the file does not read back as a video"
     if count < frames:
