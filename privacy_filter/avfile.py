@@ -35,9 +35,9 @@ from .sources import CaptureReader
 
 DEFAULT_QUALITY = 23  # x264's CRF: 0 lossless ... 51 worst; 18 looks transparent, 23 is FFmpeg's default
 # x264 "ultrafast" plus CABAC and the deblocking filter (Main profile: plays everywhere): the whole program
-# runs as fast as with OpenCV's mp4v (which it replaces) for files ~12% smaller at CRF 23. B-frames (-40% size)
-# and "veryfast" (-70%) made the whole run ~1.3x slower on two cores (benchmarks/RESULTS.md, "Video files
-# through PyAV"); --quality 28 roughly halves the size instead.
+# takes ~5-10% longer than with OpenCV's mp4v (which it replaces) for files ~12% smaller at CRF 23. B-frames
+# (-40% size) and "veryfast" (-70%) made the whole run ~1.3x slower on two cores (benchmarks/RESULTS.md, "Video
+# files through PyAV"); --quality 28 roughly halves the size instead.
 PRESET = "ultrafast"
 X264_PARAMS = "cabac=1:deblock=1"
 VIDEO_TIME_BASE = Fraction(1, 90000)  # MPEG's clock: fine enough for any frame time a camera gives
