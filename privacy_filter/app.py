@@ -494,7 +494,8 @@ def run_job(session: Session, job: Job) -> int:
         session.processor.close()  # end the segmentation worker (after a model run in progress)
     with _no_interrupts():
         loop.source.stop()
-        frames = outputs.close(publish=True, complete=True)
+        # Read to its end (not quit with q half-way): the file gets all of the input's sound.
+        frames = outputs.close(publish=True, complete=not session.controls.quit)
         if progress:
             progress.finish()
     if job.output:

@@ -289,6 +289,21 @@ def test_the_clock_sets_each_frame_time_and_past_its_end_frames_follow_on(frames
     assert times == pytest.approx([0.0, 0.1, 0.5, 0.6, 0.7], abs=0.002)
 
 
+@pytest.mark.parametrize(("complete", "sound_s"), [(False, 1.0), (True, 3.0)])
+def test_a_file_stopped_early_gets_the_sound_of_its_frames_and_a_finished_one_all_of_it(
+        call_clip, tmp_path, complete, sound_s) -> None:
+    # q in the window after 1 s of a 3 s call: the sound stops with the picture. Read to its end: all of it.
+    source = open_video_file(call_clip, width=0).start()
+    sink = AVVideoSink(tmp_path / "out.mp4", source.fps, (320, 240), clock=source.clock)
+    for _ in range(30):
+        sink.write(source.read(timeout=5))
+    source.stop()
+    sink.close(complete=complete)
+    result = read_back(tmp_path / "out.mp4")
+    assert len(result["times"]) == 30
+    assert result["audio_end"] == pytest.approx(sound_s, abs=0.05)
+
+
 def test_quality_trades_size_for_fidelity(call_clip, tmp_path) -> None:
     filter_file(call_clip, tmp_path / "best.mp4", "--quality", "12")
     filter_file(call_clip, tmp_path / "small.mp4", "--quality", "35")
