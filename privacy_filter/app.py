@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from . import cli
-from .avfile import DEFAULT_QUALITY, AVVideoSink, FileClock
+from .avfile import DEFAULT_QUALITY, AVVideoSink, FileClock, video_frames
 from .concurrent import overlap
 from .controls import KEY_HELP, Controls
 from .effects import EFFECT_NAMES, load_background, make_effect
@@ -306,8 +306,6 @@ def without_existing(source: str, targets: dict[str, Path], video: bool) -> dict
     Outputs are published only once complete (written beside, then renamed), so an existing one is a finished
     result; one that does not read back (not ours, or damaged since) is an error rather than silently kept.
     """
-    from .avfile import video_frames
-
     left = {}
     for flag, target in targets.items():
         if not target.exists():
