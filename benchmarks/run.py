@@ -65,6 +65,7 @@ import numpy as np
 
 from benchmarks.seed_baseline import seed_mask_rcnn_frame, seed_paste
 from privacy_filter import app, cli, runtime
+from privacy_filter.avfile import AVVideoSink as VideoFileSink  # the app's video writer (PyAV, H.264)
 from privacy_filter.concurrent import LatestMask, overlap
 from privacy_filter.effects import make_effect
 from privacy_filter.mask_rcnn import MaskRCNNSegmenter, make_blob, parse_detections, quiet_opencv, read_net
@@ -73,7 +74,6 @@ from privacy_filter.person import Person
 from privacy_filter.pipeline import FrameProcessor, InstancePeople, checked_probability
 from privacy_filter.selection import UserSelector, split_people
 from privacy_filter.selfie import SelfieSegmenter
-from privacy_filter.sinks import VideoFileSink
 from privacy_filter.sources import CaptureReader, open_source
 
 REPO = Path(__file__).resolve().parent.parent
@@ -601,7 +601,9 @@ def latency(path: Path, processor: FrameProcessor, frames: int, fps: float = 30.
 def e2e_seed(path: Path, segmenter: SelfieSegmenter, limit: int, folder: Path, encode: bool) -> Run:
     """The seed's way on the same reader: one thread does model, mask, blur, paste [and encode]."""
     size = clip_size(path)
-    sink = VideoFileSink(folder / f"seed_{size[0]}x{size[1]}.mp4", 30.0, size) if encode else None
+    # The seed's writer: OpenCV's MPEG-4 Part 2.
+    fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+    sink = cv2.VideoWriter(str(folder / f"seed_{size[0]}x{size[1]}.mp4"), fourcc, 30.0, size) if encode else None
     source = open_source(str(path), width=0).start()
 
     def handle(frame: np.ndarray) -> None:
@@ -617,7 +619,7 @@ def e2e_seed(path: Path, segmenter: SelfieSegmenter, limit: int, folder: Path, e
     finally:
         source.stop()
         if sink is not None:
-            sink.close(publish=False)
+            sink.release()
     return Run(count / wall, cpu / wall, count)
 
 

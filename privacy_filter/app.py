@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from . import cli
+from .avfile import DEFAULT_QUALITY, AVVideoSink, FileClock, video_frames
 from .concurrent import overlap
 from .controls import KEY_HELP, Controls
 from .effects import EFFECT_NAMES, load_background, make_effect
@@ -41,7 +42,6 @@ from .sinks import (
     VIDEO_CODECS,
     ImageFileSink,
     PreviewWindow,
-    VideoFileSink,
     alpha_to_gray,
     check_display,
     check_output_path,
@@ -176,12 +176,17 @@ def describe_models(finder: object) -> str:
     """The model(s) in use and their runtime, for the startup line and the ``f`` overlay."""
     while hasattr(finder, "finder"):  # a worker wrapper (concurrent.Lookahead / LatestMask)
         finder = finder.finder
+    faces = ""
+    if hasattr(finder, "base"):  # the people stage (people.stage.FacePeople) around the segmenter's people
+        describe_faces = getattr(finder.detector, "describe", None)
+        faces = f"; {describe_faces()}" if callable(describe_faces) else ""
+        finder = finder.base
     segmenter = getattr(finder, "segmenter", finder)
     describe = getattr(segmenter, "describe", None)
     if callable(describe):
-        return str(describe())
+        return f"{describe()}{faces}"
     name = "Mask R-CNN" if type(segmenter).__name__.startswith("MaskRCNN") else type(segmenter).__name__
-    return f"{name} on cv2.dnn"  # Mask R-CNN: the seed's TensorFlow graph, which only cv2.dnn runs
+    return f"{name} on cv2.dnn{faces}"  # Mask R-CNN: the seed's TensorFlow graph, which only cv2.dnn runs
 
 
 def build_processor(
@@ -227,7 +232,9 @@ class Outputs:
     virtual_cam_device: str | None = None
     models: str = ""  # the model line (``describe_models``), said when the virtual camera opens headless
     overwrite: bool = False
-    sinks: dict[str, VideoFileSink | ImageFileSink] = field(default_factory=dict)
+    clock: FileClock | None = None  # a video file input's frame times and sound (PyAV), for the video files
+    quality: int = DEFAULT_QUALITY
+    sinks: dict[str, AVVideoSink | ImageFileSink] = field(default_factory=dict)
     camera: VirtualCamera | None = None
 
     def write(self, output: np.ndarray, alpha: np.ndarray | None) -> None:
@@ -267,21 +274,26 @@ class Outputs:
     def streamed(self) -> int:
         return self.camera.frames if self.camera is not None else 0
 
-    def _sink(self, key: str, path: Path, size: tuple[int, int], color: bool) -> VideoFileSink | ImageFileSink:
+    def _sink(self, key: str, path: Path, size: tuple[int, int], color: bool) -> AVVideoSink | ImageFileSink:
         if key not in self.sinks:
             self.sinks[key] = (
-                VideoFileSink(path, self.fps, size, color, overwrite=self.overwrite) if self.video
-                else ImageFileSink(path, overwrite=self.overwrite)
+                AVVideoSink(path, self.fps, size, color, clock=self.clock, quality=self.quality,
+                            overwrite=self.overwrite)
+                if self.video else ImageFileSink(path, overwrite=self.overwrite)
             )
         return self.sinks[key]
 
-    def close(self, publish: bool = True) -> int:
-        """Close every sink and the virtual camera; the number of frames in the filtered output file."""
+    def close(self, publish: bool = True, complete: bool = False) -> int:
+        """Close every sink and the virtual camera; the number of frames in the filtered output file.
+        complete: the input was read to its end (a video file then gets all of its sound)."""
         frames, error = 0, None
         try:
             for key, sink in self.sinks.items():
                 try:  # every sink gets closed (its temporary file finished or removed) even if one fails
-                    sink.close(publish)
+                    if isinstance(sink, AVVideoSink):
+                        sink.close(publish, complete=complete)
+                    else:
+                        sink.close(publish)
                 except UserError as exc:
                     error = error or exc
                 if key == "output":
@@ -397,6 +409,13 @@ def plan_jobs(args: argparse.Namespace) -> tuple[list[Job], bool]:
     """The jobs the flags ask for, every output checked before any work; True if it is a batch."""
     if not is_batch(args.input):
         check_loop(args)
+        if args.skip_existing:
+            video = is_camera(args.input) or not is_image_name(Path(args.input))
+            wanted = {"--output": args.output, "--mask-output": args.mask_output}
+            left = without_existing(args.input, {k: Path(v) for k, v in wanted.items() if v}, video)
+            if not left and (args.output or args.mask_output) and not args.virtual_cam:
+                return [], False
+            args.output, args.mask_output = left.get("--output"), left.get("--mask-output")
         video = check_outputs(args)
         output = Path(args.output) if args.output else None
         mask = Path(args.mask_output) if args.mask_output else None
@@ -422,6 +441,10 @@ def plan_jobs(args: argparse.Namespace) -> tuple[list[Job], bool]:
     for source in sources:
         video = not is_image_name(source)
         targets = {flag: batch_name(source, folder) for flag, folder in folders.items()}
+        if args.skip_existing:
+            targets = without_existing(str(source), targets, video)
+            if not targets:
+                continue
         for flag, target in targets.items():
             if same_file(target, source):
                 raise UserError(f"{flag} {folders[flag]} would overwrite the input {source}; choose another folder")
@@ -432,6 +455,29 @@ def plan_jobs(args: argparse.Namespace) -> tuple[list[Job], bool]:
             taken[target.resolve()] = source
         jobs.append(Job(str(source), targets.get("--output"), targets.get("--mask-output"), video))
     return jobs, True
+
+
+def without_existing(source: str, targets: dict[str, Path], video: bool) -> dict[str, Path]:
+    """--skip-existing: ``targets`` (flag -> file) less those that exist, each skipped with a line saying so.
+
+    Outputs are published only once complete (written beside, then renamed), so an existing one is a finished
+    result; one that does not read back (not ours, or damaged since) is an error rather than silently kept.
+    """
+    left = {}
+    for flag, target in targets.items():
+        if not target.exists():
+            left[flag] = target
+            continue
+        if video:
+            complete = target.is_file() and video_frames(target) is not None
+        else:
+            with native_stderr_silenced():
+                complete = target.is_file() and cv2.imread(str(target), cv2.IMREAD_UNCHANGED) is not None
+        if not complete:
+            raise UserError(f"{flag} {target} exists but does not read back as a {'video' if video else 'picture'}; "
+                            "remove it to filter its input again")
+        print(f"skipped: {one_line(str(target))} exists (from {one_line(source)})", file=sys.stderr)
+    return left
 
 
 def check_snapshot_dir(value: str) -> Path:
@@ -494,6 +540,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"Mask R-CNN model ready in {args.mask_rcnn}", file=sys.stderr)
         return 0
     jobs, batch = plan_jobs(args)
+    if not jobs:  # --skip-existing: every output is there already
+        print("nothing to do: every output exists already (--skip-existing)", file=sys.stderr)
+        return 0
     if args.virtual_cam:
         import_pyvirtualcam()  # not installed: say how to install it before any work
     background = load_background(args.background) if args.background else None
@@ -569,6 +618,7 @@ def run_job(session: Session, job: Job) -> int:
         job.output, job.mask_output, video=job.video, fps=source.fps or 30.0,
         virtual_cam=args.virtual_cam, virtual_cam_device=args.virtual_cam_device, overwrite=args.overwrite,
         models="" if session.display else describe_models(session.processor.finder),
+        clock=getattr(source, "clock", None), quality=args.quality,
     )
     progress = Progress(source.frame_count) if (job.output or job.mask_output) and not source.live else None
     loop: Loop | None = None
@@ -606,7 +656,8 @@ def run_job(session: Session, job: Job) -> int:
         session.processor.close()  # end the segmentation worker (after a model run in progress)
     with _no_interrupts():
         loop.source.stop()
-        frames = outputs.close(publish=True)
+        # Read to its end (not quit with q half-way): the file gets all of the input's sound.
+        frames = outputs.close(publish=True, complete=not session.controls.quit)
         if progress:
             progress.finish()
     if job.output:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from .avfile import DEFAULT_QUALITY
 from .effects import DEFAULT_KERNEL, EFFECT_NAMES, KERNEL_FLOOR, MAX_KERNEL, REFERENCE_WIDTH, parse_color
 from .errors import UserError
 from .mask_rcnn import DEFAULT_MODEL_DIR
@@ -20,6 +22,8 @@ from .selection import KEEP_CHOICES
 from .sources import MIN_FRAME_SIDE, is_camera
 
 BACKENDS = ("selfie", "mask-rcnn")
+# How the user started it: the installed command (pip install .), or the script in the repository.
+PROGRAM_NAME = "privacy-filter" if Path(sys.argv[0]).name == "privacy-filter" else "instance_segmentation.py"
 CAMERA_PREVIEW_WIDTH = 600  # the seed's width: a camera in the window, where speed matters most
 
 
@@ -55,6 +59,16 @@ def _width(text: str) -> int:
     return value
 
 
+def _quality(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 51, not {text!r}") from None
+    if not 0 <= value <= 51:
+        raise argparse.ArgumentTypeError(f"must be from 0 (best) to 51 (worst), not {value}")
+    return value
+
+
 def _color(text: str) -> str:
     """#RRGGBB, or the CSS shorthand #RGB (#0b4 is #00bb44); returned as #RRGGBB."""
     spelled = text.strip()
@@ -86,14 +100,15 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
-        prog="instance_segmentation.py",
+        prog=PROGRAM_NAME,
         description="Webcam privacy filter: keeps you sharp and blurs (or replaces) everything else.",
     )
     parser.add_argument("-i", "--input", default="0",
                         help="camera index, video file or image (default: camera 0); or a folder or a quoted glob "
                              "('clips/*.mp4') of files, each filtered into --output DIR")
     parser.add_argument("-o", "--output",
-                        help="write the filtered video (.mp4/.avi) or image (.png/.jpg); a folder for several inputs")
+                        help="write the filtered video (.mp4/.mov/.mkv/.webm/.avi, with the input's sound) or image "
+                             "(.png/.jpg); a folder for several inputs")
     parser.add_argument("--mask-output", help="write the alpha matte as 8-bit grayscale (video or image)")
     parser.add_argument("--no-display", action="store_true", help="no preview window (files, headless machines)")
     parser.add_argument("--backend", choices=BACKENDS, default="selfie", help="segmenter (default: selfie)")
@@ -127,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--snapshot-dir", default=".", metavar="DIR",
                         help="folder for the snapshots the s key saves (default: the current folder)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("--skip-existing", action="store_true",
+                        help="leave inputs whose outputs already exist alone (re-running a folder continues where "
+                             "it stopped)")
+    parser.add_argument("--quality", type=_quality, default=DEFAULT_QUALITY, metavar="CRF",
+                        help=f"video quality, 0 (lossless, huge) to 51 (worst); 18 looks like the input "
+                             f"(default {DEFAULT_QUALITY}, FFmpeg's)")
     parser.add_argument("--loop", action="store_true",
                         help="play a video file input over and over (in the window or to --virtual-cam)")
     parser.add_argument("--download-mask-rcnn", action="store_true",
@@ -141,6 +162,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--input is empty; give a camera index, a file, a folder or a glob")
     if args.effect == "image" and not args.background:
         parser.error("--effect image needs --background FILE")
+    if args.skip_existing and args.overwrite:
+        parser.error("--skip-existing and --overwrite cannot be used together: one keeps existing outputs, "
+                     "the other replaces them")
     if args.virtual_cam_device:
         args.virtual_cam = True
     if args.width is None:

@@ -8,7 +8,9 @@ from pathlib import Path
 from .errors import ModelError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-BUNDLED_MODELS_DIR = PROJECT_DIR / "models"
+# Installed (`pip install .`): the models are package data beside this file. In the repository: models/.
+_INSTALLED_MODELS_DIR = Path(__file__).resolve().parent / "bundled_models"
+BUNDLED_MODELS_DIR = _INSTALLED_MODELS_DIR if _INSTALLED_MODELS_DIR.is_dir() else PROJECT_DIR / "models"
 
 # SHA-256 of the bundled MediaPipe selfie-segmentation models (see models/NOTICE).
 SELFIE_MODELS: dict[str, tuple[str, tuple[int, int]]] = {

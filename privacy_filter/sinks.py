@@ -24,7 +24,12 @@ import numpy as np
 
 from .errors import SinkError, native_stderr_silenced
 
-VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+# The encoder PyAV (avfile.py) writes each video container with: H.264 plays everywhere; browsers play VP9 in .webm;
+# .avi (which cannot time B-frames) keeps Motion JPEG, as before.
+VIDEO_CODECS = {
+    ".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".mkv": "libx264", ".avi": "mjpeg",
+    ".webm": "libvpx-vp9",
+}
 SYSTEM_FONTS = "/usr/share/fonts"
 PREVIEW_MAX = (1600, 900)  # (W, H): the largest picture the preview window shows unscaled
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
@@ -74,12 +79,11 @@ def _check_output_path(path: Path, overwrite: bool, video: bool, flag: str) -> P
         if free < MIN_FREE_BYTES:
             raise SinkError(f"{flag} {path}: the disk holding {folder} is full ({free // 1024} kB free)")
         if video:
-            codec = VIDEO_CODECS[suffix]
-            writer = cv2.VideoWriter(str(probe), cv2.VideoWriter_fourcc(*codec), 30.0, (64, 48), True)
-            opened = writer.isOpened()
-            writer.release()
-            if not opened:
-                raise SinkError(f"{flag} {path}: this OpenCV has no {codec} encoder for {suffix} files; try .avi")
+            from .avfile import check_encoder  # (avfile imports this module)
+
+            problem = check_encoder(path)
+            if problem:
+                raise SinkError(f"{flag} {path}: {problem}; try .mp4")
         elif not cv2.haveImageWriter(str(path)):
             raise SinkError(f"{flag} {path}: this OpenCV cannot write {suffix} images; try .png")
     finally:
@@ -183,63 +187,6 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-class VideoFileSink:
-    """write(frame: HxWx3 uint8 BGR, or HxW uint8 when color=False) to a video file; close() publishes it.
-
-    Frames go to a hidden ``.NAME.*.partial.EXT`` beside the target. close() finishes that file, checks that
-    it reads back with every frame (a full disk makes the encoder fail silently), and only then publishes it
-    under the target's name (``publish``: an existing file is replaced only with ``overwrite``): the target
-    is either absent, the old file, or a complete, playable video.
-    """
-
-    def __init__(
-        self, path: Path, fps: float, size: tuple[int, int], color: bool = True, overwrite: bool = False
-    ) -> None:
-        self.path = Path(path)
-        self.overwrite = overwrite
-        self.size = size
-        self.color = color
-        self.frames = 0
-        self._closed = False
-        try:
-            self._temp = _temporary_beside(self.path)
-        except OSError as exc:
-            raise SinkError(f"cannot write video {self.path}: {exc.strerror or exc}") from None
-        codec = VIDEO_CODECS[self.path.suffix.lower()]
-        self._writer = cv2.VideoWriter(str(self._temp), cv2.VideoWriter_fourcc(*codec), fps, size, color)
-        if not self._writer.isOpened():
-            self._temp.unlink(missing_ok=True)
-            raise SinkError(f"cannot write video {self.path} (no {codec} encoder for this container?)")
-
-    def write(self, frame: np.ndarray) -> None:
-        if (frame.shape[1], frame.shape[0]) != self.size:
-            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
-        self._writer.write(frame)
-        self.frames += 1
-
-    def close(self, publish: bool = True) -> None:
-        """Finish the file and move it to its name (publish=False, or no frames: throw it away).
-
-        Raises SinkError if the finished file is not a complete video (it is then removed) or cannot be
-        renamed (it is then kept, and the message says where). Closing twice does nothing.
-        """
-        if self._closed:
-            return
-        self._closed = True
-        self._writer.release()
-        if not publish or self.frames == 0:
-            self._temp.unlink(missing_ok=True)
-            return
-        gone = _removed_during_run(self._temp)
-        if gone:
-            raise SinkError(f"could not finish {self.path}: {gone}; nothing was saved")
-        problem = unreadable_video(self._temp, self.frames)
-        if problem:
-            self._temp.unlink(missing_ok=True)
-            raise SinkError(f"could not finish {self.path}: {problem} (is the disk full?); nothing was saved")
-        _publish(self._temp, self.path, self.overwrite, what="video")
-
-
 def _removed_during_run(temporary: Path) -> str | None:
     """Why the temporary file being written is no longer there (its folder or itself was removed), or None.
     Such a file was written to the end without an error (an open file outlives its name): it is not the disk."""
@@ -247,26 +194,6 @@ def _removed_during_run(temporary: Path) -> str | None:
         return f"the folder {temporary.parent} was removed during the run"
     if not temporary.exists():
         return f"its temporary file {temporary.name} was removed during the run"
-    return None
-
-
-def video_frames(path: Path) -> int | None:
-    """How many frames the video at ``path`` holds (as its container says), or None if it does not decode."""
-    capture = cv2.VideoCapture(str(path))
-    try:
-        ok, _ = capture.read() if capture.isOpened() else (False, None)
-        return max(1, int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)) if ok else None
-    finally:
-        capture.release()
-
-
-def unreadable_video(path: Path, frames: int) -> str | None:
-    """Why the video at ``path`` is not a complete ``frames``-frame video, or None if it is."""
-    count = video_frames(path)
-    if count is None:
-        return "the file does not read back as a video"
-    if count + max(2, frames // 50) < frames:
-        return f"only {count} of its {frames} frames read back"
     return None
 
 

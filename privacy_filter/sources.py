@@ -405,12 +405,12 @@ def open_source(spec: str, width: int = 600) -> Source:
         raise SourceError(f"input {shown} is not readable (permission denied)")
     if is_image_name(path):
         return ImageSource(path, width)
-    exact = path.suffix.lower().strip() in EXACT_COUNT_CONTAINERS
-    return CaptureReader(lambda: cv2.VideoCapture(str(path), FILE_BACKEND), str(path), live=False, width=width,
-                         exact_count=exact)
+    from .avfile import open_video_file  # video files are decoded by PyAV, with their frames' times
+
+    return open_video_file(path, width, exact_count=path.suffix.lower().strip() in EXACT_COUNT_CONTAINERS)
 
 
 def _cannot_open(name: str, live: bool) -> str:
     if live:
         return f"cannot open {name}: no camera there, or another program is using it"
-    return f"cannot read video {name}: not a video OpenCV can decode, or the file is corrupt"
+    return f"cannot read video {name}: not a video FFmpeg can decode, or the file is corrupt"

@@ -101,7 +101,7 @@ def test_folder_as_input_needs_an_output_folder(files, tmp_path) -> None:
 @pytest.mark.parametrize("name", ["text_mp4", "random_mp4", "empty_mp4", "cut_mp4"])
 def test_files_that_are_not_videos(files, tmp_path, name) -> None:
     message = one_error(run_cli("--input", str(files[name]), "--no-display", "-o", out(tmp_path)))
-    assert message.startswith(f"cannot read video {files[name]}: not a video OpenCV can decode")
+    assert message.startswith(f"cannot read video {files[name]}: not a video FFmpeg can decode")
     assert list(tmp_path.iterdir()) == [], "no output, not even a temporary file"
 
 

@@ -393,13 +393,13 @@ def test_disk_full_mid_run_says_so_and_leaves_nothing(tmp_path) -> None:
     folder = tmp_path / "small"
     folder.mkdir()
     target = folder / "out.mp4"
-    # 2 MB: past the 1 MB free-space check, but the clip's filtered video needs about 3.4 MB.
+    # 2 MB: past the 1 MB free-space check, but the clip's filtered video at --quality 12 needs about 4 MB.
     script = 'mount -t tmpfs -o size=2m tmpfs "$0" || exit 99; exec "$@"'
     # Root mounts in a mount namespace of its own; anyone else in a user namespace as its root, where allowed.
     namespace = ["-m"] if os.geteuid() == 0 else ["-r", "-m"]
     command = ["unshare", *namespace, "sh", "-c", script, str(folder), sys.executable,
                str(REPO / "instance_segmentation.py"), "--input", str(SPEED_CLIP), "--no-display",
-               "--output", str(target), "--width", "0"]
+               "--output", str(target), "--width", "0", "--quality", "12"]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
     if result.returncode == 99 or "Operation not permitted" in result.stderr:
         pytest.skip(f"cannot mount a private tmpfs here: {result.stderr.strip()}")

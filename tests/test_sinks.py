@@ -20,14 +20,14 @@ import pytest
 from conftest import needs_eval
 from faultkit import clip_frames, read_video
 
+from privacy_filter.avfile import AVVideoSink as VideoFileSink  # video files are written through PyAV
+from privacy_filter.avfile import unreadable_video
 from privacy_filter.errors import SinkError
 from privacy_filter.sinks import (
     IMAGE_EXTENSIONS,
     VIDEO_CODECS,
     ImageFileSink,
-    VideoFileSink,
     check_output_path,
-    unreadable_video,
 )
 
 

@@ -61,6 +61,7 @@ class FaceDetector:
     ) -> None:
         if model not in FACE_MODELS:
             raise ModelError(f"face model must be one of {', '.join(FACE_MODELS)}, not {model!r}")
+        self.model = model
         name, self.input_side, strides, per_layer, default_score = FACE_MODELS[model]
         folder = Path(model_dir or os.environ.get("PRIVACY_FILTER_MODEL_DIR") or BUNDLED_MODELS_DIR)
         path = verified_path(folder / name, PEOPLE_MODELS[name], "face detection model")
@@ -71,6 +72,11 @@ class FaceDetector:
         self._anchors = ssd_anchors(self.input_side, strides, per_layer)
         # The two outputs by shape, whatever the file calls them: boxes Nx16, score logits Nx1.
         self._names = self._model.output_names
+
+    def describe(self) -> str:
+        """What runs, for the startup line and the ``f`` overlay: "faces full range 192x192 on LiteRT, 1 thread"."""
+        side = self.input_side
+        return f"faces {self.model} range {side}x{side} on {self._model.describe()}"
 
     def detect(self, frame: np.ndarray) -> list[Face]:
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:

@@ -1,0 +1,515 @@
+"""Video files in and out through PyAV (FFmpeg in-process): timestamps kept, H.264 out, the sound carried over.
+
+source -> ... -> sink, for files:
+``open_video_file(path, width)``  a ``CaptureReader`` (the same threaded reader as the camera) over ``AVCapture``;
+    every frame's time is kept in ``reader.clock`` (a ``FileClock``), in order.
+``AVVideoSink(path, fps, size, color, clock, quality)``  write(frame) / close(publish, complete): H.264 (VP9 in
+    .webm) yuv420p, each frame at its input time (a variable frame rate stays variable), the input's audio
+    copied when the container takes it, else re-encoded (AAC; Opus in .webm), interleaved as frames are written
+    so that a file closed early (Ctrl-C) holds the sound up to its last frame. The matte (color=False) is
+    grey: luma only, neutral chroma. Like the other file sinks it writes a hidden temporary file beside the
+    target, checks that it reads back, and only then renames it (sinks._temporary_beside).
+
+The camera stays on OpenCV (sources.py); only files come here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from .errors import SinkError
+from .sinks import VIDEO_CODECS, _publish, _removed_during_run, _temporary_beside
+from .sources import CaptureReader
+
+DEFAULT_QUALITY = 23  # x264's CRF: 0 lossless ... 51 worst; 18 looks transparent, 23 is FFmpeg's default
+# x264 "ultrafast" plus CABAC and the deblocking filter (Main profile: plays everywhere): the whole program
+# takes ~5-10% longer than with OpenCV's mp4v (which it replaces) for files ~12% smaller at CRF 23. B-frames
+# (-40% size) and "veryfast" (-70%) made the whole run ~1.3x slower on two cores (benchmarks/RESULTS.md, "Video
+# files through PyAV"); --quality 28 roughly halves the size instead.
+PRESET = "ultrafast"
+X264_PARAMS = "cabac=1:deblock=1"
+VIDEO_TIME_BASE = Fraction(1, 90000)  # MPEG's clock: fine enough for any frame time a camera gives
+# Audio codecs a browser plays in these containers: copied as they are. Any other is re-encoded.
+BROWSER_AUDIO = {
+    ".mp4": {"aac", "mp3", "opus", "flac"},
+    ".m4v": {"aac", "mp3"},
+    ".webm": {"opus", "vorbis"},
+}
+AUDIO_ENCODER = {".webm": "libopus"}  # re-encoding: AAC everywhere else
+AUDIO_BITRATE = 128_000
+MAX_BAD_PACKETS = 50  # a file whose next this-many packets do not decode is treated as ending there
+
+
+def _quiet() -> None:
+    """FFmpeg logs to stderr by itself ("moov atom not found", x264's statistics...): noise around our one-line
+    messages. PRIVACY_FILTER_DEBUG=1 keeps it."""
+    if not os.environ.get("PRIVACY_FILTER_DEBUG"):
+        av.logging.set_level(av.logging.PANIC)
+
+
+_quiet()
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+@dataclass
+class FileClock:
+    """The times of a file's frames, for the sink: ``times[i]`` is frame i's time in seconds from ``start``
+    (the container's start, shared by its audio), appended by the reader as it delivers frames, in order."""
+
+    path: Path
+    start: float = 0.0
+    times: list[float] = field(default_factory=list)
+
+
+class AVCapture:
+    """A video file decoded by PyAV behind ``cv2.VideoCapture``'s verbs (isOpened, read, get, release), so
+    that ``CaptureReader`` (thread, queue, timeouts, truncation check) reads files and cameras alike.
+
+    read() -> (True, HxWx3 uint8 BGR) and the frame's time appended to ``clock.times``; (False, None) at the
+    end. A packet that does not decode is skipped (as FFmpeg's players do); MAX_BAD_PACKETS in a row end it.
+    """
+
+    def __init__(self, clock: FileClock) -> None:
+        self.clock = clock
+        self._container = av.open(str(clock.path), "r")
+        if not self._container.streams.video:
+            self._container.close()
+            raise ValueError("no video stream")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"  # FFmpeg's frame threads: decoding keeps up on two cores
+        start = self._container.start_time
+        clock.start = start / av.time_base if start is not None else 0.0
+        self._frames = self._decode()
+
+    def isOpened(self) -> bool:  # cv2.VideoCapture's name
+        return self._container is not None
+
+    def get(self, prop: int) -> float:
+        if prop == cv2.CAP_PROP_FPS:
+            rate = self._stream.average_rate or self._stream.guessed_rate
+            return float(rate) if rate else 0.0
+        if prop == cv2.CAP_PROP_FRAME_COUNT:
+            return float(self._stream.frames)  # from the header (mp4, avi); 0 where the container does not say
+        if prop == cv2.CAP_PROP_POS_MSEC:  # the last frame's time, for CaptureReader's truncation check
+            return 1000.0 * self.clock.times[-1] if self.clock.times else 0.0
+        return 0.0
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        try:
+            frame = next(self._frames)
+        except StopIteration:
+            return False, None
+        times = self.clock.times
+        time = frame.time
+        if time is None:
+            time = self.clock.start + (len(times) / self.get(cv2.CAP_PROP_FPS) if self.get(cv2.CAP_PROP_FPS) else 0)
+        times.append(time - self.clock.start)
+        return True, _upright(_to_bgr(frame), frame.rotation)
+
+    def release(self) -> None:
+        container, self._container = self._container, None
+        if container is not None:
+            container.close()
+
+    def _decode(self) -> Iterator[av.VideoFrame]:
+        bad = 0
+        for packet in self._container.demux(self._stream):
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError:
+                bad += 1
+                if bad >= MAX_BAD_PACKETS:
+                    return
+                continue
+            bad = 0
+            yield from frames
+
+
+def _to_bgr(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded frame as HxWx3 uint8 BGR. The usual yuv420p goes through OpenCV (SIMD, ~2x FFmpeg's swscale
+    here); other layouts through swscale."""
+    if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
+        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
+    return frame.to_ndarray(format="bgr24")
+
+
+# A phone's portrait video is stored sideways with a rotation to apply when shown (its display matrix).
+_TURNS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def _upright(picture: np.ndarray, rotation: float) -> np.ndarray:
+    """picture as players show it (and as OpenCV's reader gives it): ``rotation`` is the display matrix's
+    angle, counter-clockwise degrees (FFmpeg's convention); people must stand upright for the segmenter."""
+    turn = _TURNS.get(round(-rotation) % 360)
+    return picture if turn is None else cv2.rotate(picture, turn)
+
+
+class AVFileReader(CaptureReader):
+    """The threaded reader over a PyAV-decoded file; ``clock`` holds each delivered frame's time."""
+
+    def __init__(self, path: Path, width: int, exact_count: bool = True) -> None:
+        self.clock = FileClock(Path(path))
+        super().__init__(lambda: AVCapture(self.clock), str(path), live=False, width=width, exact_count=exact_count)
+
+
+def open_video_file(path: Path, width: int = 0, exact_count: bool = True) -> AVFileReader:
+    """A video file as a source (start/read/stop, like a camera); SourceError (one line) if it cannot be read.
+    exact_count: the container's frame count is exact (else an estimate: see sources.EXACT_COUNT_CONTAINERS)."""
+    return AVFileReader(path, width, exact_count)
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+def check_encoder(path: Path) -> str | None:
+    """Why a video cannot be written at ``path`` (by extension), or None if this PyAV can: the container and
+    its encoder both exist."""
+    suffix = path.suffix.lower()
+    codec = VIDEO_CODECS.get(suffix)
+    if codec is None:
+        return f"no video encoder for {suffix} files"
+    try:
+        av.codec.Codec(codec, "w")
+        av.format.ContainerFormat(_format_name(suffix), "w")
+    except (ValueError, av.error.FFmpegError):
+        return f"this PyAV has no {codec} encoder for {suffix} files"
+    return None
+
+
+def _format_name(suffix: str) -> str:
+    return {".mkv": "matroska", ".m4v": "mp4"}.get(suffix, suffix.lstrip("."))
+
+
+class AVVideoSink:
+    """write(frame: HxWx3 uint8 BGR, or HxW uint8 when color=False) to a video file; close() publishes it.
+
+    fps: the rate for frames without a time (a camera, or past the clock's end); clock: the input file's frame
+    times and audio (None: a constant ``fps``, no audio). quality: x264 CRF (lower is better and bigger).
+    Odd frame sizes lose their last row/column (yuv420p needs even sizes).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        fps: float,
+        size: tuple[int, int],
+        color: bool = True,
+        clock: FileClock | None = None,
+        quality: int = DEFAULT_QUALITY,
+        overwrite: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.overwrite = overwrite
+        self.size = size
+        self.color = color
+        self.frames = 0
+        self.fps = fps if 0 < fps < 1000 else 30.0
+        self._clock = clock
+        self._closed = False
+        self._last_pts = -1
+        self._audio: _Audio | None = None
+        suffix = self.path.suffix.lower()
+        self._even = (size[0] - size[0] % 2, size[1] - size[1] % 2)
+        if min(self._even) < 2:
+            raise SinkError(f"cannot write video {self.path}: frames of {size[0]}x{size[1]} are too small")
+        try:
+            self._temp = _temporary_beside(self.path)
+        except OSError as exc:
+            raise SinkError(f"cannot write video {self.path}: {exc.strerror or exc}") from None
+        try:
+            options = {"movflags": "+faststart"} if suffix in (".mp4", ".m4v", ".mov") else {}
+            self._out = av.open(str(self._temp), "w", format=_format_name(suffix), options=options)
+            self._stream = self._video_stream(suffix, quality)
+            # The sound: read from the input a second time, so only from a regular file (not a pipe, which
+            # would lose the frames this read takes).
+            if color and clock is not None and clock.path.is_file():
+                try:
+                    self._audio = _Audio.open(self._out, clock, suffix)
+                except (av.error.FFmpegError, ValueError) as exc:
+                    _no_sound(self.path, exc)
+            self._out.start_encoding()
+        except (av.error.FFmpegError, ValueError, OSError) as exc:
+            with contextlib.suppress(Exception):
+                self._out.close()
+            self._temp.unlink(missing_ok=True)
+            raise SinkError(f"cannot write video {self.path} ({exc})") from None
+
+    def _video_stream(self, suffix: str, quality: int) -> av.VideoStream:
+        codec = VIDEO_CODECS[suffix]
+        stream = self._out.add_stream(codec, rate=Fraction(self.fps).limit_denominator(1001))
+        stream.width, stream.height = self._even
+        # What every browser and player decodes (Motion JPEG's own variant is full range).
+        stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        # AVI has one fixed rate: there frames go at their nearest tick (gaps become repeats).
+        self._time_base = Fraction(1, max(1, round(self.fps))) if suffix == ".avi" else VIDEO_TIME_BASE
+        stream.codec_context.time_base = self._time_base
+        self._jpeg = codec == "mjpeg"
+        if codec == "libx264":
+            stream.options = {"preset": PRESET, "crf": str(quality), "x264-params": X264_PARAMS}
+        elif self._jpeg:  # JPEG's quantiser 2 (best) ... 31: CRF 23 -> 4
+            q = str(max(2, min(31, round(quality / 6))))
+            stream.options = {"qmin": q, "qmax": q}
+        else:  # VP9: CRF on its 0-63 scale, realtime speed (its default is minutes per minute of video)
+            stream.options = {"crf": str(round(quality * 63 / 51)), "b": "0", "deadline": "realtime",
+                              "cpu-used": "8", "row-mt": "1"}
+        if self.color:
+            stream.codec_context.color_range = 1  # MPEG (limited) range, what cv2's BGR<->I420 uses
+        return stream
+
+    def write(self, frame: np.ndarray) -> None:
+        try:
+            with _signals_held():  # a Ctrl-C mid-frame would lose packets the encoder has handed over
+                self._write(frame)
+        except (av.error.FFmpegError, OSError) as exc:  # a full disk, a folder gone: the file cannot be finished
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise SinkError(f"could not finish {self.path}: {reason} (is the disk full?); nothing was saved") from None
+
+    def _write(self, frame: np.ndarray) -> None:
+        if (frame.shape[1], frame.shape[0]) != self.size:
+            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+        frame = frame[: self._even[1], : self._even[0]]
+        if self._jpeg:  # full-range YUV: FFmpeg converts
+            picture = av.VideoFrame.from_ndarray(frame, format="bgr24" if frame.ndim == 3 else "gray")
+        else:
+            picture = av.VideoFrame.from_ndarray(self._i420(frame), format="yuv420p")
+        time = self._frame_time()
+        picture.pts = pts = max(round(time / self._time_base), self._last_pts + 1)  # strictly increasing
+        picture.time_base = self._time_base
+        packets = self._stream.encode(picture)
+        self._last_pts = pts
+        self.frames += 1
+        for packet in packets:
+            self._out.mux(packet)
+        if self._audio is not None:
+            try:
+                self._audio.copy_until(time)
+            except av.error.FFmpegError as exc:
+                if isinstance(exc, OSError):
+                    raise  # the disk, not the sound
+                self._audio.close()  # sound the muxer refuses (broken timestamps): the picture goes on
+                self._audio = None
+                _no_sound(self.path, exc)
+
+    def _frame_time(self) -> float:
+        """This frame's time (s): the input's, else one ``fps`` period after the previous frame."""
+        if self._clock is not None and self.frames < len(self._clock.times):
+            return self._clock.times[self.frames]
+        return self._last_pts * float(self._time_base) + 1 / self.fps if self.frames else 0.0
+
+    def _i420(self, frame: np.ndarray) -> np.ndarray:
+        """frame: HxWx3 uint8 BGR or HxW uint8 grey -> (H*3/2)xW uint8 I420 (limited range, BT.601)."""
+        if frame.ndim == 3:
+            return cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420)
+        height, width = frame.shape
+        planes = np.full((height * 3 // 2, width), 128, np.uint8)  # neutral chroma: reads back as grey
+        # Luma in MPEG range (16-235), so that a player's expansion gives back 0 and 255.
+        cv2.convertScaleAbs(frame, planes[:height], alpha=219 / 255, beta=16)
+        return planes
+
+    def close(self, publish: bool = True, complete: bool = False) -> None:
+        """Finish the file and move it to its name (publish=False, or no frames: throw it away).
+
+        complete: the input was read to its end, so all its sound goes in (else the sound up to the last
+        frame's end). Raises SinkError if the finished file is not a complete video (it is then removed) or
+        cannot be renamed (it is then kept, and the message says where). Closing twice does nothing.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        problem = None
+        try:
+            if self.frames:
+                for packet in self._stream.encode(None):
+                    self._out.mux(packet)
+                if self._audio is not None:
+                    # All of the sound, or (stopped early) up to the end of the last frame.
+                    end = None if complete else self._last_pts * float(self._time_base) + 1 / self.fps
+                    try:
+                        self._audio.finish(end)
+                    except av.error.FFmpegError as exc:
+                        if isinstance(exc, OSError):
+                            raise
+                        _no_sound(self.path, exc)
+        except (av.error.FFmpegError, OSError) as exc:
+            problem = str(exc)
+        finally:
+            if self._audio is not None:
+                self._audio.close()
+            try:
+                self._out.close()
+            except (av.error.FFmpegError, OSError) as exc:
+                problem = problem or str(exc)
+        if not publish or self.frames == 0:
+            self._temp.unlink(missing_ok=True)
+            return
+        gone = _removed_during_run(self._temp)
+        if gone:  # written to the end without an error (an open file outlives its name): not the disk
+            raise SinkError(f"could not finish {self.path}: {gone}; nothing was saved")
+        count = None if problem else video_frames(self._temp)
+        problem = problem or _short(count, self.frames)
+        if problem:
+            self._temp.unlink(missing_ok=True)
+            raise SinkError(f"could not finish {self.path}: {problem} (is the disk full?); nothing was saved")
+        self.frames = count or self.frames  # what the file really holds
+        _publish(self._temp, self.path, self.overwrite, what="video")
+
+
+def _no_sound(path: Path, exc: Exception) -> None:
+    """The input's sound cannot go into ``path``: say so once, and write the picture without it."""
+    print(f"privacy-filter: warning: the sound cannot be carried into {path} ({exc}); the video is written "
+          "without it (or without the rest of it)", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM inside the block and act on them at its end, with the handlers that were there
+    (KeyboardInterrupt, the app's Interrupted): the exception then lands between frames, never between the
+    encoder handing packets over and their being written. Main thread only (where Python runs handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous: dict[int, object] = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda signum, _frame: caught.append(signum))
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum in caught:
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
+
+
+class _Audio:
+    """The input's first audio track carried into the output, packet by packet, as video frames are written:
+    copied when the output container plays it (BROWSER_AUDIO; any codec the container takes for .mkv, .mov,
+    .avi), else decoded and re-encoded (AAC, or Opus for .webm). Times are shifted by the clock's start like
+    the video's, so sound and picture stay in step."""
+
+    def __init__(self, out: av.container.OutputContainer, source: av.container.InputContainer,
+                 stream: av.AudioStream, start: float, suffix: str) -> None:
+        self._out = out
+        self._source = source
+        self._in = stream
+        self._start = start
+        codec = stream.codec_context.name
+        allowed = BROWSER_AUDIO.get(suffix, out.supported_codecs)
+        self.copy = codec in allowed and codec in out.supported_codecs
+        if self.copy:
+            self._stream = out.add_stream_from_template(stream)
+        else:
+            encoder = AUDIO_ENCODER.get(suffix, "aac")
+            rate = stream.rate if encoder == "aac" else 48000  # Opus only takes 48 kHz (and lower steps)
+            self._stream = out.add_stream(encoder, rate=rate, layout="stereo" if stream.channels > 1 else "mono")
+            self._stream.bit_rate = AUDIO_BITRATE
+        self._packets = source.demux(stream)
+        self._pending: av.Packet | None = None
+        self._shift = round(start / stream.time_base) if stream.time_base else 0
+
+    @classmethod
+    def open(cls, out: av.container.OutputContainer, clock: FileClock, suffix: str) -> _Audio | None:
+        """The input's sound for ``out``, or None if the input has none."""
+        source = av.open(str(clock.path), "r")
+        if not source.streams.audio:
+            source.close()
+            return None
+        try:
+            return cls(out, source, source.streams.audio[0], clock.start, suffix)
+        except BaseException:
+            source.close()
+            raise
+
+    def copy_until(self, until: float | None) -> None:
+        """Mux the input's sound up to ``until`` s (output time; None: all of it)."""
+        for packet in self._next_packets(until):
+            if self.copy:
+                packet.pts -= self._shift
+                packet.dts -= self._shift
+                packet.stream = self._stream
+                self._out.mux(packet)
+                continue
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError:
+                continue  # one bad sound packet: a short gap, not a failed file
+            for frame in frames:
+                if frame.pts is not None:
+                    frame.pts -= self._shift
+                for encoded in self._stream.encode(frame):
+                    self._out.mux(encoded)
+
+    def _next_packets(self, until: float | None) -> Iterator[av.Packet]:
+        while True:
+            packet = self._pending
+            self._pending = None
+            if packet is None:
+                packet = next(self._packets, None)
+                if packet is None:
+                    return
+            if packet.dts is None or packet.pts is None:
+                continue  # the demuxer's end-of-stream marker
+            if until is not None and float(packet.pts * packet.time_base) - self._start >= until:
+                self._pending = packet
+                return
+            yield packet
+
+    def finish(self, until: float | None) -> None:
+        """The rest of the sound up to ``until`` (None: to its end), and the encoder's last packets."""
+        self.copy_until(until)
+        if not self.copy:
+            for packet in self._stream.encode(None):
+                self._out.mux(packet)
+
+    def close(self) -> None:
+        self._source.close()
+
+
+def video_frames(path: Path) -> int | None:
+    """How many frames the video at ``path`` holds (its first frame decoded, its video packets counted), or
+    None if it does not decode."""
+    try:
+        with av.open(str(path), "r") as container:
+            stream = container.streams.video[0]
+            packets = 0
+            decoded = False
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue  # AVI's "repeat the last frame" chunks and the end marker
+                packets += 1
+                if not decoded:
+                    decoded = bool(packet.decode()) or decoded
+            if not decoded:  # the first frames sit in the decoder until it is flushed
+                decoded = bool(stream.codec_context.decode(None))
+            return packets if decoded and packets else None
+    except (av.error.FFmpegError, IndexError, OSError):
+        return None
+
+
+def unreadable_video(path: Path, frames: int) -> str | None:
+    """Why the video at ``path`` is not a complete ``frames``-frame video, or None if it is."""
+    return _short(video_frames(path), frames)
+
+
+def _short(count: int | None, frames: int) -> str | None:
+    if count is None:
+        return "the file does not read back as a video"
+    if count < frames:
+        return f"only {count} of its {frames} frames read back"
+    return None

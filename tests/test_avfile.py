@@ -1,0 +1,310 @@
+"""Recorded calls (issue 15): video files through PyAV keep their sound, their timing, and come out as H.264.
+
+Inputs are made here from the real webcam clip in ../shared plus a generated tone (PyAV writes them); every
+result is read back with PyAV (no ffprobe): codec, frame times, sound duration. The program runs as a user
+runs it (a subprocess), except for the sink's unit tests.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from conftest import REPO, needs_eval, run_cli
+from faultkit import clip_frames
+
+from privacy_filter.avfile import AVVideoSink, FileClock, open_video_file, video_frames
+
+pytestmark = needs_eval
+
+TONE_HZ = 440
+
+
+def make_clip(path: Path, frames: list[np.ndarray], times: list[float], audio: str | None = "aac",
+              rate: int = 48000) -> Path:
+    """Write ``frames`` (HxWx3 uint8 BGR) as H.264 at ``times`` (s), with a tone as long as the video
+    (``audio``: the sound's codec, None for none)."""
+    out = av.open(str(path), "w")
+    video = out.add_stream("libx264", rate=30)
+    video.height, video.width = frames[0].shape[:2]
+    video.pix_fmt = "yuv420p"
+    video.codec_context.time_base = Fraction(1, 90000)
+    sound = out.add_stream(audio, rate=rate, layout="mono") if audio else None
+    for frame, when in zip(frames, times, strict=True):
+        picture = av.VideoFrame.from_ndarray(frame, format="bgr24")
+        picture.pts, picture.time_base = round(when * 90000), Fraction(1, 90000)
+        for packet in video.encode(picture):
+            out.mux(packet)
+    for packet in video.encode(None):
+        out.mux(packet)
+    if sound is not None:
+        end = times[-1] + (times[-1] - times[-2])
+        total, done = round(end * rate), 0
+        while done < total:
+            count = min(1024, total - done)
+            wave = 0.3 * np.sin(2 * np.pi * TONE_HZ * np.arange(done, done + count) / rate)
+            chunk = av.AudioFrame.from_ndarray((wave * 32767).astype(np.int16)[None], format="s16", layout="mono")
+            chunk.sample_rate, chunk.pts, chunk.time_base = rate, done, Fraction(1, rate)
+            for packet in sound.encode(chunk):
+                out.mux(packet)
+            done += count
+        for packet in sound.encode(None):
+            out.mux(packet)
+    out.close()
+    return path
+
+
+def read_back(path: Path) -> dict:
+    """What a player finds in ``path``: video codec, pixel format, frame times; sound codec and duration."""
+    info: dict = {}
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        info["video"] = stream.codec_context.name
+        frames = list(container.decode(stream))
+        info["pix_fmt"] = frames[0].format.name
+        info["times"] = [frame.time for frame in frames]
+        info["size"] = (frames[0].width, frames[0].height)
+    with av.open(str(path)) as container:
+        if container.streams.audio:
+            stream = container.streams.audio[0]
+            samples = [(frame.time, frame.samples) for frame in container.decode(stream)]
+            info["audio"] = stream.codec_context.name
+            info["audio_s"] = sum(count for _, count in samples) / stream.rate
+            info["audio_end"] = samples[-1][0] + samples[-1][1] / stream.rate
+            info["tone"] = tone_level(path)
+    return info
+
+
+def tone_level(path: Path) -> float:
+    """RMS of the decoded sound (a 0.3-amplitude sine is ~0.21): the tone is really there, not silence."""
+    with av.open(str(path)) as container:
+        chunks = [frame.to_ndarray().astype(np.float64).ravel() for frame in container.decode(audio=0)]
+    wave = np.concatenate(chunks)
+    wave = wave / 32768 if np.abs(wave).max() > 2 else wave
+    return float(np.sqrt(np.mean(wave**2)))
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[np.ndarray]:
+    return clip_frames(90)
+
+
+@pytest.fixture(scope="module")
+def call_clip(tmp_path_factory, frames) -> Path:
+    """3 s of the real clip at 30 fps with an AAC tone: a recorded call."""
+    return make_clip(tmp_path_factory.mktemp("call") / "call.mp4", frames, [i / 30 for i in range(90)])
+
+
+def filter_file(source: Path, output: Path, *extra: str) -> subprocess.CompletedProcess:
+    result = run_cli("--input", str(source), "--output", str(output), "--no-display", *extra)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+# ---------------------------------------------------------------- sound, codec
+
+def test_a_recorded_call_keeps_its_sound_and_comes_out_h264(call_clip, tmp_path) -> None:
+    source = read_back(call_clip)
+    out = tmp_path / "filtered.mp4"
+    filter_file(call_clip, out, "--mask-output", str(tmp_path / "matte.mp4"))
+    result = read_back(out)
+    assert result["video"] == "h264" and result["pix_fmt"] == "yuv420p", "what browsers play"
+    assert len(result["times"]) == 90 and result["size"] == (320, 240)
+    assert result["audio"] == "aac", "AAC in .mp4 is copied as it is"
+    assert result["audio_s"] == pytest.approx(source["audio_s"], abs=1 / 30)
+    assert result["tone"] == pytest.approx(source["tone"], rel=0.05)
+    matte = read_back(tmp_path / "matte.mp4")
+    assert "audio" not in matte, "the matte is a picture of who is kept, without sound"
+    assert matte["video"] == "h264" and len(matte["times"]) == 90
+
+
+def test_the_matte_reads_back_grey(call_clip, tmp_path) -> None:
+    filter_file(call_clip, tmp_path / "out.mp4", "--mask-output", str(tmp_path / "matte.mkv"))
+    capture = cv2.VideoCapture(str(tmp_path / "matte.mkv"))
+    ok, picture = capture.read()
+    capture.release()
+    assert ok
+    spread = np.abs(picture.astype(int) - picture.mean(axis=2, keepdims=True)).max()
+    assert spread <= 2, "neutral chroma: B = G = R"
+    assert picture.min() <= 3 and picture.max() >= 252, "the full 0..255 range survives the MPEG range round trip"
+
+
+@pytest.mark.parametrize(("suffix", "sound"), [(".mkv", "aac"), (".webm", "opus"), (".mov", "aac")])
+def test_other_containers(call_clip, tmp_path, suffix, sound) -> None:
+    # .webm: VP9 and Opus (AAC is re-encoded); .mkv/.mov take AAC as it is.
+    out = tmp_path / f"out{suffix}"
+    filter_file(call_clip, out)
+    result = read_back(out)
+    assert result["video"] == ("vp9" if suffix == ".webm" else "h264")
+    assert result["audio"] == sound and len(result["times"]) == 90
+    assert result["audio_s"] == pytest.approx(read_back(call_clip)["audio_s"], abs=0.05)
+    assert result["tone"] > 0.15
+
+
+def test_sound_the_container_cannot_carry_is_re_encoded(frames, tmp_path) -> None:
+    # PCM from a .mov does not play in a browser's .mp4: it becomes AAC, of the same length.
+    source = make_clip(tmp_path / "pcm.mov", frames, [i / 30 for i in range(90)], audio="pcm_s16le")
+    out = tmp_path / "out.mp4"
+    filter_file(source, out)
+    result, original = read_back(out), read_back(source)
+    assert original["audio"] == "pcm_s16le" and result["audio"] == "aac"
+    assert result["audio_s"] == pytest.approx(original["audio_s"], abs=0.05)
+    assert result["tone"] == pytest.approx(original["tone"], rel=0.1)
+
+
+def test_a_clip_without_sound_gives_a_video_without_sound(frames, tmp_path) -> None:
+    source = make_clip(tmp_path / "mute.mp4", frames[:30], [i / 30 for i in range(30)], audio=None)
+    filter_file(source, tmp_path / "out.mp4")
+    result = read_back(tmp_path / "out.mp4")
+    assert "audio" not in result and len(result["times"]) == 30
+
+
+# ---------------------------------------------------------------- timing
+
+def test_a_variable_frame_rate_clip_keeps_its_timing(frames, tmp_path) -> None:
+    # A webcam dropping to 15 fps in low light: 45 frames at 30 fps, then 45 at 15 fps (4.5 s, not 3 s).
+    times = [i / 30 for i in range(45)] + [1.5 + i / 15 for i in range(45)]
+    source = make_clip(tmp_path / "vfr.mp4", frames, times)
+    out = tmp_path / "out.mp4"
+    filter_file(source, out)
+    result = read_back(out)
+    assert result["times"] == pytest.approx(times, abs=0.002), "each frame at its input time"
+    assert all(a < b for a, b in zip(result["times"], result["times"][1:], strict=False))
+    span_in, span_out = times[-1] - times[0], result["times"][-1] - result["times"][0]
+    assert span_out == pytest.approx(span_in, rel=0.03)
+    assert result["audio_end"] == pytest.approx(read_back(source)["audio_end"], abs=0.05), "sound stays in step"
+
+
+def test_the_reader_gives_each_frame_its_time(frames, tmp_path) -> None:
+    times = [i / 30 for i in range(20)] + [20 / 30 + i / 15 for i in range(10)]
+    source = open_video_file(make_clip(tmp_path / "vfr.mkv", frames[:30], times, audio=None), width=0).start()
+    got = 0
+    deadline = time.monotonic() + 10
+    while not source.finished and time.monotonic() < deadline:
+        got += source.read(timeout=0.5) is not None
+    source.stop()
+    assert got == 30 and source.clock.times == pytest.approx(times, abs=0.001)
+
+
+@pytest.mark.parametrize("rotation", [90, -90, 180])
+def test_a_phone_video_is_read_upright_as_players_show_it(frames, tmp_path, rotation) -> None:
+    # Phones store portrait video sideways plus a display rotation; OpenCV's reader (like every player)
+    # applies it, and so must ours: the segmenter needs people upright.
+    path = tmp_path / "phone.mp4"
+    out = av.open(str(path), "w")
+    stream = out.add_stream("libx264", rate=30)
+    stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+    stream.set_display_rotation(rotation)
+    for index, frame in enumerate(frames[:5]):
+        picture = av.VideoFrame.from_ndarray(frame, format="bgr24")
+        picture.pts = index
+        for packet in stream.encode(picture):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
+    out.close()
+    capture = cv2.VideoCapture(str(path))
+    ok, shown = capture.read()
+    capture.release()
+    source = open_video_file(path, width=0).start()
+    ours = source.read(timeout=5)
+    source.stop()
+    assert ok and ours is not None
+    assert ours.shape == shown.shape == ((240, 320, 3) if rotation == 180 else (320, 240, 3))
+    assert np.abs(ours.astype(int) - shown).mean() < 3, "the same way round as OpenCV shows it"
+
+
+# ---------------------------------------------------------------- Ctrl-C
+
+def test_ctrl_c_leaves_a_playable_file_with_sound_up_to_its_last_frame(tmp_path) -> None:
+    long_frames = clip_frames(300, size=None)  # 10 s at 640x480: long enough to be interrupted half-way
+    source = make_clip(tmp_path / "long.mp4", long_frames, [i / 30 for i in range(300)])
+    out = tmp_path / "out" / "call.mp4"
+    out.parent.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "instance_segmentation.py"), "--input", str(source), "--output", str(out),
+         "--no-display"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            partial = [p for p in out.parent.iterdir() if ".partial" in p.name]
+            if partial and partial[0].stat().st_size > 100_000:  # ~1/6 of the whole
+                break
+            time.sleep(0.02)
+        assert process.poll() is None, "the program ended before it could be interrupted"
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    result = read_back(out)
+    frames = len(result["times"])
+    assert 0 < frames < 300, "interrupted half-way"
+    video_end = result["times"][-1] + 1 / 30
+    assert result["audio"] == "aac" and result["audio_end"] == pytest.approx(video_end, abs=0.05), \
+        "the sound goes up to the last frame, no further"
+    assert result["tone"] > 0.15
+    assert [p.name for p in out.parent.iterdir()] == ["call.mp4"], "no temporary file left behind"
+
+
+# ---------------------------------------------------------------- the sink itself
+
+def test_sink_writes_grey_odd_sizes_and_publishes_only_when_closed(tmp_path) -> None:
+    path = tmp_path / "matte.mp4"
+    sink = AVVideoSink(path, 30.0, (65, 49), color=False)
+    ramp = np.tile(np.linspace(0, 255, 65).astype(np.uint8), (49, 1))
+    for _ in range(10):
+        sink.write(ramp)
+    assert not path.exists()
+    sink.close()
+    assert path.exists() and video_frames(path) == 10
+    capture = cv2.VideoCapture(str(path))
+    ok, picture = capture.read()
+    capture.release()
+    assert ok and picture.shape == (48, 64, 3), "yuv420p needs even sizes: the last row and column go"
+    assert np.abs(picture[..., 0].astype(int) - ramp[:48, :64]).mean() < 3
+
+
+def test_the_clock_sets_each_frame_time_and_past_its_end_frames_follow_on(frames, tmp_path) -> None:
+    mute = make_clip(tmp_path / "mute.mp4", frames[:3], [0.0, 0.1, 0.5], audio=None)
+    clock = FileClock(mute, times=[0.0, 0.1, 0.5])  # as the reader leaves it after three frames
+    sink = AVVideoSink(tmp_path / "out.mkv", 10.0, (64, 48), color=False, clock=clock)
+    for value in range(5):
+        sink.write(np.full((48, 64), value * 40, np.uint8))
+    sink.close()
+    with av.open(str(tmp_path / "out.mkv")) as container:
+        times = [frame.time for frame in container.decode(video=0)]
+    assert times == pytest.approx([0.0, 0.1, 0.5, 0.6, 0.7], abs=0.002)
+
+
+@pytest.mark.parametrize(("complete", "sound_s"), [(False, 1.0), (True, 3.0)])
+def test_a_file_stopped_early_gets_the_sound_of_its_frames_and_a_finished_one_all_of_it(
+        call_clip, tmp_path, complete, sound_s) -> None:
+    # q in the window after 1 s of a 3 s call: the sound stops with the picture. Read to its end: all of it.
+    source = open_video_file(call_clip, width=0).start()
+    sink = AVVideoSink(tmp_path / "out.mp4", source.fps, (320, 240), clock=source.clock)
+    for _ in range(30):
+        sink.write(source.read(timeout=5))
+    source.stop()
+    sink.close(complete=complete)
+    result = read_back(tmp_path / "out.mp4")
+    assert len(result["times"]) == 30
+    assert result["audio_end"] == pytest.approx(sound_s, abs=0.05)
+
+
+def test_quality_trades_size_for_fidelity(call_clip, tmp_path) -> None:
+    filter_file(call_clip, tmp_path / "best.mp4", "--quality", "12")
+    filter_file(call_clip, tmp_path / "small.mp4", "--quality", "35")
+    assert (tmp_path / "best.mp4").stat().st_size > 2 * (tmp_path / "small.mp4").stat().st_size
