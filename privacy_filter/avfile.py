@@ -102,7 +102,12 @@ class AVCapture:
             rate = self._stream.average_rate or self._stream.guessed_rate
             return float(rate) if rate else 0.0
         if prop == cv2.CAP_PROP_FRAME_COUNT:
-            return float(self._stream.frames)  # from the header (mp4, avi); 0 where the container does not say
+            if self._stream.frames:
+                return float(self._stream.frames)  # from the header (mp4, avi)
+            # WebM, MKV, TS...: no count, only a duration; estimate it as OpenCV does (duration x rate), which
+            # CaptureReader treats as an estimate (exact_count=False) and turns back into the duration.
+            duration, rate = self._container.duration, self.get(cv2.CAP_PROP_FPS)
+            return float(round(duration / av.time_base * rate)) if duration and rate else 0.0
         if prop == cv2.CAP_PROP_POS_MSEC:  # the last frame's time, for CaptureReader's truncation check
             return 1000.0 * self.clock.times[-1] if self.clock.times else 0.0
         return 0.0

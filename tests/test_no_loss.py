@@ -23,7 +23,7 @@ from conftest import EVAL, PORTRAITS, REPO, SPEED_CLIP, needs_eval, run_cli
 from faultkit import error_lines
 
 from privacy_filter import app, cli
-from privacy_filter.sinks import VideoFileSink
+from privacy_filter.avfile import AVVideoSink as VideoFileSink  # video files are written through PyAV
 
 pytestmark = needs_eval
 
