@@ -27,31 +27,30 @@ PROGRAM_NAME = "privacy-filter" if Path(sys.argv[0]).name == "privacy-filter" el
 CAMERA_PREVIEW_WIDTH = 600  # the seed's width: a camera in the window, where speed matters most
 
 
-def _odd_kernel(text: str) -> int:
+def _number(text: str, kind: type, what: str) -> int | float:
+    """``text`` as an int or float, or the flag's one-line error ("must be <what>, not 'x'")."""
     try:
-        value = int(text)
+        return kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}") from None
+
+
+def _odd_kernel(text: str) -> int:
+    value = _number(text, int, "a whole number")
     if value <= 0 or value % 2 == 0 or value > MAX_KERNEL:
         raise argparse.ArgumentTypeError(f"must be a positive odd number up to {MAX_KERNEL}, not {value}")
     return value
 
 
 def _unit_interval(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], not {text!r}") from None
+    value = _number(text, float, "a number in [0, 1]")
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1], not {value}")
     return value
 
 
 def _width(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number of pixels, not {text!r}") from None
+    value = _number(text, int, "a whole number of pixels")
     if value < 0 or value > 7680:
         raise argparse.ArgumentTypeError(f"must be between 0 (native size) and 7680, not {value}")
     if 0 < value < MIN_FRAME_SIDE:  # nothing left to segment, and some encoders refuse such sizes
@@ -60,10 +59,7 @@ def _width(text: str) -> int:
 
 
 def _quality(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 51, not {text!r}") from None
+    value = _number(text, int, "a whole number from 0 to 51")
     if not 0 <= value <= 51:
         raise argparse.ArgumentTypeError(f"must be from 0 (best) to 51 (worst), not {value}")
     return value
