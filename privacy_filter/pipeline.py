@@ -161,7 +161,11 @@ class FrameProcessor:
         t1 = time.perf_counter()
         coarse = self.selector.select(people, grid)
         t2 = time.perf_counter()
+        cuts = self.refiner.cuts
         alpha = self.refiner.refine(coarse, frame, dropped_people(people, coarse))
+        if self.refiner.cuts != cuts:
+            people, grid = self._scene_cut(frame, people, grid)
+            alpha = self.refiner.refine(self.selector.select(people, grid), frame)
         t3 = time.perf_counter()
         self.stage_ms.update(segment=(t1 - t0) * 1000, select=(t2 - t1) * 1000, refine=(t3 - t2) * 1000)
         # A finder that runs its model on a worker thread (``concurrent``) knows what the model itself took.
@@ -169,6 +173,24 @@ class FrameProcessor:
         if alpha.shape != frame.shape[:2] or not np.isfinite(alpha.sum()):
             raise ValueError(f"bad matte: shape {alpha.shape}, finite={np.isfinite(alpha).all()}")
         return alpha
+
+    def _scene_cut(self, frame: np.ndarray, people: list[Person], grid: tuple[int, int]
+                   ) -> tuple[list[Person], tuple[int, int]]:
+        """The matte saw a scene cut: start every stage afresh, so that no one carries over to the new scene.
+
+        The user is picked again among this frame's people (the old user's place means nothing on another
+        scene); a finder with state (the people stage's faces) forgets it and finds this frame's people
+        again, as for a first frame (one more model run, at cuts only). A finder that answers from an
+        earlier frame's model run (``LatestMask``) drops that answer: its ``find`` then raises until the
+        model has seen the new scene, and the frame fails closed (hidden whole). -> this frame's (people, grid).
+        """
+        self.selector.reset()
+        self.refiner.reset()
+        reset = getattr(self.finder, "reset", None)
+        if reset is None:
+            return people, grid
+        reset()
+        return self.finder.find(frame)
 
     def close(self) -> None:
         """End the finder's worker threads, if it has any (``concurrent.Lookahead``, ``LatestMask``)."""
