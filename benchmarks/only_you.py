@@ -39,6 +39,7 @@ from benchmarks.quality import (
 )
 from privacy_filter.matte import MatteRefiner
 from privacy_filter.people.selection import UserSelector
+from privacy_filter.pipeline import dropped_people
 
 THREE_PEOPLE_CLIP = Path("videos") / "face-demographics-walking-and-pause.mp4"
 CUT_SHARE = 0.05  # a frame where ours hides this much more of the user than keep-all counts as "user cut"
@@ -65,8 +66,10 @@ SCENES = (
 class Method:
     """One way to turn frames into an alpha (HxW float32 [0,1]); stateful across a clip, ``reset`` between."""
 
-    def __init__(self, name: str, find: Callable, keep: str, refiner_kwargs: dict, reset: Callable = lambda: None):
+    def __init__(self, name: str, find: Callable, keep: str, refiner_kwargs: dict, reset: Callable = lambda: None,
+                 hide_fast: bool = True):
         self.name, self.find, self.keep, self.reset_find = name, find, keep, reset
+        self.hide_fast = hide_fast  # the pipeline's asymmetric smoothing (pipeline.dropped_people)
         self.selector = UserSelector(keep)
         self.refiner = MatteRefiner(**refiner_kwargs)
 
@@ -77,7 +80,9 @@ class Method:
 
     def alpha(self, frame: np.ndarray) -> np.ndarray:
         people, grid = self.find(frame)
-        return self.refiner.refine(self.selector.select(people, grid), frame).copy()
+        kept = self.selector.select(people, grid)
+        dropped = dropped_people(people, kept) if self.hide_fast else None
+        return self.refiner.refine(kept, frame, dropped).copy()
 
 
 def make_methods(refiner_kwargs: dict, model_selection: int = 1) -> tuple[Callable, list[Method]]:

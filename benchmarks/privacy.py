@@ -272,18 +272,52 @@ def faces_table() -> list[str]:
     return lines
 
 
+def blur_strength_table(kernels: Sequence[int], count: int) -> list[str]:
+    """For stronger blurs: faces BlazeFace still finds (per clip, at 640 / 1280 / 1920 px) and the detail kept
+    (median / worst photo, per width), to see what kernel blur would need to pass the face check."""
+    from privacy_filter.people.faces import FaceDetector
+    from privacy_filter.pipeline import hide_whole_frame
+
+    detector = FaceDetector("full")
+    pairs = photos(DETAIL_SETS, count)
+    clips = {clip: clip_frames(clip) for clip in FACE_CLIPS}
+    head = " | ".join(f"faces {Path(c).stem[:18]} (of {{{i}}})" for i, c in enumerate(clips))
+    lines = ["Blur at stronger kernels: faces left in the output at 640 / 1280 / 1920 px, and detail kept vs the "
+             f"seed's look (median / worst of {len(pairs)} photos) at each width:", "",
+             "| blur kernel | " + head + " | detail 640 | detail 1280 | detail 1920 |",
+             "|---|" + "---|" * (len(clips) + 3)]
+    totals: list[int] = [0] * len(clips)
+    for kernel in kernels:
+        effect = make_effect("blur", kernel=kernel)
+        cells = []
+        for i, frames in enumerate(clips.values()):
+            found = [faces_found(detector, frames, width, lambda f, e=effect: hide_whole_frame(f, e))
+                     for width in WIDTHS]
+            totals[i] = max(b for b, _ in found)
+            cells.append(" / ".join(str(a) for _, a in found))
+        for width in WIDTHS:
+            ratios = [r for f, m in pairs if (r := detail_ratio(f, m, "blur", kernel, width)) is not None]
+            cells.append(f"{np.median(ratios):.2f} / {max(ratios):.2f}")
+        lines.append(f"| {kernel} | " + " | ".join(cells) + " |")
+    lines[2] = lines[2].format(*totals)
+    return lines
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.privacy", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=("detail", "halo", "clips", "cut", "faces"), action="append",
                         help="run only this part (repeatable; default: all)")
     parser.add_argument("--images", type=int, default=24, help="photos for the detail table (default %(default)s)")
+    parser.add_argument("--blur-kernels", default="",
+                        help="comma-separated blur kernels: faces left and detail kept at each (e.g. 81,101,121); "
+                        "alone, only that table")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    parts = args.only or ["detail", "halo", "clips", "cut", "faces"]
+    parts = args.only or ([] if args.blur_kernels else ["detail", "halo", "clips", "cut", "faces"])
     if not (shared_dir() / "eval").is_dir():
         print(f"privacy-filter: error: no eval data at {shared_dir() / 'eval'}", file=sys.stderr)
         return 1
@@ -303,6 +337,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(cut_table()) + "\n")
     if "faces" in parts:
         print("\n".join(faces_table()) + "\n")
+    if args.blur_kernels:
+        kernels = [int(k) for k in args.blur_kernels.split(",") if k.strip()]
+        print("\n".join(blur_strength_table(kernels, args.images)) + "\n")
     return 0
 
 

@@ -37,6 +37,7 @@ from privacy_filter import metrics
 from privacy_filter.errors import UserError
 from privacy_filter.matte import GUIDES, MatteRefiner
 from privacy_filter.person import Person
+from privacy_filter.pipeline import dropped_people
 from privacy_filter.selection import KEEP_CHOICES, UserSelector, split_people
 
 REPO = Path(__file__).resolve().parent.parent
@@ -300,7 +301,8 @@ def evaluate_set(eval_set: EvalSet, backend, keep: str, refiner_kwargs: dict, wo
                 t0 = time.perf_counter()
                 raw_alpha = cv2.resize(raw_small, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
                 t1 = time.perf_counter()
-                our_alpha = refiner.refine(selector.select(people, grid), frame).copy()
+                kept = selector.select(people, grid)
+                our_alpha = refiner.refine(kept, frame, dropped_people(people, kept)).copy()
                 t2 = time.perf_counter()
                 raw.add(raw_alpha, truth, clean, (t1 - t0) * 1000)
                 ours.add(our_alpha, truth, clean, (t2 - t1) * 1000)
@@ -338,7 +340,8 @@ def clip_scores(backend, clip: list[Sample], keep: str, refiner_kwargs: dict) ->
         people, grid, raw_small = backend.find(frame)
         mattes = {"raw": cv2.resize(raw_small, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)}
         for name, refiner in refiners.items():
-            mattes[name] = refiner.refine(selectors[name].select(people, grid), frame).copy()
+            kept = selectors[name].select(people, grid)
+            mattes[name] = refiner.refine(kept, frame, dropped_people(people, kept)).copy()
         for name, alpha in mattes.items():
             entry = scores[name]
             entry[0].append(metrics.iou(alpha, truth))

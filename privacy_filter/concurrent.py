@@ -149,6 +149,13 @@ class Lookahead:
         self.stage_ms["segment"] = (time.perf_counter() - start) * 1000
         return result
 
+    def reset(self) -> None:
+        """Make the real finder forget what it carries between frames (a scene cut), between two model runs."""
+        reset = getattr(self.finder, "reset", None)
+        if reset is not None:
+            with self._model_lock:
+                reset()
+
     def close(self) -> None:
         """Stop the worker thread (the source stays open; ``stop`` closes both)."""
         with self._cond:
@@ -240,6 +247,8 @@ class LatestMask:
         self._user_error: type[UserError] | None = None
         self._dead: str | None = None
         self._closed = False
+        self._generation = 0  # bumped by reset(): a run started before it is not used
+        self._reset_finder = False
         self._thread = threading.Thread(target=self._run, name="mask-worker", daemon=True)
         self._thread.start()
 
@@ -272,6 +281,17 @@ class LatestMask:
         self.stage_ms["follow"] = (time.perf_counter() - start) * 1000
         return people, probability.shape[:2]
 
+    def reset(self) -> None:
+        """Drop the newest mask (a scene cut: it shows the previous scene): until the model has run on a frame
+        given after this, ``find`` raises MaskUnavailable (the frame is hidden whole). The real finder is
+        reset on the worker thread before its next run."""
+        with self._cond:
+            self._latest, self._error, self._user_error = None, None, None
+            self._masked_frame = None
+            self._generation += 1
+            self._reset_finder = True
+            self._cond.notify_all()
+
     def wait_first(self, timeout: float) -> bool:
         """Block until the first mask (or a failure) arrives; True if a mask is there (for tests/benchmarks)."""
         deadline = time.monotonic() + timeout
@@ -300,11 +320,17 @@ class LatestMask:
                     if self._closed:
                         return
                     frame, self._pending = self._pending, None
+                    generation, reset_finder, self._reset_finder = self._generation, self._reset_finder, False
+                reset = getattr(self.finder, "reset", None) if reset_finder else None
+                if reset is not None:
+                    reset()
                 start = time.perf_counter()
                 try:
                     people, grid = self.finder.find(frame)
                 except Exception as exc:  # this run failed; the next frame is tried afresh
                     with self._cond:
+                        if generation != self._generation:
+                            continue
                         self._error = str(exc) if isinstance(exc, UserError) else _describe(exc)
                         self._user_error = type(exc) if isinstance(exc, UserError) else None
                         self._cond.notify_all()
@@ -314,6 +340,8 @@ class LatestMask:
                 period = (now - self._latest.time) * 1000 if self._latest is not None else float("nan")
                 mask = _Mask(list(people), (int(grid[0]), int(grid[1])), frame.shape[:2], now, ms, period)
                 with self._cond:
+                    if generation != self._generation:
+                        continue  # run on a frame from before a reset (the previous scene): not used
                     self._latest, self._error, self._user_error = mask, None, None
                     self._masked_frame = frame
                     self.updates += 1

@@ -287,8 +287,13 @@ class MatteRefiner:
         self._small_buffers: tuple[np.ndarray, np.ndarray] | None = None  # (out, term) when apply_size halves
         self.reset()
 
-    def refine(self, alpha: np.ndarray, frame: np.ndarray) -> np.ndarray:
-        """alpha: hxw float32 [0,1] (any grid spanning the frame), frame: HxWx3 uint8 BGR -> HxW float32 [0,1]."""
+    def refine(self, alpha: np.ndarray, frame: np.ndarray, dropped: np.ndarray | None = None) -> np.ndarray:
+        """alpha: hxw float32 [0,1] (any grid spanning the frame), frame: HxWx3 uint8 BGR -> HxW float32 [0,1].
+
+        dropped: optional h'xw' float32 [0,1] (any grid spanning the frame): where people were found but the
+        selection did not keep them. There the smoothing lets alpha fall at once (hide fast); everywhere
+        else, and for every rise, it fades as usual (show slowly).
+        """
         height, width = frame.shape[:2]
         self._buffers(height, width)
         if alpha.dtype != np.float32:
@@ -318,7 +323,9 @@ class MatteRefiner:
         # Below TINY is nothing (a millionth of a grey level): flush to 0 (NaN is flushed too).
         coarse = cv2.threshold(coarse, TINY, 0.0, cv2.THRESH_TOZERO)[1]
         if self.temporal:
-            coarse = self._smooth(coarse, grey_small)
+            if dropped is not None:
+                dropped = cv2.resize(dropped.astype(np.float32, copy=False), size, interpolation=cv2.INTER_LINEAR)
+            coarse = self._smooth(coarse, grey_small, dropped)
 
         out = self._out
         if not self.guided:
@@ -369,8 +376,11 @@ class MatteRefiner:
             np.multiply(term, channel, out=term)
             np.add(out, term, out=out)
 
-    def _smooth(self, coarse: np.ndarray, grey_small: np.ndarray) -> np.ndarray:
+    def _smooth(self, coarse: np.ndarray, grey_small: np.ndarray, dropped: np.ndarray | None = None) -> np.ndarray:
         """EMA of the work-grid matte; weight still_weight where the frame is still, 1 where it changed.
+
+        Asymmetric where ``dropped`` (work grid, [0, 1]) marks people the selection removed: there a fall of
+        alpha takes effect at once (the EMA would show them for ~3 more frames), a rise still fades in.
 
         With ``follow``, the previous matte and frame are first moved along the optical flow between the two
         frames (DIS, on the work grid): a person or a camera that moves is followed, and only what the flow
@@ -391,6 +401,10 @@ class MatteRefiner:
             return coarse
         weight = cv2.min(change * self.motion_gain + self.still_weight, 1.0)
         smoothed = previous + weight * (coarse - previous)
+        if dropped is not None:
+            # Hide fast: weight 1 for a fall inside a dropped person (min keeps every rise on the EMA).
+            fall = np.minimum(smoothed, coarse)
+            np.copyto(smoothed, fall, where=dropped > 0.5)
         # An EMA decays towards 0 without reaching it: flush it before it turns denormal (slow arithmetic).
         smoothed = cv2.threshold(smoothed, TINY, 0.0, cv2.THRESH_TOZERO)[1]
         self._previous_alpha = smoothed

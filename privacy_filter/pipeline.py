@@ -78,6 +78,29 @@ class InstancePeople:
         return hard, frame.shape[:2]
 
 
+def dropped_people(people: list[Person], kept: np.ndarray, overlap: float = 0.1) -> np.ndarray | None:
+    """hxw float32 [0,1]: the people the selection removed whole (less than ``overlap`` of their region
+    kept), on the masks' grid (``kept``: hxw float32 [0,1], the selection); None when there are none.
+
+    The matte hides them at once instead of fading them out. A region the selection only trimmed (a merge
+    cut back to the user's size) is not in it: there the smoothing stays symmetric, since the trimmed part
+    may hold some of the user, whom a wrong cut must not flash away.
+    """
+    kept_core = kept > 0.5
+    dropped = None
+    for person in people:
+        if person.mask.shape != kept.shape:
+            continue
+        core = person.mask > 0.5
+        area = np.count_nonzero(core)
+        if area == 0 or np.count_nonzero(core & kept_core) >= overlap * area:
+            continue
+        dropped = person.mask if dropped is None else np.maximum(dropped, person.mask)
+    if dropped is None:
+        return None
+    return dropped.astype(np.float32, copy=False)
+
+
 @dataclass
 class Result:
     """What one frame became.
@@ -138,7 +161,11 @@ class FrameProcessor:
         t1 = time.perf_counter()
         coarse = self.selector.select(people, grid)
         t2 = time.perf_counter()
-        alpha = self.refiner.refine(coarse, frame)
+        cuts = self.refiner.cuts
+        alpha = self.refiner.refine(coarse, frame, dropped_people(people, coarse))
+        if self.refiner.cuts != cuts:
+            people, grid = self._scene_cut(frame, people, grid)
+            alpha = self.refiner.refine(self.selector.select(people, grid), frame)
         t3 = time.perf_counter()
         self.stage_ms.update(segment=(t1 - t0) * 1000, select=(t2 - t1) * 1000, refine=(t3 - t2) * 1000)
         # A finder that runs its model on a worker thread (``concurrent``) knows what the model itself took.
@@ -146,6 +173,24 @@ class FrameProcessor:
         if alpha.shape != frame.shape[:2] or not np.isfinite(alpha.sum()):
             raise ValueError(f"bad matte: shape {alpha.shape}, finite={np.isfinite(alpha).all()}")
         return alpha
+
+    def _scene_cut(self, frame: np.ndarray, people: list[Person], grid: tuple[int, int]
+                   ) -> tuple[list[Person], tuple[int, int]]:
+        """The matte saw a scene cut: start every stage afresh, so that no one carries over to the new scene.
+
+        The user is picked again among this frame's people (the old user's place means nothing on another
+        scene); a finder with state (the people stage's faces) forgets it and finds this frame's people
+        again, as for a first frame (one more model run, at cuts only). A finder that answers from an
+        earlier frame's model run (``LatestMask``) drops that answer: its ``find`` then raises until the
+        model has seen the new scene, and the frame fails closed (hidden whole). -> this frame's (people, grid).
+        """
+        self.selector.reset()
+        self.refiner.reset()
+        reset = getattr(self.finder, "reset", None)
+        if reset is None:
+            return people, grid
+        reset()
+        return self.finder.find(frame)
 
     def close(self) -> None:
         """End the finder's worker threads, if it has any (``concurrent.Lookahead``, ``LatestMask``)."""

@@ -192,3 +192,35 @@ def test_grey_guide_also_snaps_the_edge() -> None:
 def test_invalid_guide_is_refused() -> None:
     with pytest.raises(ValueError):
         MatteRefiner(guide="rgb")
+
+
+@pytest.mark.parametrize("dropped", [False, True])
+def test_a_dropped_person_is_hidden_at_once_and_a_rise_still_fades_in(dropped: bool) -> None:
+    """Hide fast, show slowly: on a still frame, the person right of EDGE_X was kept for a few frames, then
+    the selection drops them. Marked as dropped, their alpha falls to 0 on that frame; unmarked (plain EMA)
+    it takes several frames. Kept again, they fade back in (the rise is not hurried)."""
+    frame = textured_frame()
+    person = coarse_step()
+    nobody = np.zeros_like(person)
+    refiner = MatteRefiner()
+    for _ in range(4):
+        refiner.refine(person, frame)
+    out = refiner.refine(nobody, frame, person if dropped else None)
+    inside = out[100:400, 350:600]
+    if not dropped:
+        assert inside.min() > 0.5  # the plain EMA still shows them: what hide-fast removes
+        return
+    assert inside.max() < 0.05
+    back = refiner.refine(person, frame, None)[100:400, 350:600]
+    assert back.max() < 0.5  # kept again: the rise fades in, not at once
+
+
+def test_dropped_only_lowers_alpha() -> None:
+    """A dropped map over the kept person (a wrong map) never raises alpha and never hides a rise."""
+    frame = textured_frame()
+    refiner = MatteRefiner()
+    refiner.refine(np.zeros((144, 256), np.float32), frame)
+    rising = refiner.refine(coarse_step(), frame, np.ones((144, 256), np.float32)).copy()
+    plain = MatteRefiner()
+    plain.refine(np.zeros((144, 256), np.float32), frame)
+    assert np.allclose(rising, plain.refine(coarse_step(), frame), atol=1e-6)

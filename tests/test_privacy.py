@@ -181,3 +181,119 @@ def test_blurred_faces_are_not_found(detector, face_frames, name) -> None:
     effect = make_effect(name, kernel=DEFAULT_KERNEL)
     _, after = faces_found(detector, face_frames, 1280, lambda frame: hide_whole_frame(frame, effect))
     assert after == 0
+
+
+# ---------------------------------------------------------------- hide fast, show slowly
+
+
+@needs_clip
+def test_people_the_selection_drops_are_hidden_on_that_frame(segmenter, detector) -> None:
+    """The three-person clip starts as one fused region (all three kept); when the people stage first splits
+    it, the two the selection drops are hidden on that very frame, through the real pipeline. The plain
+    (symmetric) smoothing, same people and same selection, still shows them there: the check can fail."""
+    from benchmarks.only_you import Method, clip_frames
+    from privacy_filter.effects import make_effect
+    from privacy_filter.people.faces import FaceDetector
+    from privacy_filter.people.stage import EDGE_SCORE, FacePeople
+    from privacy_filter.pipeline import FrameProcessor, SelfiePeople
+
+    class Recording:
+        def __init__(self) -> None:
+            self.stage = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE))
+            self.people = 0
+
+        def find(self, frame):
+            self.last = self.stage.find(frame)
+            self.people = len(self.last[0])
+            return self.last
+
+    finder = Recording()
+    processor = FrameProcessor(finder, make_effect("blur"))
+    symmetric = Method("symmetric", lambda frame: finder.last, "user", {}, hide_fast=False)
+    split_seen = 0
+    for index, frame in enumerate(clip_frames(THREE_PEOPLE)[:15]):
+        alpha = processor.process(frame).alpha
+        fused = finder.people < 3
+        plain = symmetric.alpha(frame)  # the same people (the stage ran once on this frame), same kind of selector
+        faces = detector.detect(frame)
+        if fused or len(faces) != 3:
+            continue
+        kept = [alpha[int(f.centre[1]), int(f.centre[0])] > 0.5 for f in faces]
+        assert sum(kept) == 1, f"frame {index}: {sum(kept)} of 3 faces shown after the split"
+        if split_seen == 0:
+            shown = sum(plain[int(f.centre[1]), int(f.centre[0])] > 0.5 for f in faces)
+            assert shown > 1, "the symmetric smoothing should still show the dropped people on the split frame"
+        split_seen += 1
+    assert split_seen >= 5
+
+
+# ---------------------------------------------------------------- scene cuts reset every stage
+
+
+VIDEOS = EVAL / "videos"
+CUT_PAIRS = (("face-demographics-walking-and-pause.mp4", "head-pose-face-detection-female-and-male.mp4"),
+             ("head-pose-face-detection-female-and-male.mp4", "face-demographics-walking-and-pause.mp4"))
+
+
+def _frames(path, count: int, size=None) -> list[np.ndarray]:
+    from benchmarks.only_you import clip_frames
+
+    frames = clip_frames(path)
+    frames = frames[-count:] if size is not None else frames[:count]
+    return [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames] if size is not None else frames
+
+
+@pytest.mark.skipif(not VIDEOS.is_dir(), reason=f"{VIDEOS} not found")
+@pytest.mark.parametrize(("first", "second"), CUT_PAIRS, ids=("three-to-two", "two-to-three"))
+def test_nothing_of_the_first_clip_survives_a_cut(segmenter, first, second) -> None:
+    """Two real clips back to back through the whole pipeline (people stage, user selection, matte): from
+    the cut on, the matte is the one a processor started at the cut gives (no ghost of the old user, no
+    stale face). With only the matte reset at the cut (the round-one behaviour) it is not: the check can fail."""
+    from privacy_filter.effects import make_effect
+    from privacy_filter.people.faces import FaceDetector
+    from privacy_filter.people.stage import EDGE_SCORE, FacePeople
+    from privacy_filter.pipeline import FrameProcessor, SelfiePeople
+
+    def processor(matte_only: bool = False) -> FrameProcessor:
+        made = FrameProcessor(FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE)),
+                              make_effect("blur"))
+        if matte_only:
+            made._scene_cut = lambda frame, people, grid: (made.refiner.reset(), (people, grid))[1]
+        return made
+
+    after = _frames(VIDEOS / second, 20)
+    before = _frames(VIDEOS / first, 20, (after[0].shape[1], after[0].shape[0]))
+    worst = {}
+    for matte_only in (False, True):
+        through, fresh = processor(matte_only), processor()
+        for frame in before:
+            through.process(frame)
+        worst[matte_only] = max(float(np.abs(through.process(f).alpha - fresh.process(f).alpha).mean())
+                                for f in after)
+        assert through.refiner.cuts == 1
+    assert worst[False] < 1e-6, f"{first} -> {second}: the first clip lingers ({worst[False]:.4f})"
+    assert worst[True] > 0.05, "with only the matte reset the old state should show: the check can fail"
+
+
+@pytest.mark.skipif(not VIDEOS.is_dir(), reason=f"{VIDEOS} not found")
+def test_latest_mask_drops_its_mask_at_a_reset(segmenter) -> None:
+    """``LatestMask`` (Mask R-CNN's worker) after a reset: no mask until the model ran on a newer frame."""
+    from benchmarks.only_you import clip_frames
+    from privacy_filter.concurrent import LatestMask, MaskUnavailable
+    from privacy_filter.pipeline import SelfiePeople
+
+    frames = clip_frames(VIDEOS / CUT_PAIRS[0][0])[:2]
+    latest = LatestMask(SelfiePeople(segmenter))
+    try:
+        with pytest.raises(MaskUnavailable):
+            latest.find(frames[0])  # queued for the model
+        assert latest.wait_first(30)
+        latest.find(frames[0])  # a mask is there
+        latest.reset()
+        with pytest.raises(MaskUnavailable):
+            latest.find(frames[1])  # the old scene's mask is gone; this frame is queued for the model
+        assert latest.wait_first(30)
+        people, grid = latest.find(frames[1])
+        assert people and grid == (144, 256)
+    finally:
+        latest.close()
