@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .effects import EFFECT_NAMES, KERNEL_FLOOR, MAX_KERNEL
+from .effects import DEFAULT_KERNEL, EFFECT_NAMES, KERNEL_FLOOR, MAX_KERNEL
 
 KERNEL_EFFECTS = ("blur", "pixelate", "desaturate")  # the effects +/- change (the others ignore --kernel)
 
@@ -28,7 +28,7 @@ class Controls:
 
     privacy: bool = True
     effect: str = "blur"
-    kernel: int = 41
+    kernel: int = DEFAULT_KERNEL
     show_matte: bool = False
     show_fps: bool = False
     show_help: bool = False

@@ -9,7 +9,7 @@ import pytest
 
 from privacy_filter.app import available_effects, check_snapshot_dir, snapshot_path
 from privacy_filter.controls import KEY_HELP, Controls
-from privacy_filter.effects import EFFECT_NAMES, KERNEL_FLOOR, MAX_KERNEL
+from privacy_filter.effects import DEFAULT_KERNEL, EFFECT_NAMES, KERNEL_FLOOR, MAX_KERNEL
 from privacy_filter.errors import UserError
 
 
@@ -20,7 +20,8 @@ def press(controls: Controls, *keys: str | int) -> list[bool]:
 def test_p_toggles_privacy_and_nothing_else() -> None:
     controls = Controls()
     assert press(controls, "p") == [False]
-    assert not controls.privacy and controls.effect == "blur" and controls.kernel == 41 and not controls.quit
+    assert not controls.privacy and controls.effect == "blur" and controls.kernel == DEFAULT_KERNEL
+    assert not controls.quit
     press(controls, "p")
     assert controls.privacy
 
@@ -113,7 +114,7 @@ def test_every_key_is_in_the_help() -> None:
 
 
 def test_title_says_the_state() -> None:
-    controls = Controls()
+    controls = Controls(kernel=41)
     assert controls.title(57.6) == "Privacy filter \u2014 privacy ON, blur 41, 58 FPS"
     assert controls.title(None) == "Privacy filter \u2014 privacy ON, blur 41"
     press(controls, "p", "b", "m", " ")

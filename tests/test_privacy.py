@@ -171,16 +171,28 @@ def test_the_face_check_fails_blocks_fixed_in_pixels(detector, face_frames) -> N
 
 
 @needs_clip
-@pytest.mark.xfail(strict=True, reason="the seed's look (blur 41 at 600 px) still leaves a face-shaped blob that "
-                   "BlazeFace finds (10 of 13 faces ~75 px wide on this clip, at every frame size); see RESULTS.md")
+@pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("name", ["blur", "desaturate"])
-def test_blurred_faces_are_not_found(detector, face_frames, name) -> None:
+def test_blurred_faces_are_not_found(detector, face_frames, name, width) -> None:
+    """The default blur (81 at 600 px) leaves no face the detector finds, at 640, 1280 and 1920 px wide."""
     from privacy_filter.effects import make_effect
     from privacy_filter.pipeline import hide_whole_frame
 
     effect = make_effect(name, kernel=DEFAULT_KERNEL)
-    _, after = faces_found(detector, face_frames, 1280, lambda frame: hide_whole_frame(frame, effect))
-    assert after == 0
+    before, after = faces_found(detector, face_frames, width, lambda frame: hide_whole_frame(frame, effect))
+    assert before >= 10, f"the detector should find the faces in the input ({before})"
+    assert after == 0, f"{after} of {before} faces still found after {name} {DEFAULT_KERNEL} at {width} px"
+
+
+@needs_clip
+def test_the_face_check_fails_the_tutorials_blur(detector, face_frames) -> None:
+    """The tutorial's blur 41 leaves face-shaped blobs the detector finds: the check above can fail."""
+    from privacy_filter.effects import make_effect
+    from privacy_filter.pipeline import hide_whole_frame
+
+    effect = make_effect("blur", kernel=41)
+    before, after = faces_found(detector, face_frames, 1280, lambda frame: hide_whole_frame(frame, effect))
+    assert after >= before // 2, f"blur 41: {after} of {before} faces found"
 
 
 # ---------------------------------------------------------------- hide fast, show slowly

@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 from conftest import REPO, SPEED_CLIP, needs_eval
 
-from privacy_filter.effects import cover, parse_color
+from privacy_filter.effects import DEFAULT_KERNEL, cover, parse_color
 
 TOOLS = ("Xvfb", "xdotool", "xwd")
 MISSING = [tool for tool in TOOLS if shutil.which(tool) is None]
@@ -306,7 +306,7 @@ def test_p_m_b_q_change_the_picture_where_the_background_is(start, tmp_path) -> 
     cv2.imwrite(str(tmp_path / "backdrop.png"), backdrop)
     app = start("--background", str(tmp_path / "backdrop.png"))
     assert any(line.startswith("Keys: p privacy on/off") for line in app.stderr), app.stderr
-    assert app.title().startswith("Privacy filter \u2014 privacy ON, blur 41")
+    assert app.title().startswith(f"Privacy filter \u2014 privacy ON, blur {DEFAULT_KERNEL}")
 
     app.press("space", has_title("paused"))
     blurred = app.screenshot()
@@ -345,7 +345,7 @@ def test_p_m_b_q_change_the_picture_where_the_background_is(start, tmp_path) -> 
     assert np.abs(grey[:, :, 2] - grey[:, :, 1])[background].mean() < 2, "the background is grey"
     assert np.abs(grey[:, :, 2] - grey[:, :, 1])[person].mean() > 4, "the person keeps their colours"
 
-    app.press("b", has_title("blur 41"))
+    app.press("b", has_title(f"blur {DEFAULT_KERNEL}"))
     assert difference(app.screenshot(), blurred, np.ones(person.shape, bool)) < 2, "b cycles back to blur"
 
     app.press("q")
@@ -361,12 +361,12 @@ def test_plus_minus_f_h_s(start, tmp_path) -> None:
     app.press("m", not_title("showing the matte"))
     normal = app.screenshot()
 
-    app.press("plus", has_title("blur 51"))
+    app.press("plus", has_title(f"blur {DEFAULT_KERNEL + 10}"))
     stronger = app.screenshot()
     assert sharpness(stronger, background) < sharpness(normal, background), "+ blurs more"
     assert difference(stronger, normal, person) < 3
-    app.press("minus", has_title("blur 41"))
-    app.press("minus", has_title("blur 31"))
+    app.press("minus", has_title(f"blur {DEFAULT_KERNEL}"))
+    app.press("minus", has_title(f"blur {DEFAULT_KERNEL - 10}"))
     weaker = app.screenshot()
     assert sharpness(weaker, background) > sharpness(normal, background), "- blurs less"
 
