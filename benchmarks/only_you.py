@@ -82,6 +82,7 @@ class Method:
 
 def make_methods(refiner_kwargs: dict, model_selection: int = 1) -> tuple[Callable, list[Method]]:
     """(raw(frame) -> HxW map, [keep-all, regions, ours])."""
+    from privacy_filter.people.bodies import BodyMasker
     from privacy_filter.people.faces import FaceDetector
     from privacy_filter.people.stage import EDGE_SCORE, FacePeople
     from privacy_filter.pipeline import SelfiePeople
@@ -90,6 +91,7 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1) -> tuple[Callab
     segmenter = SelfieSegmenter(model_selection)
     regions = SelfiePeople(segmenter)
     stage = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE))
+    bodies = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker())
 
     def raw(frame: np.ndarray) -> np.ndarray:
         return cv2.resize(segmenter.process(frame), (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
@@ -97,7 +99,8 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1) -> tuple[Callab
     methods = [
         Method("keep-all", regions.find, "all", refiner_kwargs),
         Method("regions (previous default)", regions.find, "user", refiner_kwargs),
-        Method("ours (people stage)", stage.find, "user", refiner_kwargs, stage.reset),
+        Method("people stage, faces only (round one)", stage.find, "user", refiner_kwargs, stage.reset),
+        Method("ours (people stage + bodies)", bodies.find, "user", refiner_kwargs, bodies.reset),
     ]
     return raw, methods
 

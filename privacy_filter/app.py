@@ -168,7 +168,10 @@ def _people_stage(args: argparse.Namespace, finder: PeopleFinder, every: int | N
     model_dir = os.environ.get("PRIVACY_FILTER_MODEL_DIR") or None
     detector = FaceDetector("full", min_score=EDGE_SCORE, model_dir=model_dir)
     if every is None:
-        return FacePeople(finder, detector)
+        # The selfie map fuses touching people: each face's region is also cut to that person's pose mask.
+        from .people.bodies import BodyMasker
+
+        return FacePeople(finder, detector, bodies=BodyMasker(model_dir=model_dir))
     return FacePeople(finder, detector, idle_every=every, busy_every=every)
 
 
