@@ -345,6 +345,7 @@ def time_finders(frames: list[np.ndarray], finders: dict[str, Callable], repeats
 
 def speed_table(eval_root: Path) -> list[str]:
     """What the people stage adds to the segmenter, per frame, on a one-person and the three-person clip."""
+    from privacy_filter.people.bodies import BodyMasker
     from privacy_filter.people.faces import FaceDetector
     from privacy_filter.people.stage import EDGE_SCORE, FacePeople
     from privacy_filter.pipeline import SelfiePeople
@@ -352,20 +353,23 @@ def speed_table(eval_root: Path) -> list[str]:
 
     segmenter = SelfieSegmenter()
     regions = SelfiePeople(segmenter)
-    stage = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE))
+    faces_only = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE))
+    stage = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker())
     detector = FaceDetector()
-    lines = ["| clip | frames | finder | median ms | mean ms | mean CPU ms | face detections |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| clip | frames | finder | median ms | mean ms | mean CPU ms | face detections | pose checks |",
+             "|---|---|---|---|---|---|---|---|"]
     for clip in (LONE_USER_CLIPS[0], THREE_PEOPLE_CLIP):
         frames = clip_frames(eval_root / clip)[:300]
-        finders = {"selfie regions (previous)": regions.find, "people stage (ours)": stage.find,
-                   "face detector alone": detector.detect}
-        before = stage.detections
+        finders = {"selfie regions (previous)": regions.find, "people stage, faces only (round one)": faces_only.find,
+                   "people stage + bodies (ours)": stage.find, "face detector alone": detector.detect}
+        before, checks = stage.detections, stage.body_checks
         timed = time_finders(frames, finders)
-        runs = (stage.detections - before) / 3
+        runs, poses = (stage.detections - before) / 3, (stage.body_checks - checks) / 3
         for name, (median, mean, cpu) in timed.items():
-            count = f"{runs:.0f} of {len(frames)}" if name.startswith("people") else ""
-            lines.append(f"| {clip.name} | {len(frames)} | {name} | {median:.2f} | {mean:.2f} | {cpu:.2f} | {count} |")
+            count = f"{runs:.0f} of {len(frames)}" if name.endswith("(ours)") else ""
+            pose = f"{poses:.0f} of {len(frames)}" if name.endswith("(ours)") else ""
+            lines.append(f"| {clip.name} | {len(frames)} | {name} | {median:.2f} | {mean:.2f} | {cpu:.2f} | {count} "
+                         f"| {pose} |")
     return lines
 
 

@@ -35,10 +35,11 @@ HOLD_DISTANCE = 1.5  # a missed face is held only this far (face widths) from ev
 BODY_MATCH = 1.0  # a pose detection whose face-ish box centre is this close (face widths) is that face's body
 BODY_SURE = 0.8  # pose mask probability taken as that person's (0.5 kept 73 % of a touching neighbour)
 BODY_MARGIN = 0.25  # the pose mask grown by this (face widths) before it cuts a region: its edge never cuts
-BODY_IDLE_EVERY = 40  # frames between pose checks for a lone user (~38 ms each on AVX2: ~1 ms a frame)
+BODY_IDLE_EVERY = 45  # frames between pose checks for a lone user (~38 ms each on AVX2: < 1 ms a frame)
 BODY_OUTSIDE = 0.005  # a region this much outside its person's pose mask holds someone else: check every few frames
+BODY_CALM = 5  # pose checks in a row with nobody outside the pose mask before the checks slow down again
 BODY_MAX_CUT = 0.15  # a pose mask that would cut more than this share of a region is not used
-BODY_GROWTH = 1.08  # the largest region this much bigger than at the last pose check: check now
+BODY_GROWTH = 1.08  # the largest region this much bigger than ever since the last pose check: check now
 AREA_JUMP = 1.15  # the largest region this much bigger than at the last detection: someone may have come, look now
 
 
@@ -70,6 +71,7 @@ class FacePeople:
         self.busy_every = max(1, int(busy_every))
         self.stage_ms: dict[str, float] = {}
         self.detections = 0
+        self.body_checks = 0  # pose detector + pose_landmark runs
         self.reset()
 
     def reset(self) -> None:
@@ -81,7 +83,9 @@ class FacePeople:
         self._largest = 0.0
         self._body_since = 10**9
         self._body_busy = False
-        self._body_area = 0.0
+        self._body_calm = BODY_CALM
+        self._body_area = 0.0  # the largest region's area up to the last pose check
+        self._body_seen = 0.0  # ...and since
         self._keeps: list = []
 
     def find(self, frame: np.ndarray) -> tuple[list[Person], tuple[int, int]]:
@@ -118,15 +122,22 @@ class FacePeople:
         # notice a neighbour whose face is not seen (the selfie region reaching beyond the user's own pose mask);
         # while someone is near, every busy_every frames, and the masks are reused in between.
         self._body_since += 1
-        near = len(self.faces) > 1 or self._crowded(people) or self._body_busy
+        # (A region wider than its one face is not enough: a lone signer's arms make it so half the time.)
+        near = len(self.faces) > 1 or self._body_busy
         every = self.busy_every if near else BODY_IDLE_EVERY
+        # Grown beyond the largest it was up to the last check (not merely back after a shrink: a signer's arms
+        # going out and in would trigger a check every few frames).
         largest = max((p.area for p in people), default=0.0)
         grown = largest > BODY_GROWTH * max(self._body_area, 1e-6)
+        self._body_seen = max(self._body_seen, largest)
         if self._body_since >= every or (grown and self._body_since > 1):
-            self._body_since, self._body_area = 0, largest
+            self._body_since, self._body_area, self._body_seen = 0, self._body_seen, largest
             self._keeps = self._own_masks(frame, people, grid)
             outside = max((self._outside(p, self._keeps) for p in people), default=0.0)
-            self._body_busy = outside > BODY_OUTSIDE
+            # Busy until BODY_CALM checks in a row see nobody outside (a neighbour coming apart for a moment
+            # and fusing again must not end it: the growth trigger would not fire again).
+            self._body_calm = 0 if outside > BODY_OUTSIDE else self._body_calm + 1
+            self._body_busy = self._body_calm < BODY_CALM
         if not (near or self._body_busy) or not self._keeps:
             return people
         return [self._cut(person) for person in people]
@@ -138,6 +149,7 @@ class FacePeople:
         never cuts the person; a touching neighbour's body mostly falls outside it even where no face of
         theirs was found."""
         height, width = frame.shape[:2]
+        self.body_checks += 1
         found = self.bodies.detect(frame)
         keeps = []
         for person in people:
