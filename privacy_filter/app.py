@@ -169,9 +169,14 @@ def _people_stage(args: argparse.Namespace, finder: PeopleFinder, every: int | N
     detector = FaceDetector("full", min_score=EDGE_SCORE, model_dir=model_dir)
     if every is None:
         # The selfie map fuses touching people: each face's region is also cut to that person's pose mask.
-        from .people.bodies import BodyMasker
+        # On cv2.dnn (the fallback runtime) the pose detector does not load: faces alone, as before.
+        from .people.bodies import BodiesUnavailable, BodyMasker
 
-        return FacePeople(finder, detector, bodies=BodyMasker(model_dir=model_dir))
+        try:
+            bodies = BodyMasker(model_dir=model_dir)
+        except BodiesUnavailable:  # (the startup line already names cv2.dnn as the runtime)
+            bodies = None
+        return FacePeople(finder, detector, bodies=bodies)
     return FacePeople(finder, detector, idle_every=every, busy_every=every)
 
 

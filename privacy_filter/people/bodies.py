@@ -57,11 +57,19 @@ class Body:
         return (float(hip[0]), float(hip[1])), side, float(angle)
 
 
+class BodiesUnavailable(ModelError):
+    """The pose models are there and intact, but the runtime cannot run them (cv2.dnn: the pose detector's
+    DENSIFY op). The people stage then runs on faces alone, as before the bodies."""
+
+
 def _model(name: str, model_dir: Path | None, runtime: str | None, threads: int | None) -> TFLiteModel:
     folder = Path(model_dir or os.environ.get("PRIVACY_FILTER_MODEL_DIR") or BUNDLED_MODELS_DIR)
-    path = verified_path(folder / name, PEOPLE_MODELS[name], "pose model")
+    path = verified_path(folder / name, PEOPLE_MODELS[name], "pose model")  # missing or corrupt: ModelError
     kwargs = {} if threads is None else {"threads": threads}
-    return TFLiteModel(path, runtime=runtime, **kwargs)
+    try:
+        return TFLiteModel(path, runtime=runtime, **kwargs)
+    except ModelError as error:
+        raise BodiesUnavailable(str(error)) from None
 
 
 class BodyMasker:

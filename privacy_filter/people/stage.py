@@ -74,6 +74,11 @@ class FacePeople:
         self.body_checks = 0  # pose detector + pose_landmark runs
         self.reset()
 
+    @property
+    def segmenter(self):
+        """The segmenter under the stage (what the startup line and the ``f`` overlay name)."""
+        return getattr(self.base, "segmenter", self.base)
+
     def reset(self) -> None:
         """Forget the faces (the next frame is detected afresh)."""
         self.faces: list[FaceBox] = []
