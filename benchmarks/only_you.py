@@ -87,6 +87,7 @@ class Method:
 
 def make_methods(refiner_kwargs: dict, model_selection: int = 1) -> tuple[Callable, list[Method]]:
     """(raw(frame) -> HxW map, [keep-all, regions, ours])."""
+    from privacy_filter.people.bodies import BodyMasker
     from privacy_filter.people.faces import FaceDetector
     from privacy_filter.people.stage import EDGE_SCORE, FacePeople
     from privacy_filter.pipeline import SelfiePeople
@@ -95,6 +96,7 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1) -> tuple[Callab
     segmenter = SelfieSegmenter(model_selection)
     regions = SelfiePeople(segmenter)
     stage = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE))
+    bodies = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker())
 
     def raw(frame: np.ndarray) -> np.ndarray:
         return cv2.resize(segmenter.process(frame), (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
@@ -102,7 +104,8 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1) -> tuple[Callab
     methods = [
         Method("keep-all", regions.find, "all", refiner_kwargs),
         Method("regions (previous default)", regions.find, "user", refiner_kwargs),
-        Method("ours (people stage)", stage.find, "user", refiner_kwargs, stage.reset),
+        Method("people stage, faces only (round one)", stage.find, "user", refiner_kwargs, stage.reset),
+        Method("ours (people stage + bodies)", bodies.find, "user", refiner_kwargs, bodies.reset),
     ]
     return raw, methods
 
@@ -347,6 +350,7 @@ def time_finders(frames: list[np.ndarray], finders: dict[str, Callable], repeats
 
 def speed_table(eval_root: Path) -> list[str]:
     """What the people stage adds to the segmenter, per frame, on a one-person and the three-person clip."""
+    from privacy_filter.people.bodies import BodyMasker
     from privacy_filter.people.faces import FaceDetector
     from privacy_filter.people.stage import EDGE_SCORE, FacePeople
     from privacy_filter.pipeline import SelfiePeople
@@ -354,20 +358,23 @@ def speed_table(eval_root: Path) -> list[str]:
 
     segmenter = SelfieSegmenter()
     regions = SelfiePeople(segmenter)
-    stage = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE))
+    faces_only = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE))
+    stage = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker())
     detector = FaceDetector()
-    lines = ["| clip | frames | finder | median ms | mean ms | mean CPU ms | face detections |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| clip | frames | finder | median ms | mean ms | mean CPU ms | face detections | pose checks |",
+             "|---|---|---|---|---|---|---|---|"]
     for clip in (LONE_USER_CLIPS[0], THREE_PEOPLE_CLIP):
         frames = clip_frames(eval_root / clip)[:300]
-        finders = {"selfie regions (previous)": regions.find, "people stage (ours)": stage.find,
-                   "face detector alone": detector.detect}
-        before = stage.detections
+        finders = {"selfie regions (previous)": regions.find, "people stage, faces only (round one)": faces_only.find,
+                   "people stage + bodies (ours)": stage.find, "face detector alone": detector.detect}
+        before, checks = stage.detections, stage.body_checks
         timed = time_finders(frames, finders)
-        runs = (stage.detections - before) / 3
+        runs, poses = (stage.detections - before) / 3, (stage.body_checks - checks) / 3
         for name, (median, mean, cpu) in timed.items():
-            count = f"{runs:.0f} of {len(frames)}" if name.startswith("people") else ""
-            lines.append(f"| {clip.name} | {len(frames)} | {name} | {median:.2f} | {mean:.2f} | {cpu:.2f} | {count} |")
+            count = f"{runs:.0f} of {len(frames)}" if name.endswith("(ours)") else ""
+            pose = f"{poses:.0f} of {len(frames)}" if name.endswith("(ours)") else ""
+            lines.append(f"| {clip.name} | {len(frames)} | {name} | {median:.2f} | {mean:.2f} | {cpu:.2f} | {count} "
+                         f"| {pose} |")
     return lines
 
 

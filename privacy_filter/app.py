@@ -168,7 +168,15 @@ def _people_stage(args: argparse.Namespace, finder: PeopleFinder, every: int | N
     model_dir = os.environ.get("PRIVACY_FILTER_MODEL_DIR") or None
     detector = FaceDetector("full", min_score=EDGE_SCORE, model_dir=model_dir)
     if every is None:
-        return FacePeople(finder, detector)
+        # The selfie map fuses touching people: each face's region is also cut to that person's pose mask.
+        # On cv2.dnn (the fallback runtime) the pose detector does not load: faces alone, as before.
+        from .people.bodies import BodiesUnavailable, BodyMasker
+
+        try:
+            bodies = BodyMasker(model_dir=model_dir)
+        except BodiesUnavailable:  # (the startup line already names cv2.dnn as the runtime)
+            bodies = None
+        return FacePeople(finder, detector, bodies=bodies)
     return FacePeople(finder, detector, idle_every=every, busy_every=every)
 
 

@@ -23,6 +23,7 @@ from benchmarks.only_you import (
     score_clip,
 )
 from benchmarks.quality import LONE_USER_CLIPS, PASSER_BY_SET, _read, _sample, shared_dir
+from privacy_filter.people.bodies import Body
 from privacy_filter.people.selection import UserSelector, split_people
 from privacy_filter.people.split import body_cost, split_by_faces
 from privacy_filter.people.stage import FacePeople
@@ -123,6 +124,14 @@ class BrokenDetector:
         raise RuntimeError("face model crashed")
 
 
+class BrokenBodies:
+    def detect(self, frame: np.ndarray) -> list:
+        raise RuntimeError("pose detector crashed")
+
+    def mask(self, frame: np.ndarray, body) -> np.ndarray:
+        raise RuntimeError("pose landmark crashed")
+
+
 @pytest.fixture(scope="module")
 def methods():
     return make_methods({})
@@ -146,7 +155,7 @@ def test_three_people_one_sharp_two_hidden(methods) -> None:
     is kept sharp, the same one throughout, and the other two are hidden."""
     from privacy_filter.people.faces import FaceDetector
 
-    _, (_, _, ours) = methods
+    _, (*_, ours) = methods
     detector = FaceDetector()
     ours.reset()
     kept_ids = []
@@ -167,7 +176,7 @@ def test_three_people_one_sharp_two_hidden(methods) -> None:
 def test_a_head_peeking_in_beside_the_user_is_hidden(methods) -> None:
     """Peek-in scenes from real portraits (another person's head touching the user's): the people stage hides
     clearly more of them than the region selector did, and never cuts the user."""
-    raw, (keep_all, regions, ours) = methods
+    raw, (keep_all, regions, *_, ours) = methods
     portraits = EVAL / PASSER_BY_SET
     images = sorted((portraits / "images").glob("*.jpg"))[:8]
     scores = SceneScores()
@@ -183,12 +192,54 @@ def test_a_head_peeking_in_beside_the_user_is_hidden(methods) -> None:
     assert scores.cut_frames[ours.name] == 0
 
 
+def test_body_roi_is_mediapipes_upright_box_around_the_hips() -> None:
+    """MediaPipe's pose ROI: centred on the hip centre, 2.5x the hip -> body-size-point distance, rotated so
+    the body is upright (0 for someone standing, a quarter turn for someone lying with the head to the right)."""
+    standing = Body((0, 0, 1, 1), 0.9, np.array([[100, 400], [100, 200], [100, 300], [100, 250]], np.float32))
+    centre, side, angle = standing.roi()
+    assert centre == (100.0, 400.0) and side == pytest.approx(500.0) and angle == pytest.approx(0.0)
+    lying = Body((0, 0, 1, 1), 0.9, np.array([[100, 400], [300, 400], [200, 400], [250, 400]], np.float32))
+    assert lying.roi()[2] == pytest.approx(np.pi / 2)
+
+
+@needs_eval
+def test_bodies_hide_more_of_a_neighbour_whose_face_is_out_of_the_frame(methods) -> None:
+    """Side-by-side scenes (the neighbour's face mostly outside the frame, so faces alone cannot cut them
+    off): the pose mask of the user's body hides clearly more of them, and never cuts the user."""
+    raw, (*_, faces_only, ours) = methods
+    portraits = EVAL / PASSER_BY_SET
+    images = sorted((portraits / "images").glob("*.jpg"))[:6]
+    scores = SceneScores()
+    for k, (user_path, other_path) in enumerate(zip(images[::2], images[1::2], strict=True)):
+        user, user_mask, _ = _read(_sample(portraits, user_path))
+        other, other_mask, _ = _read(_sample(portraits, other_path))
+        score_clip(scene_frames(user, user_mask, other, other_mask, SCENES[0], k % 2 == 0), raw,
+                   [methods[1][0], faces_only, ours], scores)
+    hidden = {name: np.mean(o.hidden) for name, o in scores.methods.items()}
+    assert hidden[ours.name] >= hidden[faces_only.name] + 0.03, hidden
+    assert np.mean(scores.methods[ours.name].user_iou) >= np.mean(scores.methods[faces_only.name].user_iou)
+    assert scores.cut_frames[ours.name] == 0
+
+
+@needs_eval
+def test_a_failing_body_masker_hides_the_frame() -> None:
+    from privacy_filter.people.faces import FaceDetector
+    from privacy_filter.pipeline import FrameProcessor, SelfiePeople
+    from privacy_filter.selfie import SelfieSegmenter
+
+    stage = FacePeople(SelfiePeople(SelfieSegmenter()), FaceDetector(), bodies=BrokenBodies())
+    processor = FrameProcessor(finder=stage, effect=lambda f: np.zeros_like(f))
+    frame = clip_frames(EVAL / THREE_PEOPLE_CLIP)[0]
+    result = processor.process(frame)
+    assert result.failed and not result.output.any()  # fail closed: the whole frame hidden
+
+
 @needs_eval
 @pytest.mark.parametrize("clip", LONE_USER_CLIPS, ids=lambda c: Path(c).stem)
 def test_the_lone_user_is_never_cut_by_the_people_stage(methods, clip) -> None:
     """One person in view: the people stage hides none of them, as recorded (hands up signing; head turned
     away and looking down) and played 4x fast."""
-    _, (_, _, ours) = methods
+    _, (*_, ours) = methods
     frames = clip_frames(EVAL / clip)
     for variant in (frames, frames[::4]):
         cuts = lone_user_cuts(ours.find, variant, ours.reset_find)

@@ -32,6 +32,14 @@ EDGE_SCORE = 0.4  # ...for a face the frame's edge cuts (the detector must be bu
 EDGE = 0.02  # a face box this close (share of the frame) to the side or top edge is cut by it
 SAME_FACE = 0.8  # two detections whose centres are closer than this (in the narrower face's widths) are one
 HOLD_DISTANCE = 1.5  # a missed face is held only this far (face widths) from every face found now
+BODY_MATCH = 1.0  # a pose detection whose face-ish box centre is this close (face widths) is that face's body
+BODY_SURE = 0.8  # pose mask probability taken as that person's (0.5 kept 73 % of a touching neighbour)
+BODY_MARGIN = 0.15  # the pose mask grown by this (face widths) before it cuts a region: its edge never cuts
+BODY_IDLE_EVERY = 45  # frames between pose checks for a lone user (~38 ms each on AVX2: < 1 ms a frame)
+BODY_OUTSIDE = 0.005  # a region this much outside its person's pose mask holds someone else: check every few frames
+BODY_CALM = 5  # pose checks in a row with nobody outside the pose mask before the checks slow down again
+BODY_MAX_CUT = 0.15  # a pose mask that would cut more than this share of a region is not used
+BODY_GROWTH = 1.08  # the largest region this much bigger than ever since the last pose check: check now
 AREA_JUMP = 1.15  # the largest region this much bigger than at the last detection: someone may have come, look now
 
 
@@ -52,16 +60,24 @@ class FacePeople:
     """
 
     def __init__(
-        self, base, detector: FaceSource, idle_every: int = 8, busy_every: int = 3, hold: int = 2
+        self, base, detector: FaceSource, idle_every: int = 8, busy_every: int = 3, hold: int = 2,
+        bodies=None,
     ) -> None:
         self.base = base
+        self.bodies = bodies  # a ``bodies.BodyMasker``: trims each face's region to that person's own mask
         self.hold = hold
         self.detector = detector
         self.idle_every = max(1, int(idle_every))
         self.busy_every = max(1, int(busy_every))
         self.stage_ms: dict[str, float] = {}
         self.detections = 0
+        self.body_checks = 0  # pose detector + pose_landmark runs
         self.reset()
+
+    @property
+    def segmenter(self):
+        """The segmenter under the stage (what the startup line and the ``f`` overlay name)."""
+        return getattr(self.base, "segmenter", self.base)
 
     def reset(self) -> None:
         """Forget the faces (the next frame is detected afresh)."""
@@ -70,6 +86,12 @@ class FacePeople:
         self._since = 10**9  # frames since the last detection
         self._regions = 0  # regions, and the largest one's area, when faces were last looked for
         self._largest = 0.0
+        self._body_since = 10**9
+        self._body_busy = False
+        self._body_calm = BODY_CALM
+        self._body_area = 0.0  # the largest region's area up to the last pose check
+        self._body_seen = 0.0  # ...and since
+        self._keeps: list = []
 
     def find(self, frame: np.ndarray) -> tuple[list[Person], tuple[int, int]]:
         people, grid = self.base.find(frame)
@@ -93,7 +115,91 @@ class FacePeople:
         elif self.faces:
             people = split_by_faces(people, self.faces)  # attaches the face; one face never cuts
         self.stage_ms["split"] = (time.perf_counter() - middle) * 1000
+        start = time.perf_counter()
+        self.stage_ms["bodies"] = 0.0
+        if self.bodies is not None and self.faces:
+            people = self._bodies(frame, people, grid)
+            self.stage_ms["bodies"] = (time.perf_counter() - start) * 1000
         return people, grid
+
+    def _bodies(self, frame: np.ndarray, people: list[Person], grid: tuple[int, int]) -> list[Person]:
+        # Pose models cost ~40 ms (2-core AVX2): for a lone user they run only every BODY_IDLE_EVERY frames, to
+        # notice a neighbour whose face is not seen (the selfie region reaching beyond the user's own pose mask);
+        # while someone is near, every busy_every frames, and the masks are reused in between.
+        self._body_since += 1
+        # (A region wider than its one face is not enough: a lone signer's arms make it so half the time.)
+        near = len(self.faces) > 1 or self._body_busy
+        every = self.busy_every if near else BODY_IDLE_EVERY
+        # Grown beyond the largest it was up to the last check (not merely back after a shrink: a signer's arms
+        # going out and in would trigger a check every few frames).
+        largest = max((p.area for p in people), default=0.0)
+        grown = largest > BODY_GROWTH * max(self._body_area, 1e-6)
+        self._body_seen = max(self._body_seen, largest)
+        if self._body_since >= every or (grown and self._body_since > 1):
+            self._body_since, self._body_area, self._body_seen = 0, self._body_seen, largest
+            self._keeps = self._own_masks(frame, people, grid)
+            outside = max((self._outside(p, self._keeps) for p in people), default=0.0)
+            # Busy until BODY_CALM checks in a row see nobody outside (a neighbour coming apart for a moment
+            # and fusing again must not end it: the growth trigger would not fire again).
+            self._body_calm = 0 if outside > BODY_OUTSIDE else self._body_calm + 1
+            self._body_busy = self._body_calm < BODY_CALM
+        if not (near or self._body_busy) or not self._keeps:
+            return people
+        return [self._cut(person) for person in people]
+
+    def _own_masks(self, frame: np.ndarray, people: list[Person], grid: tuple[int, int]) -> list:
+        """[(face, hxw bool: where that face's person may be)] for each face-holding region with a body under it.
+
+        The pose mask is grown by a margin, so its soft edge (and a few frames of motion while it is reused)
+        never cuts the person; a touching neighbour's body mostly falls outside it even where no face of
+        theirs was found."""
+        height, width = frame.shape[:2]
+        self.body_checks += 1
+        found = self.bodies.detect(frame)
+        keeps = []
+        for person in people:
+            if person.face is None or not found:
+                continue
+            fx, fy = (person.face[0] + person.face[2]) / 2 * width, (person.face[1] + person.face[3]) / 2 * height
+            fw = (person.face[2] - person.face[0]) * width
+            distance, body = min(
+                ((float(np.hypot((b.box[0] + b.box[2]) / 2 - fx, (b.box[1] + b.box[3]) / 2 - fy)), b) for b in found),
+                key=lambda pair: pair[0],
+            )
+            if distance > BODY_MATCH * fw:
+                continue
+            own = cv2.resize(self.bodies.mask(frame, body), (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
+            margin = max(1, round(BODY_MARGIN * fw * grid[1] / width))
+            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+            keeps.append((person.face, cv2.dilate((own > BODY_SURE).astype(np.uint8), kernel).astype(bool)))
+        return keeps
+
+    @staticmethod
+    def _keep_for(person: Person, keeps: list):
+        if person.face is None:
+            return None
+        for face, keep in keeps:
+            if _centre_distance(face, person.face) < SAME_FACE:
+                return keep
+        return None
+
+    def _outside(self, person: Person, keeps: list) -> float:
+        keep = self._keep_for(person, keeps)
+        if keep is None:
+            return 0.0
+        core = person.mask > 0.5
+        return float(np.count_nonzero(core & ~keep)) / max(1, np.count_nonzero(core))
+
+    def _cut(self, person: Person) -> Person:
+        keep = self._keep_for(person, self._keeps)
+        if keep is None:
+            return person
+        # A pose mask that would take a big share of the region (the pose model lost the person: hips far out
+        # of the frame, a wrong body matched) is not trusted: a neighbour is never worth cutting the user.
+        core = person.mask > 0.5
+        if np.count_nonzero(core & ~keep) > BODY_MAX_CUT * max(1, np.count_nonzero(core)):
+            return person
+        return Person(person.score, person.box, np.where(keep, person.mask, 0.0).astype(np.float32), person.face)
 
     def _crowded(self, people: list[Person]) -> bool:
         # A region much wider than the one face in it may hold people whose faces were not found yet.
