@@ -184,17 +184,18 @@ def describe_models(finder: object) -> str:
     """The model(s) in use and their runtime, for the startup line and the ``f`` overlay."""
     while hasattr(finder, "finder"):  # a worker wrapper (concurrent.Lookahead / LatestMask)
         finder = finder.finder
-    faces = ""
+    parts = ""
     if hasattr(finder, "base"):  # the people stage (people.stage.FacePeople) around the segmenter's people
-        describe_faces = getattr(finder.detector, "describe", None)
-        faces = f"; {describe_faces()}" if callable(describe_faces) else ""
+        for part in (finder.detector, getattr(finder, "bodies", None)):
+            describe_part = getattr(part, "describe", None)
+            parts += f"; {describe_part()}" if callable(describe_part) else ""
         finder = finder.base
     segmenter = getattr(finder, "segmenter", finder)
     describe = getattr(segmenter, "describe", None)
     if callable(describe):
-        return f"{describe()}{faces}"
+        return f"{describe()}{parts}"
     name = "Mask R-CNN" if type(segmenter).__name__.startswith("MaskRCNN") else type(segmenter).__name__
-    return f"{name} on cv2.dnn{faces}"  # Mask R-CNN: the seed's TensorFlow graph, which only cv2.dnn runs
+    return f"{name} on cv2.dnn{parts}"  # Mask R-CNN: the seed's TensorFlow graph, which only cv2.dnn runs
 
 
 def build_processor(

@@ -87,6 +87,10 @@ class BodyMasker:
         self._anchors = ssd_anchors(DETECTOR_SIDE, STRIDES)
         self.min_score = min_score
 
+    def describe(self) -> str:
+        """What runs, for the startup line and the ``f`` overlay: "bodies pose 224x224 + landmarks on LiteRT, ..."."""
+        return f"bodies pose {DETECTOR_SIDE}x{DETECTOR_SIDE} + landmarks on {self._landmark.describe()}"
+
     def detect(self, frame: np.ndarray) -> list[Body]:
         tensor, placement = letterbox(frame, DETECTOR_SIDE)
         outputs = self._detector.run(tensor)
