@@ -224,6 +224,7 @@ def walk_behind(raw, methods, portraits: Path, walks: int, frames: int = 30, sca
 
 
 def clip_frames(clip: Path) -> list[np.ndarray]:
+    """Every frame of a video file, HxWx3 uint8 BGR (the eval clips are short: a few hundred frames)."""
     capture = cv2.VideoCapture(str(clip))
     frames = []
     while True:

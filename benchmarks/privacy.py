@@ -227,15 +227,9 @@ FACE_CLIPS = ("face-demographics-walking-and-pause.mp4", "head-pose-face-detecti
 
 def clip_frames(name: str, step: int = 10) -> list[np.ndarray]:
     """Every ``step``-th frame of ``../shared/eval/videos/<name>`` (HxWx3 uint8 BGR)."""
-    capture = cv2.VideoCapture(str(shared_dir() / "eval" / "videos" / name))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames[::step]
+    from benchmarks.only_you import clip_frames as every_frame
+
+    return every_frame(shared_dir() / "eval" / "videos" / name)[::step]
 
 
 def faces_found(detector, frames: list[np.ndarray], width: int, hide) -> tuple[int, int]:

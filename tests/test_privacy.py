@@ -125,15 +125,9 @@ needs_clip = pytest.mark.skipif(not THREE_PEOPLE.is_file(), reason=f"{THREE_PEOP
 @pytest.fixture(scope="module")
 def face_frames() -> list[np.ndarray]:
     """Every 10th frame of the three-person clip (real footage, 480x270, three faces ~75 px wide at 600 px)."""
-    capture = cv2.VideoCapture(str(THREE_PEOPLE))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames[::10]
+    from benchmarks.only_you import clip_frames
+
+    return clip_frames(THREE_PEOPLE)[::10]
 
 
 @pytest.fixture(scope="module")
