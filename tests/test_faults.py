@@ -26,7 +26,7 @@ from faultkit import FakeCapture, FakeWindow, StallingPipe, clip_frames, read_vi
 from privacykit import DAVIS, SEQUENCE, davis, mostly_black, shows_the_room
 
 from privacy_filter import app
-from privacy_filter.effects import make_effect
+from privacy_filter.effects import DEFAULT_KERNEL, make_effect
 from privacy_filter.pipeline import FrameProcessor, SelfiePeople
 from privacy_filter.selfie import SelfieSegmenter
 from privacy_filter.sources import CaptureReader
@@ -137,7 +137,7 @@ def test_faults_through_the_whole_program_never_show_the_room(monkeypatch, capsy
     outputs, mattes = read_video(output), read_video(matte)
     assert len(outputs) == len(mattes) == len(raw) == calls["count"]
     truths = [truth for _, truth in davis(len(raw))]
-    effect = make_effect("blur", kernel=41)
+    effect = make_effect("blur", kernel=DEFAULT_KERNEL)  # what the program hides with by default
     for index, (frame, out, alpha, truth) in enumerate(zip(raw, outputs, mattes, truths, strict=True)):
         hidden = effect(frame)
         if index in faults:

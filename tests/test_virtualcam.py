@@ -23,7 +23,7 @@ from faultkit import FakeCapture, read_video
 from privacykit import davis, mostly_black, shows_the_room
 
 from privacy_filter import app
-from privacy_filter.effects import make_effect
+from privacy_filter.effects import DEFAULT_KERNEL, make_effect
 from privacy_filter.errors import SinkError
 from privacy_filter.sources import CaptureReader
 from privacy_filter.virtualcam import (
@@ -321,7 +321,7 @@ def test_camera_loss_sends_the_notice_never_the_room(recording_backend, monkeypa
     filtered = [picture for (_, picture), kind in zip(sent, kinds, strict=True) if kind == "F"]
     delivered = [source_index(picture, pairs) for picture in filtered]
     assert delivered == sorted(set(delivered)), f"each camera frame goes out once, in order: {delivered}"
-    effect = make_effect("blur", kernel=41)
+    effect = make_effect("blur", kernel=DEFAULT_KERNEL)  # what the program hides with
     for picture, index in zip(filtered, delivered, strict=True):
         frame, truth = pairs[index]
         assert shows_the_room(picture, frame, effect(frame), truth) < 0.02, f"streamed frame {index}"
