@@ -557,10 +557,12 @@ def only_you_table(rows: Sequence[tuple[str, OnlyYou, OnlyYou]]) -> list[str]:
 
 
 def passer_by_frame(user: np.ndarray, user_mask: np.ndarray, other: np.ndarray, other_mask: np.ndarray,
-                    x: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """``other`` (cut out by its mask, scaled, bottom-aligned, left edge at ``x``) pasted behind the user.
+                    x: int, scale: float, top: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``other``'s person (cut out by its mask, scaled) pasted behind the user, left edge at ``x``, top edge at
+    ``top`` (None: standing on the bottom edge).
 
-    user, other: HxWx3 uint8; masks: HxW bool. Returns (frame, instances: 1 = user, 2 = passer-by seen).
+    user, other: HxWx3 uint8 BGR; masks: HxW bool. Returns (frame HxWx3 uint8 BGR, instances HxW uint8:
+    1 = user, 2 = passer-by where seen, 0 = room).
     """
     height, width = user_mask.shape
     ys, xs = np.nonzero(other_mask)
@@ -569,14 +571,15 @@ def passer_by_frame(user: np.ndarray, user_mask: np.ndarray, other: np.ndarray, 
     person = cv2.resize(other[y1:y2, x1:x2], size, interpolation=cv2.INTER_AREA)
     cut = cv2.resize(other_mask[y1:y2, x1:x2].astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
     frame, instances = user.copy(), user_mask.astype(np.uint8)
-    top = height - size[1]
+    top = max(0, height - size[1]) if top is None else top
+    bottom = min(height, top + size[1])
     left, right = max(0, x), min(width, x + size[0])
-    if right <= left or top < 0:
+    if right <= left or bottom <= top:
         return frame, instances
-    region = (slice(top, height), slice(left, right))
-    visible = cut[:, left - x:right - x] & ~user_mask[region]
-    frame[region][visible] = person[:, left - x:right - x][visible]
-    instances[region][visible] = 2
+    region = (slice(top, bottom), slice(left, right))
+    seen = cut[: bottom - top, left - x : right - x] & ~user_mask[region]
+    frame[region][seen] = person[: bottom - top, left - x : right - x][seen]
+    instances[region][seen] = 2
     return frame, instances
 
 

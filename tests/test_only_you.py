@@ -24,6 +24,8 @@ import pytest
 from conftest import PORTRAITS, needs_eval, run_cli
 from faultkit import read_video, write_video
 
+from benchmarks.quality import passer_by_frame
+
 pytestmark = needs_eval
 
 WALKS = 10  # pairs of portraits per kind of walk (the benchmark's number)
@@ -31,33 +33,6 @@ STEPS = 30  # frames per walk
 SCORED = 0.005  # frames where less than this share of the image is passer-by are not judged (entering, leaving)
 APART_PX = 20  # a passer-by farther than this from the user is apart: nothing of them may be kept
 KINDS = {"close": dict(scale=0.6, top=None), "far": dict(scale=0.4, top=20)}
-
-
-def paste_behind(user: np.ndarray, user_mask: np.ndarray, other: np.ndarray, other_mask: np.ndarray, x: int,
-                 scale: float, top: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """``other``'s person (cut out by its mask, scaled) pasted behind the user, left edge at ``x``, top edge
-    at ``top`` (None: standing on the bottom edge, as in benchmarks/quality.py).
-
-    user, other: HxWx3 uint8 BGR; masks: HxW bool. Returns (frame HxWx3 uint8 BGR, owners HxW uint8: 1 = user,
-    2 = passer-by where seen, 0 = room).
-    """
-    height, width = user_mask.shape
-    ys, xs = np.nonzero(other_mask)
-    y1, y2, x1, x2 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    size = (max(1, round((x2 - x1) * scale)), max(1, round((y2 - y1) * scale)))
-    person = cv2.resize(other[y1:y2, x1:x2], size, interpolation=cv2.INTER_AREA)
-    cut = cv2.resize(other_mask[y1:y2, x1:x2].astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-    frame, owners = user.copy(), user_mask.astype(np.uint8)
-    top = max(0, height - size[1]) if top is None else top
-    bottom = min(height, top + size[1])
-    left, right = max(0, x), min(width, x + size[0])
-    if right <= left or bottom <= top:
-        return frame, owners
-    region = (slice(top, bottom), slice(left, right))
-    seen = cut[: bottom - top, left - x : right - x] & ~user_mask[region]
-    frame[region][seen] = person[: bottom - top, left - x : right - x][seen]
-    owners[region][seen] = 2
-    return frame, owners
 
 
 @dataclass
@@ -91,7 +66,7 @@ def judged(tmp_path_factory) -> list[Judged]:
             frames, truths = [], []
             for step in range(STEPS):
                 x = round(-walker + step * (user.shape[1] + walker) / (STEPS - 1))
-                frame, truth = paste_behind(user, user_mask, other, other_mask, x, **how)
+                frame, truth = passer_by_frame(user, user_mask, other, other_mask, x, **how)
                 frames.append(frame)
                 truths.append(truth)
             name = f"{kind}-{number:02d}"
