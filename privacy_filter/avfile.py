@@ -148,7 +148,11 @@ def _to_bgr(frame: av.VideoFrame) -> np.ndarray:
     here); other layouts through swscale."""
     if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
         return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
-    return frame.to_ndarray(format="bgr24")
+    # swscale's rows are padded (a strided view): hand out a contiguous frame, or the loop's ``conform`` copies
+    # it and ``concurrent.Lookahead`` no longer recognises the frame it segmented ahead (it would run the
+    # people stage a second time, on the loop's thread, interleaved with its worker: double cost and results
+    # that depend on timing).
+    return np.ascontiguousarray(frame.to_ndarray(format="bgr24"))
 
 
 # A phone's portrait video is stored sideways with a rotation to apply when shown (its display matrix).

@@ -308,3 +308,29 @@ def test_quality_trades_size_for_fidelity(call_clip, tmp_path) -> None:
     filter_file(call_clip, tmp_path / "best.mp4", "--quality", "12")
     filter_file(call_clip, tmp_path / "small.mp4", "--quality", "35")
     assert (tmp_path / "best.mp4").stat().st_size > 2 * (tmp_path / "small.mp4").stat().st_size
+
+
+@needs_eval
+def test_decoded_frames_are_contiguous_so_the_worker_result_is_used(tmp_path) -> None:
+    """Motion JPEG (.avi) decodes through swscale into padded rows. The reader must hand out contiguous
+    frames: the loop's ``conform`` would otherwise copy each one, ``concurrent.Lookahead`` would not know the
+    copy, and the people stage would run twice per frame (once on the loop's thread, interleaved with the
+    worker), at double cost and with results that depend on timing (a flaky only-you walk showed it)."""
+    from faultkit import write_video
+
+    from privacy_filter.sources import conform
+
+    clip = write_video(tmp_path / "clip.avi", clip_frames(6, size=(600, 450)))
+    source = open_video_file(clip).start()
+    try:
+        seen = 0
+        while not source.finished:
+            frame = source.read(timeout=2.0)
+            if frame is None:
+                continue
+            seen += 1
+            assert frame.flags["C_CONTIGUOUS"], "a strided frame from the reader"
+            assert conform(frame, (frame.shape[1], frame.shape[0])) is frame
+    finally:
+        source.stop()
+    assert seen == 6
