@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -20,7 +21,7 @@ from typing import ClassVar
 
 import cv2
 import numpy as np
-from conftest import SPEED_CLIP
+from conftest import REPO, SPEED_CLIP
 
 SMALL = (320, 240)  # (W, H) of the small clips: fast to decode, filter and encode
 
@@ -248,3 +249,21 @@ def error_lines(stderr: str) -> list[str]:
         if line:
             lines.append(line)
     return lines
+
+
+def start_cli(*args: str, cwd: Path = REPO) -> subprocess.Popen:
+    """``python instance_segmentation.py ARGS`` started in the background, as a user would (text pipes)."""
+    return subprocess.Popen([sys.executable, str(REPO / "instance_segmentation.py"), *args], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_partial(folder: Path, process: subprocess.Popen, min_bytes: int = 200_000) -> Path:
+    """The hidden temporary output in ``folder`` once it holds ``min_bytes`` (some frames); AssertionError if
+    the program ends first or two minutes pass."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        partial = [p for p in folder.iterdir() if ".partial" in p.name]
+        if partial and partial[0].stat().st_size >= min_bytes:
+            return partial[0]
+        time.sleep(0.02)
+    raise AssertionError(f"no growing temporary output (exit {process.poll()}): {process.communicate()[1]}")

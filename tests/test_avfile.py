@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -18,8 +17,8 @@ import av
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO, needs_eval, run_cli
-from faultkit import clip_frames
+from conftest import needs_eval, run_cli
+from faultkit import clip_frames, start_cli, wait_for_partial
 
 from privacy_filter.avfile import AVVideoSink, FileClock, open_video_file, video_frames
 
@@ -229,18 +228,9 @@ def test_ctrl_c_leaves_a_playable_file_with_sound_up_to_its_last_frame(tmp_path)
     source = make_clip(tmp_path / "long.mp4", long_frames, [i / 30 for i in range(300)])
     out = tmp_path / "out" / "call.mp4"
     out.parent.mkdir()
-    process = subprocess.Popen(
-        [sys.executable, str(REPO / "instance_segmentation.py"), "--input", str(source), "--output", str(out),
-         "--no-display"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    process = start_cli("--input", str(source), "--output", str(out), "--no-display")
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and process.poll() is None:
-            partial = [p for p in out.parent.iterdir() if ".partial" in p.name]
-            if partial and partial[0].stat().st_size > 100_000:  # ~1/6 of the whole
-                break
-            time.sleep(0.02)
+        wait_for_partial(out.parent, process, min_bytes=100_000)  # ~1/6 of the whole
         assert process.poll() is None, "the program ended before it could be interrupted"
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=30)

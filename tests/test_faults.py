@@ -16,13 +16,21 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from conftest import REPO, SPEED_CLIP, needs_eval
-from faultkit import FakeCapture, FakeWindow, StallingPipe, clip_frames, read_video, write_video
+from faultkit import (
+    FakeCapture,
+    FakeWindow,
+    StallingPipe,
+    clip_frames,
+    read_video,
+    start_cli,
+    wait_for_partial,
+    write_video,
+)
 from privacykit import DAVIS, SEQUENCE, davis, mostly_black, shows_the_room
 
 from privacy_filter import app
@@ -310,22 +318,6 @@ def test_quit_while_the_source_is_stalled_returns_within_2_s(monkeypatch, capsys
 
 
 # ---------------------------------------------------------------- signals, crashes, full disks (real CLI)
-
-def start_cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(REPO / "instance_segmentation.py"), *args], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for_partial(folder: Path, process: subprocess.Popen, min_bytes: int = 200_000) -> Path:
-    """The hidden temporary output once it holds some frames."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        partial = [p for p in folder.iterdir() if ".partial" in p.name]
-        if partial and partial[0].stat().st_size >= min_bytes:
-            return partial[0]
-        time.sleep(0.05)
-    raise AssertionError(f"no growing temporary output (exit {process.poll()}): {process.communicate()[1]}")
-
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_during_file_output_finishes_a_playable_file(tmp_path, signum) -> None:

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import EVAL, PORTRAITS, REPO, SPEED_CLIP, needs_eval, run_cli
-from faultkit import error_lines
+from faultkit import error_lines, start_cli, wait_for_partial
 
 from privacy_filter import app, cli
 from privacy_filter.avfile import AVVideoSink as VideoFileSink  # video files are written through PyAV
@@ -58,21 +58,6 @@ def video_size(path: Path) -> tuple[int, int]:
     return size
 
 
-def start_cli(*args: str, cwd: Path = REPO) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(REPO / "instance_segmentation.py"), *args], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for_partial(folder: Path, process: subprocess.Popen, min_bytes: int = 1) -> Path:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        partial = [p for p in folder.iterdir() if ".partial" in p.name]
-        if partial and partial[0].stat().st_size >= min_bytes:
-            return partial[0]
-        time.sleep(0.02)
-    raise AssertionError(f"no growing temporary output (exit {process.poll()}): {process.communicate()[1]}")
-
-
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -86,7 +71,7 @@ def test_two_runs_with_the_same_output_both_keep_their_result(tmp_path) -> None:
     target, kept = tmp_path / "out.mp4", tmp_path / "out-2.mp4"
     long_run = start_cli("--input", str(SPEED_CLIP), "--width", "160", "--no-display", "--output", str(target))
     try:
-        wait_for_partial(tmp_path, long_run)  # the long run is past its start-up check
+        wait_for_partial(tmp_path, long_run, min_bytes=1)  # the long run is past its start-up check
         short = run_cli("--input", str(SHORT_CLIP), "--width", "160", "--no-display", "--output", str(target))
         _, long_err = long_run.communicate(timeout=300)
     finally:
