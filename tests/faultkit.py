@@ -53,15 +53,10 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float = 30.0, codec: 
 
 
 def read_video(path: Path) -> list[np.ndarray]:
-    """Every frame of a video file, decoded."""
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            capture.release()
-            return frames
-        frames.append(frame)
+    """Every frame of a video file, decoded (HxWx3 uint8 BGR; the benchmarks' reader)."""
+    from benchmarks.only_you import clip_frames
+
+    return clip_frames(path)
 
 
 def truncate(source: Path, target: Path, keep: float) -> Path:
