@@ -43,6 +43,7 @@ from privacy_filter.pipeline import dropped_people
 
 THREE_PEOPLE_CLIP = Path("videos") / "face-demographics-walking-and-pause.mp4"
 CUT_SHARE = 0.05  # a frame where ours hides this much more of the user than keep-all counts as "user cut"
+FAR_SHARE = 0.04  # a shown pixel of another person farther than this (frame widths) from the user is not an edge
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,8 @@ class SceneScores:
     raw: OnlyYou = field(default_factory=OnlyYou)
     methods: dict[str, OnlyYou] = field(default_factory=dict)
     cut_frames: dict[str, int] = field(default_factory=dict)
+    shown_px: dict[str, int] = field(default_factory=dict)  # the others' pixels each method showed
+    far_px: dict[str, int] = field(default_factory=dict)  # ...of which farther than FAR_SHARE from the user
     frames: int = 0
 
 
@@ -182,10 +185,16 @@ def score_clip(frames, raw: Callable, methods: Sequence[Method], scores: SceneSc
             continue
         scores.frames += 1
         scores.raw.add(raw(frame), instances)
-        user = instances == 1
+        user, others = instances == 1, instances >= 2
         keep_all_hidden = np.count_nonzero(user & (alphas["keep-all"] <= 0.5))
+        # Is what is shown of the others a matte-edge error (a few pixels along the user's outline) or whole
+        # parts of them the selection kept? Distance of each shown pixel from the user's truth says which.
+        far = others & (cv2.distanceTransform((~user).astype(np.uint8), cv2.DIST_L2, 5)
+                        > FAR_SHARE * instances.shape[1])
         for name, alpha in alphas.items():
             scores.methods.setdefault(name, OnlyYou()).add(alpha, instances)
+            scores.shown_px[name] = scores.shown_px.get(name, 0) + int(np.count_nonzero(others & (alpha > 0.5)))
+            scores.far_px[name] = scores.far_px.get(name, 0) + int(np.count_nonzero(far & (alpha > 0.5)))
             hidden = np.count_nonzero(user & (alpha <= 0.5))
             cut = (hidden - keep_all_hidden) / max(1, np.count_nonzero(user)) > CUT_SHARE
             scores.cut_frames[name] = scores.cut_frames.get(name, 0) + int(cut)
@@ -285,16 +294,19 @@ def coco_scores(raw, methods, coco: Path, big_main: float = 0.05) -> SceneScores
 
 
 def table(results: dict[str, SceneScores]) -> list[str]:
-    lines = ["| scene | frames | method | others hidden: mean | pooled | user IoU mean | frames user cut |",
-             "|---|---|---|---|---|---|---|"]
+    """Markdown rows per scene and method. "shown far": of the others' pixels a method showed, the share more
+    than FAR_SHARE of the frame's width from the user (the rest is along the user's outline: matte edges)."""
+    lines = ["| scene | frames | method | others hidden: mean | pooled | user IoU mean | frames user cut "
+             "| shown far |", "|---|---|---|---|---|---|---|---|"]
     for name, s in results.items():
         rows = [("raw (selfie map, everyone)", s.raw, None)] + [(m, o, s.cut_frames[m]) for m, o in s.methods.items()]
         for method, o, cut in rows:
             if not o.hidden:
                 continue
+            far = "" if cut is None else f"{s.far_px[method] / max(1, s.shown_px[method]):.2f}"
             lines.append(f"| {name} | {s.frames} | {method} | {np.mean(o.hidden):.3f} | "
                          f"{o.hidden_px / max(1, o.others_px):.3f} | {np.mean(o.user_iou):.3f} | "
-                         f"{'' if cut is None else cut} |")
+                         f"{'' if cut is None else cut} | {far} |")
     return lines
 
 
