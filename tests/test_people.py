@@ -234,6 +234,52 @@ def test_a_failing_body_masker_hides_the_frame() -> None:
     assert result.failed and not result.output.any()  # fail closed: the whole frame hidden
 
 
+class Spy:
+    """The real model, with a log of the verbs called on it (``calls``: one list of names per frame)."""
+
+    def __init__(self, model, name: str, calls: list[list[str]]) -> None:
+        self.model, self.name, self.calls = model, name, calls
+
+    def __getattr__(self, verb: str):
+        real = getattr(self.model, verb)
+        if verb not in ("detect", "mask"):
+            return real
+
+        def logged(*args, **kwargs):
+            self.calls[-1].append(f"{self.name}.{verb}")
+            return real(*args, **kwargs)
+
+        return logged
+
+
+@needs_eval
+@pytest.mark.parametrize("spread", [True, False], ids=["spread", "at-once"])
+def test_pose_checks_are_spread_one_model_run_a_frame(spread) -> None:
+    """On the three-person clip a pose check is the pose detector plus pose_landmark for each of three people
+    (~80 ms on a 2-core AVX2 CPU in one frame: a 30 fps camera drops frames). Spread, no frame runs more than
+    one of the face detector, the pose detector and one pose_landmark, and the checks still happen; all at
+    once (the old way) some frame runs several (the test sees the difference)."""
+    from privacy_filter.people.bodies import BodyMasker
+    from privacy_filter.people.faces import FaceDetector
+    from privacy_filter.people.stage import EDGE_SCORE
+    from privacy_filter.pipeline import SelfiePeople
+    from privacy_filter.selfie import SelfieSegmenter
+
+    calls: list[list[str]] = []
+    stage = FacePeople(SelfiePeople(SelfieSegmenter()), Spy(FaceDetector(min_score=EDGE_SCORE), "faces", calls),
+                       bodies=Spy(BodyMasker(), "bodies", calls), spread=spread)
+    for frame in clip_frames(EVAL / THREE_PEOPLE_CLIP):
+        calls.append([])
+        stage.find(frame)
+    masks = sum(frame.count("bodies.mask") for frame in calls)
+    assert masks >= 6, f"only {masks} pose_landmark runs: the clip does not exercise the pose checks"
+    busiest = max(len(frame) for frame in calls)
+    if spread:
+        assert busiest == 1, [frame for frame in calls if len(frame) > 1][:3]
+    else:
+        assert busiest > 1
+
+
 @needs_eval
 @pytest.mark.parametrize("clip", LONE_USER_CLIPS, ids=lambda c: Path(c).stem)
 def test_the_lone_user_is_never_cut_by_the_people_stage(methods, clip) -> None:

@@ -61,10 +61,16 @@ class FacePeople:
 
     def __init__(
         self, base, detector: FaceSource, idle_every: int = 8, busy_every: int = 3, hold: int = 2,
-        bodies=None,
+        bodies=None, spread: bool = True,
     ) -> None:
         self.base = base
         self.bodies = bodies  # a ``bodies.BodyMasker``: trims each face's region to that person's own mask
+        # A pose check is the pose detector (~18 ms on 2-core AVX2) then pose_landmark (~20 ms a person): run in
+        # one frame, with the face detector (~6 ms) on the same frame, that frame took ~45 ms, over a 30 fps
+        # camera's 33 ms: a dropped frame every check. Spread: the detector on one frame, the landmarks on the
+        # next, neither on a frame where the faces were detected (False: all at once, the old way, for
+        # benchmarks.only_you --speed).
+        self.spread = spread
         self.hold = hold
         self.detector = detector
         self.idle_every = max(1, int(idle_every))
@@ -92,6 +98,9 @@ class FacePeople:
         self._body_area = 0.0  # the largest region's area up to the last pose check
         self._body_seen = 0.0  # ...and since
         self._keeps: list = []
+        self._found: list | None = None  # a spread pose check: the bodies found, their matching still due
+        self._todo: list | None = None  # ...the (face, body) pairs whose masks are still due
+        self._building: list = []  # ...and the keeps made so far
 
     def find(self, frame: np.ndarray) -> tuple[list[Person], tuple[int, int]]:
         people, grid = self.base.find(frame)
@@ -135,28 +144,44 @@ class FacePeople:
         largest = max((p.area for p in people), default=0.0)
         grown = largest > BODY_GROWTH * max(self._body_area, 1e-6)
         self._body_seen = max(self._body_seen, largest)
-        if self._body_since >= every or (grown and self._body_since > 1):
+        faces_ran = self.spread and self.stage_ms.get("faces", 0.0) > 0.0  # (never two frames in a row)
+        if self._found is not None or self._todo is not None:
+            # A spread check under way: one person's pose_landmark a frame, never beside the face detector.
+            if not faces_ran:
+                if self._todo is None:
+                    self._todo, self._building = self._matches(frame, people, self._found), []
+                    self._found = None
+                if self._todo:
+                    self._building.append(self._own_mask(frame, grid, *self._todo.pop(0)))
+                if not self._todo:
+                    self._commit(people, self._building)
+                    self._todo = None
+        elif (self._body_since >= every or (grown and self._body_since > 1)) and not faces_ran:
             self._body_since, self._body_area, self._body_seen = 0, self._body_seen, largest
-            self._keeps = self._own_masks(frame, people, grid)
-            outside = max((self._outside(p, self._keeps) for p in people), default=0.0)
-            # Busy until BODY_CALM checks in a row see nobody outside (a neighbour coming apart for a moment
-            # and fusing again must not end it: the growth trigger would not fire again).
-            self._body_calm = 0 if outside > BODY_OUTSIDE else self._body_calm + 1
-            self._body_busy = self._body_calm < BODY_CALM
+            self.body_checks += 1
+            found = self.bodies.detect(frame)
+            if self.spread:
+                self._found = found  # the landmarks from the next frame on (within the mask's margin of motion)
+            else:
+                self._commit(people, [self._own_mask(frame, grid, *m) for m in self._matches(frame, people, found)])
         if not (near or self._body_busy) or not self._keeps:
             return people
         return [self._cut(person) for person in people]
 
-    def _own_masks(self, frame: np.ndarray, people: list[Person], grid: tuple[int, int]) -> list:
-        """[(face, hxw bool: where that face's person may be)] for each face-holding region with a body under it.
+    def _commit(self, people: list[Person], keeps: list) -> None:
+        self._keeps = keeps
+        outside = max((self._outside(p, keeps) for p in people), default=0.0)
+        # Busy until BODY_CALM checks in a row see nobody outside (a neighbour coming apart for a moment
+        # and fusing again must not end it: the growth trigger would not fire again).
+        self._body_calm = 0 if outside > BODY_OUTSIDE else self._body_calm + 1
+        self._body_busy = self._body_calm < BODY_CALM
 
-        The pose mask is grown by a margin, so its soft edge (and a few frames of motion while it is reused)
-        never cuts the person; a touching neighbour's body mostly falls outside it even where no face of
-        theirs was found."""
+    @staticmethod
+    def _matches(frame: np.ndarray, people: list[Person], found: list) -> list:
+        """[(face, body, face width in frame pixels)]: each face-holding region's body among ``found`` (the pose
+        detector's, on this frame or a frame before), the one whose face-ish box is within BODY_MATCH faces."""
         height, width = frame.shape[:2]
-        self.body_checks += 1
-        found = self.bodies.detect(frame)
-        keeps = []
+        matches = []
         for person in people:
             if person.face is None or not found:
                 continue
@@ -166,13 +191,20 @@ class FacePeople:
                 ((float(np.hypot((b.box[0] + b.box[2]) / 2 - fx, (b.box[1] + b.box[3]) / 2 - fy)), b) for b in found),
                 key=lambda pair: pair[0],
             )
-            if distance > BODY_MATCH * fw:
-                continue
-            own = cv2.resize(self.bodies.mask(frame, body), (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
-            margin = max(1, round(BODY_MARGIN * fw * grid[1] / width))
-            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
-            keeps.append((person.face, cv2.dilate((own > BODY_SURE).astype(np.uint8), kernel).astype(bool)))
-        return keeps
+            if distance <= BODY_MATCH * fw:
+                matches.append((person.face, body, fw))
+        return matches
+
+    def _own_mask(self, frame: np.ndarray, grid: tuple[int, int], face, body, fw: float) -> tuple:
+        """(face, hxw bool: where that face's person may be), from pose_landmark on the body's crop.
+
+        The pose mask is grown by a margin, so its soft edge (and a few frames of motion while it is reused)
+        never cuts the person; a touching neighbour's body mostly falls outside it even where no face of
+        theirs was found."""
+        own = cv2.resize(self.bodies.mask(frame, body), (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
+        margin = max(1, round(BODY_MARGIN * fw * grid[1] / frame.shape[1]))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+        return face, cv2.dilate((own > BODY_SURE).astype(np.uint8), kernel).astype(bool)
 
     @staticmethod
     def _keep_for(person: Person, keeps: list):
