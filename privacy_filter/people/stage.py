@@ -98,6 +98,7 @@ class FacePeople:
         self._body_area = 0.0  # the largest region's area up to the last pose check
         self._body_seen = 0.0  # ...and since
         self._keeps: list = []
+        self._first = True  # no pose check since the start (or a scene cut)
         self._found: list | None = None  # a spread pose check: the bodies found, their matching still due
         self._todo: list | None = None  # ...the (face, body) pairs whose masks are still due
         self._building: list = []  # ...and the keeps made so far
@@ -156,13 +157,15 @@ class FacePeople:
                 if not self._todo:
                     self._commit(people, self._building)
                     self._todo = None
-        elif (self._body_since >= every or (grown and self._body_since > 1)) and not faces_ran:
+        elif (self._body_since >= every or (grown and self._body_since > 1)) and (not faces_ran or self._first):
             self._body_since, self._body_area, self._body_seen = 0, self._body_seen, largest
             self.body_checks += 1
             found = self.bodies.detect(frame)
-            if self.spread:
+            if self.spread and not self._first:
                 self._found = found  # the landmarks from the next frame on (within the mask's margin of motion)
             else:
+                # The first check after a start or a cut runs whole on its frame: a photo has only that frame.
+                self._first = False
                 self._commit(people, [self._own_mask(frame, grid, *m) for m in self._matches(frame, people, found)])
         if not (near or self._body_busy) or not self._keeps:
             return people
