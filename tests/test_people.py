@@ -222,6 +222,33 @@ def test_bodies_hide_more_of_a_neighbour_whose_face_is_out_of_the_frame(methods)
 
 
 @needs_eval
+def test_a_body_the_pose_detector_loses_is_followed_by_its_face(methods) -> None:
+    """Lean-in scene of portraits 4 and 5: while the neighbour leans on the user, the pose detector finds no
+    body at all (measured: frames 6-23), so without the user's last body, followed by their face, nothing cuts
+    the neighbour off (0.18 of them hidden while they stay); with it the user's own mask still does."""
+    from privacy_filter.people.bodies import BodyMasker
+
+    _, (*_, ours) = methods
+    portraits = EVAL / PASSER_BY_SET
+    images = sorted((portraits / "images").glob("*.jpg"))
+    user, user_mask, _ = _read(_sample(portraits, images[4]))
+    other, other_mask, _ = _read(_sample(portraits, images[5]))
+    frames = list(scene_frames(user, user_mask, other, other_mask, SCENES[1], from_left=True))
+    staying = frames[10:20]
+    assert not any(BodyMasker().detect(frame) for frame, _ in staying), "the detector finds a body: no test"
+    ours.reset()
+    for frame, _ in frames[:10]:  # coming in
+        ours.alpha(frame)
+    hidden, user_kept = [], []
+    for frame, instances in staying:
+        shown = ours.alpha(frame) > 0.5
+        hidden.append(1 - shown[instances == 2].mean())
+        user_kept.append(shown[instances == 1].mean())
+    assert np.mean(hidden) >= 0.4, f"{np.mean(hidden):.2f} of the neighbour hidden while they lean on the user"
+    assert min(user_kept) >= 0.9, f"the user cut: {min(user_kept):.2f} kept"
+
+
+@needs_eval
 def test_a_failing_body_masker_hides_the_frame() -> None:
     from privacy_filter.people.faces import FaceDetector
     from privacy_filter.pipeline import FrameProcessor, SelfiePeople

@@ -46,6 +46,12 @@ class Body:
     score: float
     keypoints: np.ndarray
 
+    def shifted(self, dx: float, dy: float) -> Body:
+        """The same body moved by (dx, dy) frame pixels (followed by its face between detections)."""
+        step = np.array([dx, dy], np.float32)
+        x0, y0, x1, y1 = self.box
+        return Body((x0 + dx, y0 + dy, x1 + dx, y1 + dy), self.score, self.keypoints + step)
+
     def roi(self) -> tuple[tuple[float, float], float, float]:
         """MediaPipe's body ROI: (centre x, y), side (pixels, square), rotation (radians, counter-clockwise
         turn that makes the body upright)."""

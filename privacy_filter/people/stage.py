@@ -99,6 +99,7 @@ class FacePeople:
         self._body_seen = 0.0  # ...and since
         self._keeps: list = []
         self._first = True  # no pose check since the start (or a scene cut)
+        self._known: list = []  # (face, Body) of the last check: a body the detector loses is followed by its face
         self._found: list | None = None  # a spread pose check: the bodies found, their matching still due
         self._todo: list | None = None  # ...the (face, body) pairs whose masks are still due
         self._building: list = []  # ...and the keeps made so far
@@ -179,23 +180,32 @@ class FacePeople:
         self._body_calm = 0 if outside > BODY_OUTSIDE else self._body_calm + 1
         self._body_busy = self._body_calm < BODY_CALM
 
-    @staticmethod
-    def _matches(frame: np.ndarray, people: list[Person], found: list) -> list:
+    def _matches(self, frame: np.ndarray, people: list[Person], found: list) -> list:
         """[(face, body, face width in frame pixels)]: each face-holding region's body among ``found`` (the pose
-        detector's, on this frame or a frame before), the one whose face-ish box is within BODY_MATCH faces."""
+        detector's, on this frame or a frame before), the one whose face-ish box is within BODY_MATCH faces.
+
+        A face with no body found near it keeps its last body, moved as the face moved: the pose detector
+        often loses the user exactly while someone leans against them (0 bodies in 17 of 30 frames of a
+        lean-in scene), and pose_landmark on the last crop still draws the user's own mask (MediaPipe's pose
+        graph also tracks the crop from frame to frame instead of detecting)."""
         height, width = frame.shape[:2]
-        matches = []
+        matches, known = [], []
         for person in people:
-            if person.face is None or not found:
+            if person.face is None:
                 continue
             fx, fy = (person.face[0] + person.face[2]) / 2 * width, (person.face[1] + person.face[3]) / 2 * height
             fw = (person.face[2] - person.face[0]) * width
             distance, body = min(
                 ((float(np.hypot((b.box[0] + b.box[2]) / 2 - fx, (b.box[1] + b.box[3]) / 2 - fy)), b) for b in found),
-                key=lambda pair: pair[0],
+                key=lambda pair: pair[0], default=(np.inf, None),
             )
-            if distance <= BODY_MATCH * fw:
+            if distance > BODY_MATCH * fw:
+                body = next((old.shifted(fx - (face[0] + face[2]) / 2 * width, fy - (face[1] + face[3]) / 2 * height)
+                             for face, old in self._known if _centre_distance(face, person.face) < SAME_FACE), None)
+            if body is not None:
                 matches.append((person.face, body, fw))
+                known.append((person.face, body))
+        self._known = known
         return matches
 
     def _own_mask(self, frame: np.ndarray, grid: tuple[int, int], face, body, fw: float) -> tuple:
