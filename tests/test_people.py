@@ -301,6 +301,9 @@ def test_pose_checks_are_spread_one_model_run_a_frame(spread) -> None:
         stage.find(frame)
     masks = sum(frame.count("bodies.mask") for frame in calls)
     assert masks >= 6, f"only {masks} pose_landmark runs: the clip does not exercise the pose checks"
+    # While every face's body is known, a check follows it without the pose detector (at least every 4th looks).
+    detections = sum(frame.count("bodies.detect") for frame in calls)
+    assert stage.body_checks / 4 <= detections < stage.body_checks, (detections, stage.body_checks)
     first = next(i for i, frame in enumerate(calls) if "bodies.detect" in frame)
     assert calls[first].count("bodies.mask") >= 1  # the first check: whole, on its frame
     busiest = max(len(frame) for frame in calls[first + 1:])

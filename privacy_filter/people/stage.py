@@ -13,6 +13,12 @@ model), so its cost scales with need:
 
 Between detections the last faces are used (at most ``busy_every`` frames old while people are near each
 other). A failure of the detector raises, so the frame is hidden whole (privacy fails closed).
+
+Bodies (``bodies=BodyMasker()``): a pose check finds each face's body and cuts that person's region to
+their own pose_landmark mask. A check is spread over frames (the pose detector on one, one pose_landmark a
+frame after, never on a frame where the faces were detected), and a body already known is followed by its
+face instead of detected again (the detector only every DETECT_EVERY_CHECKS checks): the detector loses the
+user exactly while someone leans on them.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ BODY_IDLE_EVERY = 45  # frames between pose checks for a lone user (~38 ms each 
 BODY_OUTSIDE = 0.005  # a region this much outside its person's pose mask holds someone else: check every few frames
 BODY_CALM = 5  # pose checks in a row with nobody outside the pose mask before the checks slow down again
 BODY_MAX_CUT = 0.15  # a pose mask that would cut more than this share of a region is not used
+DETECT_EVERY_CHECKS = 4  # while every face's body is known, the pose detector looks afresh every this many checks
 BODY_GROWTH = 1.08  # the largest region this much bigger than ever since the last pose check: check now
 AREA_JUMP = 1.15  # the largest region this much bigger than at the last detection: someone may have come, look now
 
@@ -77,7 +84,8 @@ class FacePeople:
         self.busy_every = max(1, int(busy_every))
         self.stage_ms: dict[str, float] = {}
         self.detections = 0
-        self.body_checks = 0  # pose detector + pose_landmark runs
+        self.body_checks = 0  # pose checks (pose_landmark on each face's body)
+        self.body_detections = 0  # ...of which ran the pose detector (the others followed known bodies)
         self.reset()
 
     @property
@@ -99,6 +107,7 @@ class FacePeople:
         self._body_seen = 0.0  # ...and since
         self._keeps: list = []
         self._first = True  # no pose check since the start (or a scene cut)
+        self._undetected = 0  # pose checks in a row that followed known bodies without the pose detector
         self._known: list = []  # (face, Body) of the last check: a body the detector loses is followed by its face
         self._found: list | None = None  # a spread pose check: the bodies found, their matching still due
         self._todo: list | None = None  # ...the (face, body) pairs whose masks are still due
@@ -161,7 +170,16 @@ class FacePeople:
         elif (self._body_since >= every or (grown and self._body_since > 1)) and (not faces_ran or self._first):
             self._body_since, self._body_area, self._body_seen = 0, self._body_seen, largest
             self.body_checks += 1
-            found = self.bodies.detect(frame)
+            faced = [p.face for p in people if p.face is not None]
+            followed = faced and all(any(_centre_distance(known, face) < SAME_FACE for known, _ in self._known)
+                                     for face in faced)
+            self._undetected = self._undetected + 1 if followed else 0
+            if followed and self._undetected < DETECT_EVERY_CHECKS:
+                found = []  # every face's body is known: followed by the face, no detector run
+            else:
+                self._undetected = 0
+                self.body_detections += 1
+                found = self.bodies.detect(frame)
             if self.spread and not self._first:
                 self._found = found  # the landmarks from the next frame on (within the mask's margin of motion)
             else:
