@@ -41,6 +41,7 @@ HOLD_DISTANCE = 1.5  # a missed face is held only this far (face widths) from ev
 BODY_MATCH = 1.0  # a pose detection whose face-ish box centre is this close (face widths) is that face's body
 BODY_SURE = 0.8  # pose mask probability taken as that person's (0.5 kept 73 % of a touching neighbour)
 BODY_MARGIN = 0.1  # the pose mask grown by this (face widths) before it cuts a region: its edge never cuts
+BODY_LOOSE = 0.15  # ...and by this to judge whether the region reaches beyond its person (someone is there)
 BODY_IDLE_EVERY = 45  # frames between pose checks for a lone user (~38 ms each on AVX2: < 1 ms a frame)
 BODY_OUTSIDE = 0.005  # a region this much outside its person's pose mask holds someone else: check every few frames
 BODY_CALM = 5  # pose checks in a row with nobody outside the pose mask before the checks slow down again
@@ -227,27 +228,33 @@ class FacePeople:
         return matches
 
     def _own_mask(self, frame: np.ndarray, grid: tuple[int, int], face, body, fw: float) -> tuple:
-        """(face, hxw bool: where that face's person may be), from pose_landmark on the body's crop.
+        """(face, hxw bool: where that face's person may be, the same grown by BODY_LOOSE), from pose_landmark
+        on the body's crop.
 
         The pose mask is grown by a margin, so its soft edge (and a few frames of motion while it is reused)
         never cuts the person; a touching neighbour's body mostly falls outside it even where no face of
-        theirs was found."""
-        own = cv2.resize(self.bodies.mask(frame, body), (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
-        margin = max(1, round(BODY_MARGIN * fw * grid[1] / frame.shape[1]))
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
-        return face, cv2.dilate((own > BODY_SURE).astype(np.uint8), kernel).astype(bool)
+        theirs was found. Whether someone is there at all is judged on the looser mask: a lone signer's hands
+        reach beyond the tight one often enough to keep the checks busy (30 pose checks in 300 frames, not 8)."""
+        own = (cv2.resize(self.bodies.mask(frame, body), (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
+               > BODY_SURE).astype(np.uint8)
+        masks = []
+        for grow in (BODY_MARGIN, BODY_LOOSE):
+            margin = max(1, round(grow * fw * grid[1] / frame.shape[1]))
+            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+            masks.append(cv2.dilate(own, kernel).astype(bool))
+        return face, masks[0], masks[1]
 
     @staticmethod
-    def _keep_for(person: Person, keeps: list):
+    def _keep_for(person: Person, keeps: list, loose: bool = False):
         if person.face is None:
             return None
-        for face, keep in keeps:
+        for face, keep, looser in keeps:
             if _centre_distance(face, person.face) < SAME_FACE:
-                return keep
+                return looser if loose else keep
         return None
 
     def _outside(self, person: Person, keeps: list) -> float:
-        keep = self._keep_for(person, keeps)
+        keep = self._keep_for(person, keeps, loose=True)
         if keep is None:
             return 0.0
         core = person.mask > 0.5
