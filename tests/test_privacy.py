@@ -29,21 +29,24 @@ def pairs():
 
 @needs_photos
 @pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("name", ["blur", "desaturate"])
+@pytest.mark.parametrize("name", ["blur", "pixelate", "desaturate"])
 def test_detail_kept_at_every_frame_size(pairs, name, width) -> None:
-    """<= 1.25x the seed's look at the default kernel, <= 2x at the floor (targets of issue 13)."""
+    """<= 1.25x the seed's look at the default kernel, <= 2x at the floor (targets of issue 13), measured on
+    the effect's output itself (pixelate's block edges included)."""
     for kernel, limit in ((DEFAULT_KERNEL, 1.25), (KERNEL_FLOOR, 2.0)):
         ratios = [r for f, m in pairs if (r := detail_ratio(f, m, name, kernel, width)) is not None]
         assert len(ratios) >= 4 and max(ratios) <= limit, f"{name} {kernel} at {width} px: {max(ratios):.2f}x"
 
 
 @needs_photos
-@pytest.mark.parametrize("width", WIDTHS)
-def test_pixelate_blocks_carry_no_more_than_the_floor_allows(pairs, width) -> None:
-    """Pixelate's blocks scale with the frame: their content (block means, edges aside) stays within 2x."""
-    for kernel in (DEFAULT_KERNEL, KERNEL_FLOOR):
-        ratios = [r for f, m in pairs if (r := detail_ratio(f, m, "pixelate", kernel, width, content=True))]
-        assert max(ratios) <= 2.0, f"pixelate {kernel} at {width} px: {max(ratios):.2f}x"
+def test_the_detail_check_fails_hard_edged_blocks(pairs, monkeypatch) -> None:
+    """The check above can fail pixelate: the same blocks with hard edges (the old pixelate) keep more than
+    the target allows on every photo (3-18x)."""
+    from privacy_filter import effects
+
+    monkeypatch.setattr(effects, "BLOCK_SOFTEN", 0.0)
+    ratios = [r for f, m in pairs if (r := detail_ratio(f, m, "pixelate", DEFAULT_KERNEL, 640)) is not None]
+    assert min(ratios) > 1.25, f"hard blocks: {min(ratios):.2f}x on one photo"
 
 
 @needs_photos
