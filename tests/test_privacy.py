@@ -102,10 +102,11 @@ def test_no_false_cut_inside_a_clip(segmenter) -> None:
 
 @needs_davis
 def test_smoothing_never_loses_to_the_raw_model_on_any_clip() -> None:
-    """Per DAVIS clip: ours (smoothing on) >= raw in IoU and BF@1 %, and flickers less than raw.
+    """Per DAVIS clip: ours (smoothing on) >= raw in IoU and BF@1 %, and flicker <= 50 % of raw (issue 13).
 
-    (Issue 13's flicker target is <= 50 % of raw; on hike and lucia, whose camera follows the walker, ours is
-    ~55-60 % -- see benchmarks/RESULTS.md -- so this test holds the part that is met: less than raw, <= 65 %.)
+    hike and lucia, whose camera follows the walker, are the tight ones (~49 %); with the previous matte
+    defaults (a 170x96 grid at 854x480, sharpen 2, still_weight 0.2) they were at 61 % and 57 %, and the test
+    fails there (``test_the_smoothing_check_fails_the_previous_defaults``).
     """
     from benchmarks.quality import SelfieBackend, clip_scores, load_set
 
@@ -116,7 +117,20 @@ def test_smoothing_never_loses_to_the_raw_model_on_any_clip() -> None:
         raw, ours = scores["raw"], scores["ours"]
         name = clip[0].name.split("/")[0]
         assert ours[0] >= raw[0] and ours[1] >= raw[1], f"{name}: ours {ours[:2]} below raw {raw[:2]}"
-        assert ours[2] <= 0.65 * raw[2], f"{name}: flicker {ours[2]:.5f} vs raw {raw[2]:.5f}"
+        assert ours[2] <= 0.5 * raw[2], f"{name}: flicker {ours[2]:.5f} vs raw {raw[2]:.5f}"
+
+
+@needs_davis
+def test_the_smoothing_check_fails_the_previous_defaults(monkeypatch) -> None:
+    """The flicker check above can fail: the previous defaults flicker more than 50 % of raw on hike."""
+    from benchmarks.quality import SelfieBackend, clip_scores, load_set
+    from privacy_filter import matte
+
+    monkeypatch.setattr(matte, "work_grid", lambda hw, size: (hw[1] // 5, hw[0] // 5))  # 170x96 at 854x480
+    davis = load_set(DAVIS)
+    hike = next(clip for clip in davis.clips if clip[0].name.startswith("hike"))
+    scores = clip_scores(SelfieBackend(1), hike, "user", {"sharpen": 2.0, "still_weight": 0.2})
+    assert scores["ours"][2] > 0.5 * scores["raw"][2]
 
 
 # ---------------------------------------------------------------- faces: found in the input, not in the output
