@@ -41,7 +41,7 @@ KERNEL_FLOOR = 21  # at 600 px wide; see the module docstring and benchmarks/pri
 REFERENCE_WIDTH = 600  # the seed's working width: --kernel K means K at this width
 # Pixelate's block edge, per unit of kernel, at 600 px wide (the seed's kernel/2, now scaled to the frame).
 # The block means then carry about as much of the room as the blur of the same kernel (benchmarks/privacy.py:
-# "content"; larger blocks did not lower it further on the photos). The blocks' own edges are the effect's look.
+# "block means"; larger blocks did not lower it further on the photos). The blocks are the effect's look.
 BLOCK_PER_KERNEL = 0.5
 # Pixelate's block edges are softened by a Gaussian of this sigma, in px at 600 px wide (scaled to the frame):
 # a hard edge is all Laplacian (12-100x the seed's detail, benchmarks/privacy.py); softened, the output meets
@@ -110,9 +110,7 @@ def _weighted(small: np.ndarray, weight: np.ndarray | None, smooth: Callable[[np
     # (num + eps * pixel) / (den + eps): the weighted mean wherever there is background within the kernel,
     # the pixel itself deep inside the person (where the compositor shows the person anyway), and never a
     # division by zero. No split/merge (slow in OpenCV 5) and no third blur: ~0.3 ms at 160x120.
-    # (pixelate's smoothing is a shrink to the block grid: there the fallback is the block's plain mean.)
-    fallback = image if numerator.shape == image.shape else smooth(small).astype(np.float32)
-    numerator += _EPS * fallback
+    numerator += _EPS * image
     denominator += _EPS
     if image.ndim == 3:
         denominator = denominator[..., None]
