@@ -12,8 +12,11 @@ Printed (markdown):
   wide (the seed's working width), and the variance of its Laplacian over the hidden part (the background
   more than ``MARGIN`` px from the person) divided by the same for a 41x41 Gaussian of the photo at 600 px
   (the seed's look). 1.0 = as much detail as the seed left. Targets: <= 1.25 at the default, <= 2 at the floor.
-* **Halo**: portraits (eg1800, true masks) put on a flat grey wall, filtered (blur 41): the mean
-  |output - wall| over a ring 4-24 px outside the person, our halo-free background and the plain blur.
+  Every effect is measured on its output (pixelate's soft block edges included); pixelate's block means,
+  re-interpolated bilinearly (its measure when its blocks had hard edges), are printed for reference.
+* **Halo**: portraits (eg1800, true masks) put on a flat grey wall, filtered (each effect at the default
+  kernel): the mean |output - wall| over a ring 4-24 px outside the person, our halo-free background and the
+  plain effect.
   Target <= 1 grey level.
 * **Smoothing per clip**: every DAVIS clip, the selfie model's raw map (bilinear) against our matte without
   and with temporal smoothing: IoU, BF@1 %, flicker. Target: ours never below raw in IoU or BF, flicker
