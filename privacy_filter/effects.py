@@ -41,8 +41,13 @@ KERNEL_FLOOR = 21  # at 600 px wide; see the module docstring and benchmarks/pri
 REFERENCE_WIDTH = 600  # the seed's working width: --kernel K means K at this width
 # Pixelate's block edge, per unit of kernel, at 600 px wide (the seed's kernel/2, now scaled to the frame).
 # The block means then carry about as much of the room as the blur of the same kernel (benchmarks/privacy.py:
-# "content"; larger blocks did not lower it further on the photos). The blocks' own edges are the effect's look.
+# "block means"; larger blocks did not lower it further on the photos). The blocks are the effect's look.
 BLOCK_PER_KERNEL = 0.5
+# Pixelate's block edges are softened by a Gaussian of this sigma, in px at 600 px wide (scaled to the frame):
+# a hard edge is all Laplacian (12-100x the seed's detail, benchmarks/privacy.py); softened, the output meets
+# the same detail target as the blur while the blocks stay plain to see.
+BLOCK_SOFTEN = 3.0
+BLOCK_FILL = 0.1  # weight of the neighbouring blocks' background in a block's mean (see _block_means)
 # The Gaussian runs on a copy shrunk so that its sigma there is about SMALL_SIGMA pixels: the result has no
 # detail finer than the kernel anyway, and the cost no longer grows with the kernel or the frame.
 SMALL_SIGMA = 1.5
@@ -105,9 +110,7 @@ def _weighted(small: np.ndarray, weight: np.ndarray | None, smooth: Callable[[np
     # (num + eps * pixel) / (den + eps): the weighted mean wherever there is background within the kernel,
     # the pixel itself deep inside the person (where the compositor shows the person anyway), and never a
     # division by zero. No split/merge (slow in OpenCV 5) and no third blur: ~0.3 ms at 160x120.
-    # (pixelate's smoothing is a shrink to the block grid: there the fallback is the block's plain mean.)
-    fallback = image if numerator.shape == image.shape else smooth(small).astype(np.float32)
-    numerator += _EPS * fallback
+    numerator += _EPS * image
     denominator += _EPS
     if image.ndim == 3:
         denominator = denominator[..., None]
@@ -164,21 +167,54 @@ def _enlarge(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def pixelate(frame: np.ndarray, kernel: int, alpha: np.ndarray | None = None) -> np.ndarray:
-    """Flat blocks of ``block_at(kernel, width)`` pixels, averaging the background only if ``alpha`` is given.
+    """Blocks of ``block_at(kernel, width)`` pixels with soft edges, averaging the background only if ``alpha``
+    is given.
 
     frame: HxWx3 uint8 BGR; alpha: HxW float32 [0,1] or None -> HxWx3 uint8 BGR.
+    Each block is the (background-weighted) mean of its pixels; blocks that are nearly all person take the
+    background around them (``BLOCK_FILL``), so the softened edges do not spread the person into the room. The
+    block grid is then softened by a Gaussian of ``BLOCK_SOFTEN`` px at 600 px wide: a hard block edge is a
+    one-pixel step of up to the whole grey range, far more "detail" than any room keeps under a blur.
     """
     height, width = frame.shape[:2]
     block = block_at(kernel, width)
     grid = (max(1, round(width / block)), max(1, round(height / block)))
     # Weighting needs the products at a resolution finer than the blocks: shrink to >= 8 px per block first.
     small = _shrunk(frame, _power_of_two(block / 8, min(height, width) // 8))
+    blocks = _block_means(small, _small_alpha(alpha, (small.shape[1], small.shape[0])), grid)
+    soften = BLOCK_SOFTEN * width / REFERENCE_WIDTH  # sigma in pixels of this frame
+    if soften <= 0:
+        return cv2.resize(blocks, (width, height), interpolation=cv2.INTER_NEAREST)
+    # The blocks are drawn on a copy shrunk by a power of two and enlarged by pyrUp steps, which soften the
+    # edges themselves (each step a Gaussian of ~1 px at its output: variance (factor^2 - 1) / 3 frame px^2
+    # in all); a small Gaussian there makes up the rest. As cheap as the blur: no full-size filtering.
+    factor = 1
+    while (2 * factor <= block / 8 and ((2 * factor) ** 2 - 1) / 3 <= soften**2
+           and min(height, width) // (2 * factor) >= 8):
+        factor *= 2
+    image = cv2.resize(blocks, (width // factor, height // factor), interpolation=cv2.INTER_NEAREST)
+    rest = np.sqrt(max(0.0, soften**2 - (factor**2 - 1) / 3)) / factor
+    if rest > 0.3:
+        image = cv2.GaussianBlur(image, (0, 0), rest, borderType=cv2.BORDER_REFLECT)
+    return _enlarge(image, (width, height))
 
-    def smooth(image: np.ndarray) -> np.ndarray:
-        return cv2.resize(image, grid, interpolation=cv2.INTER_AREA)
 
-    blocks = _weighted(small, _small_alpha(alpha, (small.shape[1], small.shape[0])), smooth)
-    return cv2.resize(blocks, (width, height), interpolation=cv2.INTER_NEAREST)
+def _block_means(small: np.ndarray, weight: np.ndarray | None, grid: tuple[int, int]) -> np.ndarray:
+    """Per block of ``grid`` (w, h), the mean of ``small`` (hxwx3 uint8) weighted by ``weight`` (hxw float32 or
+    None) -> grid-sized hxwx3 uint8. Blocks with little weight (all person) are filled from their neighbours."""
+    if weight is None:
+        return cv2.resize(small, grid, interpolation=cv2.INTER_AREA)
+    plain = cv2.resize(small, grid, interpolation=cv2.INTER_AREA).astype(np.float32)
+    numerator = cv2.resize(small.astype(np.float32) * weight[..., None], grid, interpolation=cv2.INTER_AREA)
+    denominator = cv2.resize(weight, grid, interpolation=cv2.INTER_AREA)
+    if BLOCK_FILL > 0:
+        # Normalised convolution on the block grid: a block's own background counts fully, its neighbours'
+        # with BLOCK_FILL; a block with no background of its own thus takes its neighbours'.
+        numerator += BLOCK_FILL * cv2.GaussianBlur(numerator, (0, 0), 1.0, borderType=cv2.BORDER_REFLECT)
+        denominator += BLOCK_FILL * cv2.GaussianBlur(denominator, (0, 0), 1.0, borderType=cv2.BORDER_REFLECT)
+    numerator += _EPS * plain  # deep inside the person: the plain mean (the compositor shows the person there)
+    denominator += _EPS
+    return cv2.convertScaleAbs(numerator / denominator[..., None])
 
 
 def desaturate(frame: np.ndarray, kernel: int, alpha: np.ndarray | None = None) -> np.ndarray:

@@ -79,11 +79,23 @@ def test_blur_removes_detail_and_a_bigger_kernel_removes_more() -> None:
 
 @pytest.mark.parametrize(("width", "block"), [(600, 20), (320, 11), (1200, 41)])
 def test_pixelate_blocks_are_half_the_kernel_at_600_px_and_scale_with_the_frame(width, block) -> None:
+    """A grey ramp becomes a staircase of blocks (soft-edged): its steps repeat every block, the strongest
+    frequency of the profile's slope."""
     ramp = np.dstack([np.tile(np.linspace(0, 255, width, dtype=np.uint8), (240, 1))] * 3)
-    out = pixelate(ramp, kernel=41)
-    changes = np.flatnonzero(np.any(np.diff(out[0].astype(int), axis=0) != 0, axis=1))
-    widths = np.diff(changes)
-    assert abs(np.median(widths) - block) <= 1, f"blocks of {np.median(widths)} px, expected ~{block}"
+    slope = np.diff(pixelate(ramp, kernel=41)[120, :, 0].astype(float))
+    spectrum = np.abs(np.fft.rfft(slope - slope.mean()))
+    period = len(slope) / (1 + np.argmax(spectrum[1:]))
+    assert abs(period - block) <= 1, f"blocks of {period:.1f} px, expected ~{block}"
+
+
+def test_pixelate_edges_are_soft_but_the_blocks_stay_flat() -> None:
+    """Inside a block the output is flat; across a block edge it ramps over a few pixels (BLOCK_SOFTEN)."""
+    frame = np.zeros((240, 600, 3), np.uint8)
+    frame[:, 300:] = 200  # one edge, on a block boundary (blocks of 20 px at 600 px wide)
+    row = pixelate(frame, kernel=41)[120, :, 0].astype(int)
+    assert row[280] < 5 and row[320] > 195, "the blocks away from the edge keep their colour"
+    ramp = np.count_nonzero((row > 10) & (row < 190))
+    assert 4 <= ramp <= 20, f"edge ramp of {ramp} px"
 
 
 def shifted_textures(width: int) -> np.ndarray:

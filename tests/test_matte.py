@@ -105,12 +105,16 @@ def test_guided_filter_keeps_an_edge_present_in_the_guide_and_smooths_flat_areas
 
 def test_work_grid_keeps_aspect_and_never_upscales() -> None:
     assert work_grid((480, 640), 320) == (320, 240)
-    assert work_grid((720, 1280), 320) == (320, 180)
     assert work_grid((100, 120), 320) == (120, 100)
-    # Integer factors only (INTER_AREA's fast path): long side in [work_size, 2 * work_size).
+    # Integer factors only (INTER_AREA's fast path), at least 0.7 x work_size^2 grid pixels whatever the shape:
+    # 4:3 and 3:4 frames as before, wide frames no longer on a coarser grid (160x90 and 170x96 before).
     assert work_grid((480, 640), 160) == (160, 120)
-    assert work_grid((720, 1280), 160) == (160, 90)
     assert work_grid((800, 600), 160) == (120, 160)
+    assert work_grid((720, 1280), 160) == (182, 102)
+    assert work_grid((480, 854), 160) == (213, 120)
+    for shape in ((480, 640), (720, 1280), (480, 854), (1080, 1920), (800, 600)):
+        w, h = work_grid(shape, 160)
+        assert w * h >= 0.7 * 160 * 160 and abs(w / h - shape[1] / shape[0]) < 0.05
 
 
 def test_temporal_smoothing_steadies_a_jittering_matte_on_a_still_frame() -> None:

@@ -29,21 +29,24 @@ def pairs():
 
 @needs_photos
 @pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("name", ["blur", "desaturate"])
+@pytest.mark.parametrize("name", ["blur", "pixelate", "desaturate"])
 def test_detail_kept_at_every_frame_size(pairs, name, width) -> None:
-    """<= 1.25x the seed's look at the default kernel, <= 2x at the floor (targets of issue 13)."""
+    """<= 1.25x the seed's look at the default kernel, <= 2x at the floor (targets of issue 13), measured on
+    the effect's output itself (pixelate's block edges included)."""
     for kernel, limit in ((DEFAULT_KERNEL, 1.25), (KERNEL_FLOOR, 2.0)):
         ratios = [r for f, m in pairs if (r := detail_ratio(f, m, name, kernel, width)) is not None]
         assert len(ratios) >= 4 and max(ratios) <= limit, f"{name} {kernel} at {width} px: {max(ratios):.2f}x"
 
 
 @needs_photos
-@pytest.mark.parametrize("width", WIDTHS)
-def test_pixelate_blocks_carry_no_more_than_the_floor_allows(pairs, width) -> None:
-    """Pixelate's blocks scale with the frame: their content (block means, edges aside) stays within 2x."""
-    for kernel in (DEFAULT_KERNEL, KERNEL_FLOOR):
-        ratios = [r for f, m in pairs if (r := detail_ratio(f, m, "pixelate", kernel, width, content=True))]
-        assert max(ratios) <= 2.0, f"pixelate {kernel} at {width} px: {max(ratios):.2f}x"
+def test_the_detail_check_fails_hard_edged_blocks(pairs, monkeypatch) -> None:
+    """The check above can fail pixelate: the same blocks with hard edges (the old pixelate) keep more than
+    the target allows on every photo (3-18x)."""
+    from privacy_filter import effects
+
+    monkeypatch.setattr(effects, "BLOCK_SOFTEN", 0.0)
+    ratios = [r for f, m in pairs if (r := detail_ratio(f, m, "pixelate", DEFAULT_KERNEL, 640)) is not None]
+    assert min(ratios) > 1.25, f"hard blocks: {min(ratios):.2f}x on one photo"
 
 
 @needs_photos
@@ -99,10 +102,11 @@ def test_no_false_cut_inside_a_clip(segmenter) -> None:
 
 @needs_davis
 def test_smoothing_never_loses_to_the_raw_model_on_any_clip() -> None:
-    """Per DAVIS clip: ours (smoothing on) >= raw in IoU and BF@1 %, and flickers less than raw.
+    """Per DAVIS clip: ours (smoothing on) >= raw in IoU and BF@1 %, and flicker <= 50 % of raw (issue 13).
 
-    (Issue 13's flicker target is <= 50 % of raw; on hike and lucia, whose camera follows the walker, ours is
-    ~55-60 % -- see benchmarks/RESULTS.md -- so this test holds the part that is met: less than raw, <= 65 %.)
+    hike and lucia, whose camera follows the walker, are the tight ones (~49 %); with the previous matte
+    defaults (a 170x96 grid at 854x480, sharpen 2, still_weight 0.2) they were at 61 % and 57 %, and the test
+    fails there (``test_the_smoothing_check_fails_the_previous_defaults``).
     """
     from benchmarks.quality import SelfieBackend, clip_scores, load_set
 
@@ -113,7 +117,20 @@ def test_smoothing_never_loses_to_the_raw_model_on_any_clip() -> None:
         raw, ours = scores["raw"], scores["ours"]
         name = clip[0].name.split("/")[0]
         assert ours[0] >= raw[0] and ours[1] >= raw[1], f"{name}: ours {ours[:2]} below raw {raw[:2]}"
-        assert ours[2] <= 0.65 * raw[2], f"{name}: flicker {ours[2]:.5f} vs raw {raw[2]:.5f}"
+        assert ours[2] <= 0.5 * raw[2], f"{name}: flicker {ours[2]:.5f} vs raw {raw[2]:.5f}"
+
+
+@needs_davis
+def test_the_smoothing_check_fails_the_previous_defaults(monkeypatch) -> None:
+    """The flicker check above can fail: the previous defaults flicker more than 50 % of raw on hike."""
+    from benchmarks.quality import SelfieBackend, clip_scores, load_set
+    from privacy_filter import matte
+
+    monkeypatch.setattr(matte, "work_grid", lambda hw, size: (hw[1] // 5, hw[0] // 5))  # 170x96 at 854x480
+    davis = load_set(DAVIS)
+    hike = next(clip for clip in davis.clips if clip[0].name.startswith("hike"))
+    scores = clip_scores(SelfieBackend(1), hike, "user", {"sharpen": 2.0, "still_weight": 0.2})
+    assert scores["ours"][2] > 0.5 * scores["raw"][2]
 
 
 # ---------------------------------------------------------------- faces: found in the input, not in the output
