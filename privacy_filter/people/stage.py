@@ -74,10 +74,10 @@ class FacePeople:
         self.base = base
         self.bodies = bodies  # a ``bodies.BodyMasker``: trims each face's region to that person's own mask
         # A pose check is the pose detector (~18 ms on 2-core AVX2) then pose_landmark (~20 ms a person): run in
-        # one frame, with the face detector (~6 ms) on the same frame, that frame took ~45 ms, over a 30 fps
-        # camera's 33 ms: a dropped frame every check. Spread: the detector on one frame, the landmarks on the
-        # next, neither on a frame where the faces were detected (False: all at once, the old way, for
-        # benchmarks.only_you --speed).
+        # one frame, with the face detector (~6 ms) on the same frame, that frame took ~45 ms (three people:
+        # ~85), over a 30 fps camera's 33 ms: a dropped frame every check. Spread: the detector on one frame,
+        # then one pose_landmark a frame, none on a frame where the faces were detected (False: all at once,
+        # the old way, the baseline of benchmarks.only_you --speed).
         self.spread = spread
         self.hold = hold
         self.detector = detector
@@ -158,38 +158,47 @@ class FacePeople:
         self._body_seen = max(self._body_seen, largest)
         faces_ran = self.spread and self.stage_ms.get("faces", 0.0) > 0.0  # (never two frames in a row)
         if self._found is not None or self._todo is not None:
-            # A spread check under way: one person's pose_landmark a frame, never beside the face detector.
             if not faces_ran:
-                if self._todo is None:
-                    self._todo, self._building = self._matches(frame, people, self._found), []
-                    self._found = None
-                if self._todo:
-                    self._building.append(self._own_mask(frame, grid, *self._todo.pop(0)))
-                if not self._todo:
-                    self._commit(people, self._building)
-                    self._todo = None
+                self._go_on_checking(frame, people, grid)
         elif (self._body_since >= every or (grown and self._body_since > 1)) and (not faces_ran or self._first):
             self._body_since, self._body_area, self._body_seen = 0, self._body_seen, largest
-            self.body_checks += 1
-            faced = [p.face for p in people if p.face is not None]
-            followed = faced and all(any(_centre_distance(known, face) < SAME_FACE for known, _ in self._known)
-                                     for face in faced)
-            self._undetected = self._undetected + 1 if followed else 0
-            if followed and self._undetected < DETECT_EVERY_CHECKS:
-                found = []  # every face's body is known: followed by the face, no detector run
-            else:
-                self._undetected = 0
-                self.body_detections += 1
-                found = self.bodies.detect(frame)
-            if self.spread and not self._first:
-                self._found = found  # the landmarks from the next frame on (within the mask's margin of motion)
-            else:
-                # The first check after a start or a cut runs whole on its frame: a photo has only that frame.
-                self._first = False
-                self._commit(people, [self._own_mask(frame, grid, *m) for m in self._matches(frame, people, found)])
+            self._start_check(frame, people, grid)
         if not (near or self._body_busy) or not self._keeps:
             return people
         return [self._cut(person) for person in people]
+
+    def _start_check(self, frame: np.ndarray, people: list[Person], grid: tuple[int, int]) -> None:
+        """A pose check: find the bodies (or follow the known ones), then each face's own mask: spread, only
+        the bodies now (``_go_on_checking`` does the rest on the next frames); else all on this frame."""
+        self.body_checks += 1
+        faced = [p.face for p in people if p.face is not None]
+        followed = faced and all(any(_centre_distance(known, face) < SAME_FACE for known, _ in self._known)
+                                 for face in faced)
+        self._undetected = self._undetected + 1 if followed else 0
+        if followed and self._undetected < DETECT_EVERY_CHECKS:
+            found = []  # every face's body is known: followed by the face, no detector run
+        else:
+            self._undetected = 0
+            self.body_detections += 1
+            found = self.bodies.detect(frame)
+        if self.spread and not self._first:
+            self._found = found  # the landmarks from the next frame on (within the mask's margin of motion)
+        else:
+            # The first check after a start or a cut runs whole on its frame: a photo has only that frame.
+            self._first = False
+            self._commit(people, [self._own_mask(frame, grid, *m) for m in self._matches(frame, people, found)])
+
+    def _go_on_checking(self, frame: np.ndarray, people: list[Person], grid: tuple[int, int]) -> None:
+        """A spread check under way: the bodies matched to this frame's faces, then one person's pose_landmark
+        a frame; the new masks are used once every person's is made."""
+        if self._todo is None:
+            self._todo, self._building = self._matches(frame, people, self._found or []), []
+            self._found = None
+        if self._todo:
+            self._building.append(self._own_mask(frame, grid, *self._todo.pop(0)))
+        if not self._todo:
+            self._commit(people, self._building)
+            self._todo = None
 
     def _commit(self, people: list[Person], keeps: list) -> None:
         self._keeps = keeps
