@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import needs_eval  # the data-driven tests: required under CI (a skip there fails)
 
 from benchmarks.only_you import (
     SCENES,
@@ -30,7 +31,6 @@ from privacy_filter.people.stage import FacePeople
 from privacy_filter.person import Person
 
 EVAL = shared_dir() / "eval"
-needs_eval = pytest.mark.skipif(not EVAL.is_dir(), reason=f"eval data not found at {EVAL}")
 
 
 # --- pure functions ------------------------------------------------------------------------------------------
