@@ -20,6 +20,7 @@ DAVIS = EVAL / "davis2016_person"
 needs_photos = pytest.mark.skipif(not PORTRAITS.is_dir(), reason=f"portraits not found under {PORTRAITS}")
 needs_davis = pytest.mark.skipif(not (DAVIS / "images").is_dir(), reason=f"DAVIS not found under {DAVIS}")
 SETS = ("eg1800_portrait_test", "humanseg_vikramshenoy")
+pytestmark = pytest.mark.required_in_ci  # its skips are for missing shared data, which CI has
 
 
 @pytest.fixture(scope="module")
