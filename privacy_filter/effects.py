@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from .errors import UserError
+from .pyramid import halvings
 
 Effect = Callable[..., np.ndarray]
 EFFECT_NAMES = ("blur", "pixelate", "color", "image", "desaturate")
@@ -119,12 +120,13 @@ def _weighted(small: np.ndarray, weight: np.ndarray | None, smooth: Callable[[np
 
 def _shrunk(frame: np.ndarray, factor: int) -> np.ndarray:
     """frame shrunk by ``factor`` (a power of two) with area averaging, in halvings: OpenCV's INTER_AREA has
-    a fast path for exactly 2x, several times cheaper than one bigger or non-integer step."""
-    image = frame
-    while factor > 1 and image.shape[0] >= 2 and image.shape[1] >= 2:
-        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    a fast path for exactly 2x, several times cheaper than one bigger or non-integer step. The halvings are
+    shared with the matte's (``pyramid.halvings``: the same frame is halved once a frame, not twice)."""
+    steps = 0
+    while factor > 1 and frame.shape[0] >> steps >= 2 and frame.shape[1] >> steps >= 2:
+        steps += 1
         factor //= 2
-    return image
+    return halvings(frame).level(steps) if steps else frame
 
 
 def _power_of_two(value: float, limit: int) -> int:

@@ -33,6 +33,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from .pyramid import halvings
+
 GUIDES = ("color", "grey")
 _INV255 = np.float32(1.0 / 255.0)
 TINY = 1e-6  # alpha below this is 0 (see refine: denormal floats are slow)
@@ -318,11 +320,13 @@ class MatteRefiner:
             # a pixel; the eval sets are all smaller, so benchmarks.quality does not change).
             while max(apply_w, apply_h) > self.apply_size and min(apply_w, apply_h) >= 4 * min(size):
                 apply_w, apply_h = apply_w // 2, apply_h // 2
-            if (apply_w, apply_h) != (width, height):
-                apply_frame = shrink(frame, (apply_w, apply_h))
         if colour:
+            # The frame's halvings are shared with the background effect (pyramid.py): made once a frame.
+            levels = halvings(frame)
+            if (apply_w, apply_h) != (width, height):
+                apply_frame = levels.shrink((apply_w, apply_h))
             # Area averaging: the small guide is not aliased.
-            small = shrink(apply_frame, size)
+            small = levels.shrink(size)
             planes = [plane.astype(np.float32) * _INV255 for plane in cv2.split(small)]
             grey_small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32) * _INV255
         else:
