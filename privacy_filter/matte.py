@@ -38,6 +38,7 @@ from .pyramid import halvings
 GUIDES = ("color", "grey")
 _INV255 = np.float32(1.0 / 255.0)
 TINY = 1e-6  # alpha below this is 0 (see refine: denormal floats are slow)
+MARGIN = 3  # pixels around support_box's box (rounding; see refine's enlargement of the apply grid)
 CUT_CHANGE = 0.12  # grey change (of [0, 1]) beyond the flow that counts a work-grid pixel as "new scene"
 
 
@@ -203,6 +204,61 @@ def guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: float
     return a * guide + b
 
 
+def support_box(planes: Sequence[np.ndarray], sharpen: float, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The box (x0, y0, x1, y1) of a (w, h) = size grid outside which the colour-guided matte is 0 for any frame.
+
+    planes: the work grid's [a_0, a_1, a_2, b] (``color_guided_planes``, guide colours in [0, 1]). On the work
+    grid the largest value the linear model can take, over all colours, is b + sum_c max(a_c, 0); a pixel of
+    ``size`` interpolates (bilinear) the models of its 2x2 work-grid neighbours, so it stays <= the largest of
+    theirs. Where that bound gives sharpen * (bound - 0.5) + 0.5 <= 0 (with a margin for float rounding)
+    the clip makes the matte exactly 0. Returns the box of the rest, widened by MARGIN pixels of ``size``;
+    (0, 0, 0, 0) when nothing can be > 0. NaN coefficients count as 0 (hidden), as the final clip does.
+    """
+    a0, a1, a2, b = planes
+    bound = b + np.maximum(a0, 0.0) + np.maximum(a1, 0.0) + np.maximum(a2, 0.0)
+    mask = (bound > 0.5 - 0.5 / sharpen - 1e-3).astype(np.uint8)
+    x, y, w, h = cv2.boundingRect(mask)
+    if w == 0 or h == 0:
+        return 0, 0, 0, 0
+    grid_h, grid_w = mask.shape
+    rx, ry = size[0] / grid_w, size[1] / grid_h
+    # A pixel X of ``size`` reads work-grid pixels floor(sX) and floor(sX) + 1, sX = (X + 0.5) / r - 0.5: it can
+    # be > 0 only if sX is in [x - 1, x + w).
+    x0 = max(0, math.floor((x - 0.5) * rx - 0.5) - MARGIN)
+    y0 = max(0, math.floor((y - 0.5) * ry - 0.5) - MARGIN)
+    x1 = min(size[0], math.ceil((x + w + 0.5) * rx - 0.5) + MARGIN)
+    y1 = min(size[1], math.ceil((y + h + 0.5) * ry - 0.5) + MARGIN)
+    return x0, y0, x1, y1
+
+
+def resize_box(src: np.ndarray, dst: np.ndarray, box: tuple[int, int, int, int]) -> None:
+    """dst[box] = the bilinear enlargement of src (hxw float32) to dst's size (HxW), box = (x0, y0, x1, y1).
+
+    When H and W are integer multiples of h and w, only the box is enlarged: the work-grid pixels it reads, plus
+    one on each side, are enlarged alone and the box cut out of that (bit-exact: the same source positions and
+    weights as the whole enlargement). Otherwise the whole of dst is written.
+    """
+    height, width = dst.shape[:2]
+    grid_h, grid_w = src.shape[:2]
+    x0, y0, x1, y1 = box
+    if width % grid_w or height % grid_h or (x0, y0, x1, y1) == (0, 0, width, height):
+        cv2.resize(src, (width, height), dst=dst, interpolation=cv2.INTER_LINEAR)
+        return
+    sx, sy = width // grid_w, height // grid_h
+    k0, k1 = max(0, x0 // sx - 1), min(grid_w, -(-x1 // sx) + 1)
+    l0, l1 = max(0, y0 // sy - 1), min(grid_h, -(-y1 // sy) + 1)
+    part = cv2.resize(src[l0:l1, k0:k1], ((k1 - k0) * sx, (l1 - l0) * sy), interpolation=cv2.INTER_LINEAR)
+    dst[y0:y1, x0:x1] = part[y0 - l0 * sy : y1 - l0 * sy, x0 - k0 * sx : x1 - k0 * sx]
+
+
+def _zero_outside(image: np.ndarray, box: tuple[int, int, int, int]) -> None:
+    x0, y0, x1, y1 = box
+    image[:y0] = 0.0
+    image[y1:] = 0.0
+    image[y0:y1, :x0] = 0.0
+    image[y0:y1, x1:] = 0.0
+
+
 class MatteRefiner:
     """refine(alpha: hxw float32 [0,1] on any grid, frame: HxWx3 uint8 BGR) -> HxW float32 [0,1].
 
@@ -351,45 +407,67 @@ class MatteRefiner:
                 out += 0.5
         elif colour:
             c = color_guided_planes(planes, coarse, self.radius, self.eps, self.passes, self.pass_sharpen)
+            # Only the box where the matte can be > 0 is computed at full size (~40 % of a webcam frame; the
+            # rest is exactly 0 after the clip below, as before: bit-exact). See support_box.
+            spread = self.grow_px > 0 or self.feather_px > 0 or self.sharpen <= 0
+            box = (0, 0, apply_w, apply_h) if spread else support_box(c, self.sharpen, (apply_w, apply_h))
             if apply_frame is frame:
-                self._apply(c, cv2.split(frame, self._channels), width, height)
+                self._apply(c, apply_frame, out, self._term, box)
             else:
                 if self._small_buffers is None or self._small_buffers[0].shape != (apply_h, apply_w):
                     self._small_buffers = (np.empty((apply_h, apply_w), np.float32),
                                            np.empty((apply_h, apply_w), np.float32))
-                target, full_term = out, self._term
-                self._out, self._term = self._small_buffers
-                try:
-                    self._apply(c, cv2.split(apply_frame), apply_w, apply_h)
-                    cv2.resize(self._out, (width, height), dst=target, interpolation=cv2.INTER_LINEAR)
-                finally:
-                    self._out, self._term = target, full_term
+                small_out, small_term = self._small_buffers
+                self._apply(c, apply_frame, small_out, small_term, box)
+                x0, y0, x1, y1 = box
+                # The box scaled to the frame (the apply grid is the frame halved k times; 0 outside it).
+                fx, fy = width / apply_w, height / apply_h
+                box = (math.floor(x0 * fx), math.floor(y0 * fy), min(width, math.ceil(x1 * fx)),
+                       min(height, math.ceil(y1 * fy)))
+                resize_box(small_out, out, box)
+                _zero_outside(out, box)
         else:
             a, b = guided_coefficients(grey_small, coarse, self.radius, self.eps, self.passes, self.pass_sharpen)
-            self._apply([a, b], [grey], width, height)
+            box = (0, 0, width, height)
+            self._apply([a, b], grey[..., None], out, self._term, box)
         if self.grow_px > 0:
             kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * self.grow_px + 1,) * 2)
             cv2.dilate(out, kernel, dst=out)
         if self.feather_px > 0:
             cv2.blur(out, (2 * self.feather_px + 1,) * 2, dst=out)
         # Clip to [0, 1], flushing the tiny and negative (and NaN) to 0: no denormal leaves for the effect.
-        cv2.threshold(out, TINY, 0.0, cv2.THRESH_TOZERO, dst=out)
-        cv2.min(out, 1.0, dst=out)
+        if self.guided:
+            x0, y0, x1, y1 = box
+            inside = out[y0:y1, x0:x1]
+        else:
+            inside = out
+        cv2.threshold(inside, TINY, 0.0, cv2.THRESH_TOZERO, dst=inside)
+        cv2.min(inside, 1.0, dst=inside)
         return out
 
-    def _apply(self, coefficients: list[np.ndarray], channels: list[np.ndarray], width: int, height: int) -> None:
-        """out = sharpen * (sum_c a_c * channel_c / 255 + b - 0.5) + 0.5, with a_c and b resized to the frame.
+    def _apply(self, coefficients: list[np.ndarray], image: np.ndarray, out: np.ndarray, term: np.ndarray,
+               box: tuple[int, int, int, int]) -> None:
+        """out = sharpen * (sum_c a_c * channel_c / 255 + b - 0.5) + 0.5 inside box (x0, y0, x1, y1), 0 outside,
+        with a_c and b (work-grid planes) resized to out's grid. image: out's size, uint8, 1 or 3 channels;
+        out, term: float32 buffers of that size.
 
         The contrast ramp and the 1/255 of the uint8 channels are folded into a and b on the small grid.
         """
         *slopes, offset = coefficients
         scale = self.sharpen / 255.0
-        out, term = self._out, self._term
-        cv2.resize(self.sharpen * (offset - 0.5) + 0.5, (width, height), dst=out, interpolation=cv2.INTER_LINEAR)
+        x0, y0, x1, y1 = box
+        if x1 <= x0 or y1 <= y0:
+            out.fill(0.0)
+            return
+        inside, scratch = out[y0:y1, x0:x1], term[y0:y1, x0:x1]
+        # One split of the box (cv2.split is the cheapest way to contiguous planes in OpenCV 5).
+        channels = cv2.split(image[y0:y1, x0:x1]) if image.ndim == 3 else [image[y0:y1, x0:x1]]
+        resize_box(self.sharpen * (offset - 0.5) + 0.5, out, box)
+        _zero_outside(out, box)  # resize_box may have written the whole of out
         for slope, channel in zip(slopes, channels, strict=True):
-            cv2.resize(slope * scale, (width, height), dst=term, interpolation=cv2.INTER_LINEAR)
-            np.multiply(term, channel, out=term)
-            np.add(out, term, out=out)
+            resize_box(slope * scale, term, box)
+            np.multiply(scratch, channel, out=scratch)
+            np.add(inside, scratch, out=inside)
 
     def _smooth(self, coarse: np.ndarray, grey_small: np.ndarray, dropped: np.ndarray | None = None) -> np.ndarray:
         """EMA of the work-grid matte; weight still_weight where the frame is still, 1 where it changed.
