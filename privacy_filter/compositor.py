@@ -5,7 +5,8 @@ the matte is quantised once to 0..255 and the two products are ``cv2.multiply`` 
 OpenCV runs as vectorised, multithreaded uint8 loops. That is about 3x faster than ``cv2.blendLinear``
 on float weights (0.3 ms against 0.8 ms at 640x480, 0.8 against 2.1 ms at 1280x720 on a 2-core box) and
 far faster than float numpy. The error is at most 2 grey levels; alpha 0 gives the background and alpha 1
-the frame exactly.
+the frame exactly. Only the box around the person is touched, and in it only the soft band (0 < alpha < 1) is
+blended: elsewhere the frame is copied (benchmarks/RESULTS.md, "Compositing budget").
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ alpha-blend. Here, per frame (``MatteRefiner.refine``):
 4. **Contrast and feather.** ``sharpen`` steepens the soft ramp around alpha = 0.5 (it never moves the 0.5
    contour), folded into a and b for free; optional ``grow_px`` dilation and ``feather_px`` box blur follow.
 
-Full-size work is about a dozen cheap passes over an HxW image, into buffers allocated once per frame size.
+Full-size work is about a dozen cheap passes over an HxW image, into buffers allocated once per frame size,
+and only inside the box where the matte can be > 0 (``support_box``; outside it the result is 0 exactly).
 """
 
 from __future__ import annotations

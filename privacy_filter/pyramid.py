@@ -18,7 +18,7 @@ import threading
 import cv2
 import numpy as np
 
-_SAMPLE_STEP = (29, 31)  # rows, columns between the sampled pixels (~340 of a 640x480 frame, a few us)
+_SAMPLE_STEP = (29, 31)  # rows, columns between the sampled pixels (~370 of a 640x480 frame, a few us)
 _last = threading.local()
 
 

@@ -26,7 +26,7 @@ def webcam_frames(count: int) -> list[np.ndarray]:
 
 
 @needs_eval
-@pytest.mark.parametrize("size", [(640, 480), (1280, 720), (854, 480), (1279, 719)])
+@pytest.mark.parametrize("size", [(640, 480), (1280, 720), (854, 480), (600, 800), (1279, 719)])
 def test_the_box_matte_equals_the_whole_frame_matte(size: tuple[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
     frames = [cv2.resize(f, size) for f in webcam_frames(12)]
     segmenter = SelfieSegmenter(1)
