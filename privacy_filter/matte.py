@@ -91,7 +91,7 @@ def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 _KERNELS: dict[int, np.ndarray] = {}
 
 
-def _box(image: np.ndarray, radius: int) -> np.ndarray:
+def _box(image: np.ndarray, radius: int, out: np.ndarray | None = None) -> np.ndarray:
     """Mean over a (2r+1)^2 window; reflecting borders keep the mean unbiased at the frame edge.
 
     One float channel: two 1-D passes (``sepFilter2D``), faster than ``cv2.blur``. Up to 4 channels: one
@@ -102,7 +102,7 @@ def _box(image: np.ndarray, radius: int) -> np.ndarray:
     if radius not in _KERNELS:
         _KERNELS[radius] = np.full(2 * radius + 1, 1.0 / (2 * radius + 1), np.float32)
     kernel = _KERNELS[radius]
-    return cv2.sepFilter2D(image, -1, kernel, kernel, borderType=cv2.BORDER_REFLECT)
+    return cv2.sepFilter2D(image, -1, kernel, kernel, dst=out, borderType=cv2.BORDER_REFLECT)
 
 
 def _steepen(q: np.ndarray, slope: float) -> np.ndarray:
@@ -149,7 +149,7 @@ def color_guided_coefficients(
 
 def color_guided_planes(
     channels: Sequence[np.ndarray], source: np.ndarray, radius: int, eps: float, passes: int = 1,
-    pass_sharpen: float = 2.0,
+    pass_sharpen: float = 2.0, scratch: Scratch | None = None,
 ) -> list[np.ndarray]:
     """``color_guided_coefficients`` as 4 separate hxw float32 planes [a_0, a_1, a_2, b].
 
@@ -159,40 +159,95 @@ def color_guided_planes(
     back cost ~0.25 ms a group (OpenCV 5's split/merge of float images are slow) -- 1.3 ms of the old
     2-ms coefficient step on an AVX2 box.
     """
+    # Every plane lives in ``scratch`` (kept by the refiner across frames): ~30 fresh 77 kB numpy temporaries a
+    # frame made glibc hand memory back and page-fault it in again, ~0.4 ms of this step's ~1 ms (AVX2 box).
+    # The arithmetic and its order are the plain formulas' (the same bits).
+    pool = Scratch(source.shape) if scratch is None else scratch
+    pool.start(source.shape)
+    new = pool.get
+    t1 = new()  # the one temporary, reused
     c0, c1, c2 = channels
-    m0, m1, m2 = (_box(c, radius) for c in channels)
-    v00 = _box(c0 * c0, radius) - m0 * m0 + eps
-    v01 = _box(c0 * c1, radius) - m0 * m1
-    v02 = _box(c0 * c2, radius) - m0 * m2
-    v11 = _box(c1 * c1, radius) - m1 * m1 + eps
-    v12 = _box(c1 * c2, radius) - m1 * m2
-    v22 = _box(c2 * c2, radius) - m2 * m2 + eps
+
+    def box(image: np.ndarray) -> np.ndarray:
+        return _box(image, radius, out=new())
+
+    def covariance(x: np.ndarray, y: np.ndarray, mean_x: np.ndarray, mean_y: np.ndarray) -> np.ndarray:
+        out = box(np.multiply(x, y, out=t1))
+        out -= np.multiply(mean_x, mean_y, out=t1)
+        return out
+
+    def difference_of_products(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:
+        out = np.multiply(a, b, out=new())  # a * b - c * d
+        out -= np.multiply(c, d, out=t1)
+        return out
+
+    m0, m1, m2 = box(c0), box(c1), box(c2)
+    v00 = covariance(c0, c0, m0, m0)
+    v00 += eps
+    v01 = covariance(c0, c1, m0, m1)
+    v02 = covariance(c0, c2, m0, m2)
+    v11 = covariance(c1, c1, m1, m1)
+    v11 += eps
+    v12 = covariance(c1, c2, m1, m2)
+    v22 = covariance(c2, c2, m2, m2)
+    v22 += eps
     # Inverse of the symmetric covariance via cofactors, the determinant folded in.
-    i00 = v11 * v22 - v12 * v12
-    i01 = v02 * v12 - v01 * v22
-    i02 = v01 * v12 - v02 * v11
-    inv_det = 1.0 / (v00 * i00 + v01 * i01 + v02 * i02)
+    i00 = difference_of_products(v11, v22, v12, v12)
+    i01 = difference_of_products(v02, v12, v01, v22)
+    i02 = difference_of_products(v01, v12, v02, v11)
+    inv_det = np.multiply(v00, i00, out=new())
+    inv_det += np.multiply(v01, i01, out=t1)
+    inv_det += np.multiply(v02, i02, out=t1)
+    np.divide(1.0, inv_det, out=inv_det)
     i00 *= inv_det
     i01 *= inv_det
     i02 *= inv_det
-    i11 = (v00 * v22 - v02 * v02) * inv_det
-    i12 = (v01 * v02 - v00 * v12) * inv_det
-    i22 = (v00 * v11 - v01 * v01) * inv_det
+    i11 = difference_of_products(v00, v22, v02, v02)
+    i11 *= inv_det
+    i12 = difference_of_products(v01, v02, v00, v12)
+    i12 *= inv_det
+    i22 = difference_of_products(v00, v11, v01, v01)
+    i22 *= inv_det
     planes: list[np.ndarray] = []
     for _ in range(max(1, passes)):
         if planes:
             a0, a1, a2, b = planes
             source = _steepen(a0 * c0 + a1 * c1 + a2 * c2 + b, pass_sharpen)
-        mean_p = _box(source, radius)
-        cov0 = _box(c0 * source, radius) - m0 * mean_p
-        cov1 = _box(c1 * source, radius) - m1 * mean_p
-        cov2 = _box(c2 * source, radius) - m2 * mean_p
-        a0 = i00 * cov0 + i01 * cov1 + i02 * cov2
-        a1 = i01 * cov0 + i11 * cov1 + i12 * cov2
-        a2 = i02 * cov0 + i12 * cov1 + i22 * cov2
-        b = mean_p - a0 * m0 - a1 * m1 - a2 * m2
-        planes = [_box(a0, radius), _box(a1, radius), _box(a2, radius), _box(b, radius)]
+        mean_p = box(source)
+        cov0 = covariance(c0, source, m0, mean_p)
+        cov1 = covariance(c1, source, m1, mean_p)
+        cov2 = covariance(c2, source, m2, mean_p)
+        slopes = []
+        for row in ((i00, i01, i02), (i01, i11, i12), (i02, i12, i22)):
+            a = np.multiply(row[0], cov0, out=new())  # sum_k row_k cov_k, left to right
+            a += np.multiply(row[1], cov1, out=t1)
+            a += np.multiply(row[2], cov2, out=t1)
+            slopes.append(a)
+        b = np.subtract(mean_p, np.multiply(slopes[0], m0, out=t1), out=new())
+        b -= np.multiply(slopes[1], m1, out=t1)
+        b -= np.multiply(slopes[2], m2, out=t1)
+        planes = [box(slopes[0]), box(slopes[1]), box(slopes[2]), box(b)]
     return planes
+
+
+class Scratch:
+    """Float32 planes of one shape, handed out in order and kept for the next call (``start`` rewinds)."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+        self.planes: list[np.ndarray] = []
+        self.next = 0
+
+    def start(self, shape: tuple[int, ...]) -> None:
+        if shape != self.shape:
+            self.shape, self.planes = shape, []
+        self.next = 0
+
+    def get(self) -> np.ndarray:
+        if self.next == len(self.planes):
+            self.planes.append(np.empty(self.shape, np.float32))
+        self.next += 1
+        return self.planes[self.next - 1]
 
 
 def guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: float, passes: int = 1) -> np.ndarray:
@@ -338,6 +393,7 @@ class MatteRefiner:
         self.grow_px = int(grow_px)
         self.feather_px = int(feather_px)
         self._shape: tuple[int, int] | None = None
+        self._scratch = Scratch((0, 0))  # the colour guided filter's planes, kept across frames
         self.reset()
 
     def reset(self) -> None:
@@ -407,7 +463,8 @@ class MatteRefiner:
                 out *= self.sharpen
                 out += 0.5
         elif colour:
-            c = color_guided_planes(planes, coarse, self.radius, self.eps, self.passes, self.pass_sharpen)
+            c = color_guided_planes(planes, coarse, self.radius, self.eps, self.passes, self.pass_sharpen,
+                                    self._scratch)
             # Only the box where the matte can be > 0 is computed at full size (~40 % of a webcam frame; the
             # rest is exactly 0 after the clip below, as before: bit-exact). See support_box.
             spread = self.grow_px > 0 or self.feather_px > 0 or self.sharpen <= 0
