@@ -287,12 +287,14 @@ def support_box(planes: Sequence[np.ndarray], sharpen: float, size: tuple[int, i
     return x0, y0, x1, y1
 
 
-def resize_box(src: np.ndarray, dst: np.ndarray, box: tuple[int, int, int, int]) -> None:
+def resize_box(src: np.ndarray, dst: np.ndarray, box: tuple[int, int, int, int],
+               work: np.ndarray | None = None) -> None:
     """dst[box] = the bilinear enlargement of src (hxw float32) to dst's size (HxW), box = (x0, y0, x1, y1).
 
     When H and W are integer multiples of h and w, only the box is enlarged: the work-grid pixels it reads, plus
     one on each side, are enlarged alone and the box cut out of that (bit-exact: the same source positions and
-    weights as the whole enlargement). Otherwise the whole of dst is written.
+    weights as the whole enlargement). Otherwise the whole of dst is written. work: optional flat float32 buffer
+    of at least dst.size elements to hold that enlarged part (no allocation per call; the part is never larger).
     """
     height, width = dst.shape[:2]
     grid_h, grid_w = src.shape[:2]
@@ -303,7 +305,9 @@ def resize_box(src: np.ndarray, dst: np.ndarray, box: tuple[int, int, int, int])
     sx, sy = width // grid_w, height // grid_h
     k0, k1 = max(0, x0 // sx - 1), min(grid_w, -(-x1 // sx) + 1)
     l0, l1 = max(0, y0 // sy - 1), min(grid_h, -(-y1 // sy) + 1)
-    part = cv2.resize(src[l0:l1, k0:k1], ((k1 - k0) * sx, (l1 - l0) * sy), interpolation=cv2.INTER_LINEAR)
+    part_w, part_h = (k1 - k0) * sx, (l1 - l0) * sy
+    target = None if work is None or work.size < part_w * part_h else work[: part_w * part_h].reshape(part_h, part_w)
+    part = cv2.resize(src[l0:l1, k0:k1], (part_w, part_h), dst=target, interpolation=cv2.INTER_LINEAR)
     dst[y0:y1, x0:x1] = part[y0 - l0 * sy : y1 - l0 * sy, x0 - k0 * sx : x1 - k0 * sx]
 
 
@@ -409,6 +413,7 @@ class MatteRefiner:
         self._grey = np.empty((height, width), np.uint8)
         self._out = np.empty((height, width), np.float32)
         self._term = np.empty((height, width), np.float32)
+        self._part = np.empty(height * width, np.float32)  # resize_box's enlarged part
         self._planes: list[np.ndarray] | None = None  # the split frame (or apply grid) in _apply
         self._small_buffers: tuple[np.ndarray, np.ndarray] | None = None  # (out, term) when apply_size halves
         self.reset()
@@ -482,7 +487,7 @@ class MatteRefiner:
                 fx, fy = width / apply_w, height / apply_h
                 box = (math.floor(x0 * fx), math.floor(y0 * fy), min(width, math.ceil(x1 * fx)),
                        min(height, math.ceil(y1 * fy)))
-                resize_box(small_out, out, box)
+                resize_box(small_out, out, box, self._part)
                 _zero_outside(out, box)
         else:
             a, b = guided_coefficients(grey_small, coarse, self.radius, self.eps, self.passes, self.pass_sharpen)
@@ -526,10 +531,10 @@ class MatteRefiner:
             channels = [plane[y0:y1, x0:x1] for plane in cv2.split(image, self._planes)]
         else:
             channels = [image[y0:y1, x0:x1]]
-        resize_box(self.sharpen * (offset - 0.5) + 0.5, out, box)
+        resize_box(self.sharpen * (offset - 0.5) + 0.5, out, box, self._part)
         _zero_outside(out, box)  # resize_box may have written the whole of out
         for slope, channel in zip(slopes, channels, strict=True):
-            resize_box(slope * scale, term, box)
+            resize_box(slope * scale, term, box, self._part)
             # OpenCV, not numpy, on these box views: numpy's mixed-type loops on row-strided views cost ~3x.
             cv2.multiply(scratch, channel, dst=scratch, dtype=cv2.CV_32F)
             cv2.add(inside, scratch, dst=inside)
