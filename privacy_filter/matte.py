@@ -492,7 +492,7 @@ class MatteRefiner:
         else:
             a, b = guided_coefficients(grey_small, coarse, self.radius, self.eps, self.passes, self.pass_sharpen)
             box = (0, 0, width, height)
-            self._apply([a, b], grey[..., None], out, self._term, box)
+            self._apply([a, b], grey, out, self._term, box)
         if self.grow_px > 0:
             kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * self.grow_px + 1,) * 2)
             cv2.dilate(out, kernel, dst=out)
@@ -526,7 +526,8 @@ class MatteRefiner:
         # cv2.split is the cheapest way to planes in OpenCV 5, on the whole image: a box of it is not contiguous
         # and would be copied first (+0.3 ms at 640x480). The planes' boxes are row-strided views.
         if image.ndim == 3:
-            if self._planes is None or self._planes[0].shape != image.shape[:2]:
+            wanted = (image.shape[2], *image.shape[:2])
+            if self._planes is None or (len(self._planes), *self._planes[0].shape) != wanted:
                 self._planes = [np.empty(image.shape[:2], np.uint8) for _ in range(image.shape[2])]
             channels = [plane[y0:y1, x0:x1] for plane in cv2.split(image, self._planes)]
         else:

@@ -38,8 +38,9 @@ class Halvings:
             image = self._levels[-1]
             if image.shape[0] < 2 or image.shape[1] < 2:
                 raise ValueError(f"cannot halve a {image.shape[1]}x{image.shape[0]} image")
-            self._levels.append(cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2),
-                                           interpolation=cv2.INTER_AREA))
+            halved = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+            halved.flags.writeable = False  # shared by the matte and the effect: nobody may change it
+            self._levels.append(halved)
         return self._levels[k]
 
     def matches(self, frame: np.ndarray) -> bool:
