@@ -1,6 +1,6 @@
 """Compositing cost: refine + effect + blend per frame, ours against an earlier commit's code, same run.
 
-    python -m benchmarks.compositing                  # 640x480 and 1280x720, default effect (blur 41)
+    python -m benchmarks.compositing                  # 640x480 and 1280x720, default effect (blur, kernel 81)
     python -m benchmarks.compositing --effect pixelate --frames 120 --repeats 5
     python -m benchmarks.compositing --avx2           # re-runs itself with OpenCV and numpy dispatching as on
                                                       # an AVX2 CPU without AVX-512 (the product's target class)
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import os
 import subprocess
 import sys
@@ -26,6 +27,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from privacy_filter import effects
 
 REPO = Path(__file__).resolve().parent.parent
 CLIP = Path("eval") / "videos" / "asl_webcam_concat.mp4"
@@ -63,10 +66,13 @@ def load_baseline(commit: str) -> object:
     package = folder / "pf_baseline"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    for name in ("matte", "effects", "compositor", "errors"):
-        source = subprocess.run(["git", "-C", str(REPO), "show", f"{commit}:privacy_filter/{name}.py"],
-                                check=True, capture_output=True, text=True).stdout
-        (package / f"{name}.py").write_text(source)
+    for name in ("matte", "effects", "compositor", "errors", "pyramid"):
+        shown = subprocess.run(["git", "-C", str(REPO), "show", f"{commit}:privacy_filter/{name}.py"],
+                               capture_output=True, text=True)
+        if shown.returncode and name == "pyramid":
+            continue  # older commits have no pyramid module
+        shown.check_returncode()
+        (package / f"{name}.py").write_text(shown.stdout)
     sys.path.insert(0, str(folder))
     return importlib.import_module("pf_baseline")
 
@@ -122,7 +128,8 @@ def run(args: argparse.Namespace) -> list[str]:
     for size in SIZES:
         scaled = [f if f.shape[1::-1] == size else cv2.resize(f, size, interpolation=cv2.INTER_LINEAR) for f in frames]
         paths = {
-            "baseline": (old_matte.MatteRefiner(), old_effects.make_effect(args.effect, args.kernel), False,
+            "baseline": (old_matte.MatteRefiner(), old_effects.make_effect(args.effect, args.kernel),
+                         "alpha" in inspect.signature(old_effects.blur).parameters,
                          old_compositor.Compositor()),
             "ours": (matte.MatteRefiner(), effects.make_effect(args.effect, args.kernel), True,
                      compositor.Compositor()),
@@ -154,7 +161,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=100, help="frames of the webcam clip (default %(default)s)")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes over them (default %(default)s)")
     parser.add_argument("--effect", default="blur", help="background effect (default %(default)s)")
-    parser.add_argument("--kernel", type=int, default=41, help="--kernel (default %(default)s)")
+    parser.add_argument("--kernel", type=int, default=effects.DEFAULT_KERNEL,
+                        help="--kernel (default %(default)s, the product's)")
     parser.add_argument("--threads", type=int, default=1,
                         help="OpenCV threads (default %(default)s: on a shared or 2-core box the model's thread "
                              "takes the other core)")

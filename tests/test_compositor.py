@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from privacy_filter import compositor
 from privacy_filter.compositor import Compositor, blend
 
 
@@ -67,6 +68,32 @@ def test_out_of_range_and_nan_alpha_never_show_more_of_the_frame() -> None:
         np.testing.assert_array_equal(out[y, x], background[y, x])
     for y, x in ((0, 2), (0, 3)):  # above 1: the frame, nothing brighter
         np.testing.assert_array_equal(out[y, x], frame[y, x])
+
+
+def test_bad_alpha_values_hide_on_a_full_size_frame_too() -> None:
+    # The vectorised conversion (a 640x480 matte) must treat bad values as the 4x4 case above does.
+    rng = np.random.default_rng(5)
+    frame, background = _pair(480, 640)
+    alpha = rng.random((480, 640), dtype=np.float32)
+    bad = rng.random((480, 640)) < 0.05
+    alpha[bad] = rng.choice(np.array([np.nan, -np.inf, np.inf, -0.5, -1e-3], np.float32), int(bad.sum()))
+    out = Compositor().blend(frame, background, alpha)
+    np.testing.assert_array_equal(out[bad], background[bad])
+    expected = alpha[~bad, None] * frame[~bad] + (1 - alpha[~bad, None]) * background[~bad]
+    assert np.abs(out[~bad] - expected).max() <= 2
+
+
+def test_blending_only_the_soft_band_gives_the_whole_box_blend(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A sharp matte (a disc with a 4-px ramp, as the refiner's sharpen makes): the band path copies the frame
+    # where alpha is 1 and blends the ramp alone; it must give the bytes of blending the whole box.
+    frame, background = _pair(480, 640, seed=3)
+    yy, xx = np.mgrid[:480, :640]
+    alpha = np.clip((150.0 - np.hypot(yy - 260, xx - 300)) / 4.0, 0.0, 1.0).astype(np.float32)
+    banded = Compositor().blend(frame, background, alpha)
+    monkeypatch.setattr(compositor, "BAND_SHARE", -1.0)  # every band counts as wide: the whole-box path
+    whole = Compositor().blend(frame, background, alpha)
+    np.testing.assert_array_equal(banded, whole)
+    assert 0 < ((alpha > 0) & (alpha < 1)).sum() < 0.15 * (alpha > 0).sum()  # the band path was taken
 
 
 def test_uint8_alpha_is_accepted() -> None:
