@@ -7,28 +7,17 @@ import cv2
 import numpy as np
 import pytest
 from conftest import SPEED_CLIP, needs_eval
+from faultkit import read_video
 
 from privacy_filter import effects, matte
 from privacy_filter.pyramid import Halvings, halvings
 from privacy_filter.selfie import SelfieSegmenter
 
 
-def webcam_frames(count: int) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(SPEED_CLIP))
-    frames = []
-    while len(frames) < count:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
-
-
 @needs_eval
 @pytest.mark.parametrize("size", [(640, 480), (1280, 720), (854, 480), (600, 800), (1279, 719)])
 def test_the_box_matte_equals_the_whole_frame_matte(size: tuple[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
-    frames = [cv2.resize(f, size) for f in webcam_frames(12)]
+    frames = [cv2.resize(f, size) for f in read_video(SPEED_CLIP)[:12]]
     segmenter = SelfieSegmenter(1)
     coarse = [segmenter.process(f).copy() for f in frames]
     boxed = matte.MatteRefiner()
