@@ -132,6 +132,18 @@ class BrokenBodies:
         raise RuntimeError("pose landmark crashed")
 
 
+def scene_scores(raw, methods: list, scene, pairs: int) -> SceneScores:
+    """benchmarks.only_you's scene (``scene``) built from the first ``pairs`` portrait pairs, every method scored."""
+    portraits = EVAL / PASSER_BY_SET
+    images = sorted((portraits / "images").glob("*.jpg"))[: 2 * pairs]
+    scores = SceneScores()
+    for k, (user_path, other_path) in enumerate(zip(images[::2], images[1::2], strict=True)):
+        user, user_mask, _ = _read(_sample(portraits, user_path))
+        other, other_mask, _ = _read(_sample(portraits, other_path))
+        score_clip(scene_frames(user, user_mask, other, other_mask, scene, k % 2 == 0), raw, methods, scores)
+    return scores
+
+
 @pytest.fixture(scope="module")
 def methods():
     return make_methods({})
@@ -177,14 +189,7 @@ def test_a_head_peeking_in_beside_the_user_is_hidden(methods) -> None:
     """Peek-in scenes from real portraits (another person's head touching the user's): the people stage hides
     clearly more of them than the region selector did, and never cuts the user."""
     raw, (keep_all, regions, *_, ours) = methods
-    portraits = EVAL / PASSER_BY_SET
-    images = sorted((portraits / "images").glob("*.jpg"))[:8]
-    scores = SceneScores()
-    for k, (user_path, other_path) in enumerate(zip(images[::2], images[1::2], strict=True)):
-        user, user_mask, _ = _read(_sample(portraits, user_path))
-        other, other_mask, _ = _read(_sample(portraits, other_path))
-        score_clip(scene_frames(user, user_mask, other, other_mask, SCENES[2], k % 2 == 0), raw,
-                   [keep_all, regions, ours], scores)
+    scores = scene_scores(raw, [keep_all, regions, ours], SCENES[2], pairs=4)
     hidden = {name: np.mean(o.hidden) for name, o in scores.methods.items()}
     assert hidden[ours.name] >= 0.75, hidden
     assert hidden[ours.name] >= hidden[regions.name] + 0.1, hidden
@@ -207,14 +212,7 @@ def test_bodies_hide_more_of_a_neighbour_whose_face_is_out_of_the_frame(methods)
     """Side-by-side scenes (the neighbour's face mostly outside the frame, so faces alone cannot cut them
     off): the pose mask of the user's body hides clearly more of them, and never cuts the user."""
     raw, (*_, faces_only, ours) = methods
-    portraits = EVAL / PASSER_BY_SET
-    images = sorted((portraits / "images").glob("*.jpg"))[:6]
-    scores = SceneScores()
-    for k, (user_path, other_path) in enumerate(zip(images[::2], images[1::2], strict=True)):
-        user, user_mask, _ = _read(_sample(portraits, user_path))
-        other, other_mask, _ = _read(_sample(portraits, other_path))
-        score_clip(scene_frames(user, user_mask, other, other_mask, SCENES[0], k % 2 == 0), raw,
-                   [methods[1][0], faces_only, ours], scores)
+    scores = scene_scores(raw, [methods[1][0], faces_only, ours], SCENES[0], pairs=3)
     hidden = {name: np.mean(o.hidden) for name, o in scores.methods.items()}
     assert hidden[ours.name] >= hidden[faces_only.name] + 0.03, hidden
     assert np.mean(scores.methods[ours.name].user_iou) >= np.mean(scores.methods[faces_only.name].user_iou)
