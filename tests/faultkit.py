@@ -262,3 +262,18 @@ def wait_for_partial(folder: Path, process: subprocess.Popen, min_bytes: int = 2
             return partial[0]
         time.sleep(0.02)
     raise AssertionError(f"no growing temporary output (exit {process.poll()}): {process.communicate()[1]}")
+
+
+def interrupt_when_written(folder: Path, process: subprocess.Popen, signum: int, min_bytes: int = 200_000,
+                           timeout: float = 30) -> str:
+    """Send ``signum`` once the program's temporary output in ``folder`` holds ``min_bytes``; wait for it to end
+    (killed if it has not within ``timeout`` s, so no test leaves a process behind). Returns its stderr."""
+    try:
+        wait_for_partial(folder, process, min_bytes=min_bytes)
+        assert process.poll() is None, "the program ended before it could be interrupted"
+        process.send_signal(signum)
+        return process.communicate(timeout=timeout)[1]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()

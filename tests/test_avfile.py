@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import needs_eval, run_cli
-from faultkit import clip_frames, start_cli, wait_for_partial
+from faultkit import clip_frames, interrupt_when_written, start_cli
 
 from privacy_filter.avfile import AVVideoSink, FileClock, open_video_file, video_frames
 
@@ -229,14 +229,7 @@ def test_ctrl_c_leaves_a_playable_file_with_sound_up_to_its_last_frame(tmp_path)
     out = tmp_path / "out" / "call.mp4"
     out.parent.mkdir()
     process = start_cli("--input", str(source), "--output", str(out), "--no-display")
-    try:
-        wait_for_partial(out.parent, process, min_bytes=100_000)  # ~1/6 of the whole
-        assert process.poll() is None, "the program ended before it could be interrupted"
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    stderr = interrupt_when_written(out.parent, process, signal.SIGINT, min_bytes=100_000)  # ~1/6 of the whole
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
     result = read_back(out)

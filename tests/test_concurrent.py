@@ -17,6 +17,7 @@ import cv2
 import mask_rcnn_standin as standin
 import numpy as np
 import pytest
+from faultkit import read_video
 
 from privacy_filter.concurrent import LatestMask, Lookahead, MaskUnavailable, follow_people, overlap
 from privacy_filter.effects import Effect, make_effect
@@ -57,14 +58,7 @@ def short_clip(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def frames(short_clip) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(short_clip))
-    out = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        out.append(frame)
-    return out
+    return read_video(short_clip)
 
 
 def processor_for(finder, want_alpha: bool = True) -> FrameProcessor:

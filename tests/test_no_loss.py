@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import EVAL, PORTRAITS, REPO, SPEED_CLIP, needs_eval, run_cli
-from faultkit import error_lines, start_cli, wait_for_partial
+from faultkit import error_lines, interrupt_when_written, start_cli, wait_for_partial
 
 from privacy_filter import app, cli
 from privacy_filter.avfile import AVVideoSink as VideoFileSink  # video files are written through PyAV
@@ -359,13 +359,7 @@ def test_ctrl_c_in_a_batch_names_the_files_not_filtered(monkeypatch, capsys, tmp
 def test_sighup_finishes_the_file_like_sigterm(tmp_path) -> None:
     target = tmp_path / "out.mp4"
     process = start_cli("--input", str(SPEED_CLIP), "--no-display", "--output", str(target))
-    try:
-        wait_for_partial(tmp_path, process, min_bytes=200_000)
-        process.send_signal(signal.SIGHUP)
-        _, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    err = interrupt_when_written(tmp_path, process, signal.SIGHUP, timeout=60)
     assert process.returncode == 0, err
     line = [text for text in err.splitlines() if text.startswith("interrupted:")]
     assert line, err
