@@ -42,7 +42,8 @@ BODY_MATCH = 1.0  # a pose detection whose face-ish box centre is this close (fa
 BODY_SURE = 0.8  # pose mask probability taken as that person's (0.5 kept 73 % of a touching neighbour)
 BODY_MARGIN = 0.1  # the pose mask grown by this (face widths) before it cuts a region: its edge never cuts
 BODY_LOOSE = 0.15  # ...and by this to judge whether the region reaches beyond its person (someone is there)
-BODY_IDLE_EVERY = 45  # frames between pose checks for a lone user (~38 ms each on AVX2: < 1 ms a frame)
+BODY_IDLE_EVERY = 90  # frames between pose checks for a lone user (~52 ms each on 2-core AVX2: ~0.6 ms a frame)
+BODY_BUSY_EVERY = 6  # frames between pose checks while someone is near (~52 ms of models each on 2-core AVX2)
 BODY_OUTSIDE = 0.005  # a region this much outside its person's pose mask holds someone else: check every few frames
 BODY_CALM = 5  # pose checks in a row with nobody outside the pose mask before the checks slow down again
 BODY_MAX_CUT = 0.15  # a pose mask that would cut more than this share of a region is not used
@@ -68,7 +69,7 @@ class FacePeople:
     """
 
     def __init__(
-        self, base, detector: FaceSource, idle_every: int = 8, busy_every: int = 3, hold: int = 2,
+        self, base, detector: FaceSource, idle_every: int = 12, busy_every: int = 3, hold: int = 2,
         bodies=None, spread: bool = True,
     ) -> None:
         self.base = base
@@ -150,7 +151,7 @@ class FacePeople:
         self._body_since += 1
         # (A region wider than its one face is not enough: a lone signer's arms make it so half the time.)
         near = len(self.faces) > 1 or self._body_busy
-        every = self.busy_every if near else BODY_IDLE_EVERY
+        every = max(self.busy_every, BODY_BUSY_EVERY) if near else BODY_IDLE_EVERY
         # Grown beyond the largest it was up to the last check (not merely back after a shrink: a signer's arms
         # going out and in would trigger a check every few frames).
         largest = max((p.area for p in people), default=0.0)
@@ -202,6 +203,9 @@ class FacePeople:
 
     def _commit(self, people: list[Person], keeps: list) -> None:
         self._keeps = keeps
+        # The next check is due counted from now, not from the check's start: a spread check over three
+        # people takes 4-5 frames, and counted from its start the checks would follow each other back to back.
+        self._body_since = 0
         outside = max((self._outside(p, keeps) for p in people), default=0.0)
         # Busy until BODY_CALM checks in a row see nobody outside (a neighbour coming apart for a moment
         # and fusing again must not end it: the growth trigger would not fire again).
