@@ -312,6 +312,30 @@ def test_pose_checks_are_spread_one_model_run_a_frame(spread) -> None:
 
 
 @needs_eval
+def test_pose_checks_leave_frames_free_while_people_are_near() -> None:
+    """pose_landmark full takes ~32 ms on a 2-core AVX2 CPU: a frame carrying one comes late. While three
+    people touch, the next check is due BODY_BUSY_EVERY frames after the last one ended, so at most half the
+    frames run a pose model (counted from the check's start, the checks ran back to back: 25 of 40 frames)."""
+    from privacy_filter.people.bodies import BodyMasker
+    from privacy_filter.people.faces import FaceDetector
+    from privacy_filter.people.stage import EDGE_SCORE
+    from privacy_filter.pipeline import SelfiePeople
+    from privacy_filter.selfie import SelfieSegmenter
+
+    calls: list[list[str]] = []
+    stage = FacePeople(SelfiePeople(SelfieSegmenter()), Spy(FaceDetector(min_score=EDGE_SCORE), "faces", calls),
+                       bodies=Spy(BodyMasker(), "bodies", calls))
+    for frame in clip_frames(EVAL / THREE_PEOPLE_CLIP):
+        calls.append([])
+        stage.find(frame)
+    first = next(i for i, frame in enumerate(calls) if "bodies.detect" in frame)
+    later = calls[first + 1:]
+    posed = sum(any(call.startswith("bodies.") for call in frame) for frame in later)
+    assert stage.body_checks >= 3, "the clip does not keep the pose checks busy"
+    assert posed <= len(later) / 2, f"pose models ran on {posed} of {len(later)} frames"
+
+
+@needs_eval
 @pytest.mark.parametrize("clip", LONE_USER_CLIPS, ids=lambda c: Path(c).stem)
 def test_the_lone_user_is_never_cut_by_the_people_stage(methods, clip) -> None:
     """One person in view: the people stage hides none of them, as recorded (hands up signing; head turned
