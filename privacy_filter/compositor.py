@@ -14,6 +14,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .matte import support_of
+
 BAND_SHARE = 0.15  # above this share of the box in the soft ramp, blend the whole box (gathering costs more)
 
 
@@ -53,13 +55,26 @@ class Compositor:
         if frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"blend: expected HxWx3 frames, got {frame.shape}")
         self._buffers(frame.shape)
-        alpha8 = self.alpha8(alpha)
-        if alpha8 is not self._alpha8:  # a uint8 matte from the caller: copy it, it may be non-contiguous
-            np.copyto(self._alpha8, alpha8)
-            alpha8 = self._alpha8
         # Only the box around the person (alpha > 0) needs blending; elsewhere the output is the background.
         # At 1280x720 a webcam user covers ~40 % of the frame: the three 3-channel products run on that part.
-        x, y, w, h = cv2.boundingRect(alpha8)
+        support = support_of(alpha)
+        if support is not None:
+            # The refiner's own matte: 0 outside its support box, so only that box goes to 8 bits (the rest of
+            # the buffer is stale and never read). Anything written outside it later would count as 0 (hidden).
+            x0, y0, x1, y1 = support
+            alpha8 = self._alpha8
+            x, y, w, h = 0, 0, 0, 0
+            if x1 > x0 and y1 > y0:
+                inside = alpha[y0:y1, x0:x1]
+                cv2.addWeighted(inside, 255.0, inside, 0.0, 0.0, dst=alpha8[y0:y1, x0:x1], dtype=cv2.CV_8U)
+                x, y, w, h = cv2.boundingRect(alpha8[y0:y1, x0:x1])
+                x, y = x + x0, y + y0
+        else:
+            alpha8 = self.alpha8(alpha)
+            if alpha8 is not self._alpha8:  # a uint8 matte from the caller: copy it, it may be non-contiguous
+                np.copyto(self._alpha8, alpha8)
+                alpha8 = self._alpha8
+            x, y, w, h = cv2.boundingRect(alpha8)
         out = background.copy()
         if w == 0 or h == 0:
             return out

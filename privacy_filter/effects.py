@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from .errors import UserError
+from .matte import support_of
 from .pyramid import halvings
 
 Effect = Callable[..., np.ndarray]
@@ -80,6 +81,11 @@ def _small_alpha(alpha: np.ndarray | None, size: tuple[int, int]) -> np.ndarray 
     """The background weight 1 - alpha on a (w, h) grid, float32 in [0, 1]; None without a matte."""
     if alpha is None:
         return None
+    support = support_of(alpha)
+    if support is not None:
+        shrunk = _shrunk_support(alpha, support, size)
+        if shrunk is not None:
+            alpha = shrunk
     if alpha.dtype == np.uint8:
         alpha = alpha.astype(np.float32) * np.float32(1 / 255)
     elif alpha.dtype != np.float32:
@@ -96,6 +102,33 @@ def _small_alpha(alpha: np.ndarray | None, size: tuple[int, int]) -> np.ndarray 
     weight *= -2.0
     weight += 1.0
     return np.clip(weight, 0.0, 1.0, out=weight)
+
+
+def _shrunk_support(alpha: np.ndarray, support: tuple[int, int, int, int], size: tuple[int, int]
+                    ) -> np.ndarray | None:
+    """The refiner's matte (HxW float32, 0 outside ``support``) area-halved down to (w, h) = size, halving only
+    the support: the same bytes as halving all of it (each exact halving averages aligned 2x2 blocks; a block
+    outside the support is 0). None unless H x W is exactly size times 2^k (no odd size on the way)."""
+    steps = 0
+    while (size[0] << steps, size[1] << steps) != (alpha.shape[1], alpha.shape[0]):
+        if size[0] << steps > alpha.shape[1] or size[1] << steps > alpha.shape[0]:
+            return None
+        steps += 1
+    if steps == 0 or alpha.dtype != np.float32:
+        return None
+    step = 1 << steps
+    x0, y0, x1, y1 = support
+    # The support widened to whole blocks of step x step pixels.
+    x0, y0 = x0 // step * step, y0 // step * step
+    x1, y1 = min(-(-x1 // step) * step, alpha.shape[1]), min(-(-y1 // step) * step, alpha.shape[0])
+    small = np.zeros((size[1], size[0]), np.float32)
+    if x1 <= x0 or y1 <= y0:
+        return small
+    part = alpha[y0:y1, x0:x1]
+    for _ in range(steps):
+        part = cv2.resize(part, (part.shape[1] // 2, part.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    small[y0 // step : y1 // step, x0 // step : x1 // step] = part
+    return small
 
 
 def _weighted(small: np.ndarray, weight: np.ndarray | None, smooth: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
