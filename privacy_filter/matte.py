@@ -371,7 +371,11 @@ class MatteRefiner:
         motion_gain: how fast the weight rises to 1 with the grey-level change (per unit of [0, 1] grey).
         grow_px, feather_px: optional dilation and box feather at full size (0 = off).
         apply_size: frames whose long side is larger get the colour guided filter's linear model applied on a
-            copy halved until it fits, the matte then enlarged (0 = always at full size).
+            copy halved until it fits (never below twice the work grid), the matte then enlarged (0 = always at
+            full size). 480 (was 960): 640x480 is applied at 320x240, 854x480 at 427x240, 600x800 at 300x400,
+            1280x720 at 640x360 as before, 1920x1080 at 480x270; benchmarks.quality moved by <= 0.003 (IoU
+            eg1800 0.9653 -> 0.9650, DAVIS 0.6038 -> 0.6027, flicker 0.00980 -> 0.00957) for -1.1 ms at
+            640x480 on a 2-core AVX2 CPU (benchmarks/RESULTS.md, "stop 19").
         follow: move the previous matte along the optical flow before averaging (off by default: it did not
             lower flicker on the DAVIS clips and costs ~0.5 ms).
         cut_level: a scene cut is declared when more than this share of the work grid changed by more than
@@ -392,8 +396,8 @@ class MatteRefiner:
         temporal: bool = True,
         still_weight: float = 0.1,
         motion_gain: float = 4.0,
-        follow: bool = False,
-        apply_size: int = 960,  # optical-flow following: no better on DAVIS (benchmarks.privacy), +~0.5 ms
+        follow: bool = False,  # optical-flow following: no better on DAVIS (benchmarks.privacy), +~0.5 ms
+        apply_size: int = 480,  # was 960: -1.1 ms at 640x480 (AVX2), quality within 0.003
         cut_level: float = 0.4,
         grow_px: int = 0,
         feather_px: int = 0,
@@ -465,9 +469,10 @@ class MatteRefiner:
         colour = self.guided and self.guide == "color" and frame.ndim == 3
         apply_frame, apply_w, apply_h = frame, width, height
         if colour and self.apply_size:
-            # The linear model is applied on the frame halved until its long side is <= apply_size, and the
-            # matte enlarged bilinearly: at 1280x720 a quarter of the full-size passes (the edge stays within
-            # a pixel; the eval sets are all smaller, so benchmarks.quality does not change).
+            # The linear model is applied on the frame halved until its long side is <= apply_size (at least
+            # twice the work grid), and the matte enlarged bilinearly: a quarter of the full-size passes. The
+            # edge still comes from a guide twice as fine as the coefficients: benchmarks.quality moved by
+            # <= 0.003 (BF@0.3 % eg1800 0.6390 -> 0.6384, DAVIS 0.4275 -> 0.4322).
             while max(apply_w, apply_h) > self.apply_size and min(apply_w, apply_h) >= 4 * min(size):
                 apply_w, apply_h = apply_w // 2, apply_h // 2
         if colour:
