@@ -149,3 +149,15 @@ def test_nonzero_indices_are_numpys_flatnonzero(shape: tuple[int, int]) -> None:
     for share in (0.0, 0.01, 0.5, 1.0):
         mask = ((rng.random(shape) < share) * rng.integers(1, 256, shape)).astype(np.uint8)
         np.testing.assert_array_equal(compositor.nonzero_indices(mask), np.flatnonzero(mask))
+
+
+def test_views_blend_as_their_copies() -> None:
+    # Frames and backgrounds may be views (a crop, a flipped camera image): the band's pixels are picked alike.
+    frame, background = _pair(60, 80, seed=5)
+    alpha = np.zeros((40, 50), np.float32)
+    alpha[10:30, 12:40] = 1.0
+    alpha[10:30, 12] = 0.4  # a soft edge: the band path
+    alpha[20, 13:40] = 0.7
+    crop, back = frame[5:45, 20:70], background[10:50, 3:53][:, ::-1]
+    out = Compositor().blend(crop, back, alpha)
+    np.testing.assert_array_equal(out, Compositor().blend(crop.copy(), back.copy(), alpha))
