@@ -374,8 +374,8 @@ class MatteRefiner:
             copy halved until it fits (never below twice the work grid), the matte then enlarged (0 = always at
             full size). 480 (was 960): 640x480 is applied at 320x240, 854x480 at 427x240, 600x800 at 300x400,
             1280x720 at 640x360 as before, 1920x1080 at 480x270; benchmarks.quality moved by <= 0.003 (IoU
-            eg1800 0.9653 -> 0.9650, DAVIS 0.6038 -> 0.6027, flicker 0.00980 -> 0.00957) for -1.1 ms at
-            640x480 on a 2-core AVX2 CPU (benchmarks/RESULTS.md, "stop 19").
+            eg1800 0.9653 -> 0.9650, DAVIS 0.6038 -> 0.6027, flicker 0.00980 -> 0.00957) for 0.75-1.1 CPU ms
+            less at 640x480 on a 2-core AVX2 CPU (benchmarks/RESULTS.md, "stop 19").
         follow: move the previous matte along the optical flow before averaging (off by default: it did not
             lower flicker on the DAVIS clips and costs ~0.5 ms).
         cut_level: a scene cut is declared when more than this share of the work grid changed by more than
@@ -397,7 +397,7 @@ class MatteRefiner:
         still_weight: float = 0.1,
         motion_gain: float = 4.0,
         follow: bool = False,  # optical-flow following: no better on DAVIS (benchmarks.privacy), +~0.5 ms
-        apply_size: int = 480,  # was 960: -1.1 ms at 640x480 (AVX2), quality within 0.003
+        apply_size: int = 480,  # was 960: -0.75-1.1 ms at 640x480 (AVX2), quality within 0.003
         cut_level: float = 0.4,
         grow_px: int = 0,
         feather_px: int = 0,
