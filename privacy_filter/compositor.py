@@ -14,12 +14,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .effects import take_fresh
+from .matte import support_of
+
 BAND_SHARE = 0.15  # above this share of the box in the soft ramp, blend the whole box (gathering costs more)
 
 
 class Compositor:
     """blend(frame: HxWx3 uint8 BGR, background: HxWx3 uint8 BGR, alpha: HxW float32 [0,1] or uint8 0..255)
-    -> HxWx3 uint8 BGR (a new array each call, so callers may keep it).
+    -> HxWx3 uint8 BGR (a new array each call, so callers may keep it: a copy of background, or the background
+    itself when an effect made it for this call, ``effects.take_fresh``).
 
     Scratch buffers are allocated once per frame size and reused; one Compositor is not meant to be used
     from two threads at once. Alpha outside [0, 1] is clipped and NaN counts as 0 (background): a bad
@@ -53,14 +57,29 @@ class Compositor:
         if frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"blend: expected HxWx3 frames, got {frame.shape}")
         self._buffers(frame.shape)
-        alpha8 = self.alpha8(alpha)
-        if alpha8 is not self._alpha8:  # a uint8 matte from the caller: copy it, it may be non-contiguous
-            np.copyto(self._alpha8, alpha8)
-            alpha8 = self._alpha8
         # Only the box around the person (alpha > 0) needs blending; elsewhere the output is the background.
         # At 1280x720 a webcam user covers ~40 % of the frame: the three 3-channel products run on that part.
-        x, y, w, h = cv2.boundingRect(alpha8)
-        out = background.copy()
+        support = support_of(alpha)
+        if support is not None:
+            # The refiner's own matte: 0 outside its support box, so only that box goes to 8 bits (the rest of
+            # the buffer is stale and never read). Anything written outside it later would count as 0 (hidden).
+            x0, y0, x1, y1 = support
+            alpha8 = self._alpha8
+            x, y, w, h = 0, 0, 0, 0
+            if x1 > x0 and y1 > y0:
+                inside = alpha[y0:y1, x0:x1]
+                cv2.addWeighted(inside, 255.0, inside, 0.0, 0.0, dst=alpha8[y0:y1, x0:x1], dtype=cv2.CV_8U)
+                x, y, w, h = cv2.boundingRect(alpha8[y0:y1, x0:x1])
+                x, y = x + x0, y + y0
+        else:
+            alpha8 = self.alpha8(alpha)
+            if alpha8 is not self._alpha8:  # a uint8 matte from the caller: copy it, it may be non-contiguous
+                np.copyto(self._alpha8, alpha8)
+                alpha8 = self._alpha8
+            x, y, w, h = cv2.boundingRect(alpha8)
+        # A background an effect made for this frame is written into (it becomes the output: one full-size copy
+        # less, ~0.1 ms at 640x480 and ~0.5 at 1280x720 on a 2-core AVX2 AMD EPYC); any other is copied.
+        out = background if take_fresh(background) else background.copy()
         if w == 0 or h == 0:
             return out
         box = (slice(y, y + h), slice(x, x + w))
@@ -69,19 +88,23 @@ class Compositor:
         # exactly, 0 the background. So copy the frame where alpha > 0, then blend only the band (0 < alpha <
         # 255), gathered into a short list of pixels: the same bytes as blending the whole box, for less. A soft
         # matte (a wide band) takes the whole-box path.
-        band = cv2.findNonZero(cv2.inRange(weights, 1, 254))
-        if band is not None and len(band) > BAND_SHARE * w * h:
+        band = nonzero_indices(cv2.inRange(weights, 1, 254))  # flat indices into the box
+        if len(band) > BAND_SHARE * w * h:
             self._blend_box(frame[box], background[box], weights, out[box])
             return out
+        mixed = None
+        if len(band):
+            # The band's pixels as flat indices into the frame: np.take on the flat pixel rows is ~4x cheaper than
+            # indexing with (rows, columns) (0.025 vs 0.1 ms a gather at 1280x720); views fall back to the latter.
+            width = frame.shape[1]
+            picked = band + (band // w) * (width - w) + (y * width + x)
+            mixed = np.empty((len(band), 1, 3), np.uint8)
+            # Gathered before the copy below: out may be the background itself.
+            self._blend_box(_pixels(frame, picked)[:, None], _pixels(background, picked)[:, None],
+                            alpha8.reshape(-1).take(picked)[:, None], mixed)
         cv2.copyTo(frame[box], weights, out[box])
-        if band is None:
-            return out
-        band = band.reshape(-1, 2)  # (x, y) points in the box
-        picked = (band[:, 1], band[:, 0])
-        mixed = np.empty((len(band), 1, 3), np.uint8)
-        self._blend_box(frame[box][picked][:, None], background[box][picked][:, None],
-                        np.ascontiguousarray(weights[picked][:, None]), mixed)
-        out[box][picked] = mixed[:, 0]
+        if mixed is not None:
+            out.reshape(-1, 3)[picked] = mixed[:, 0]  # out is C-contiguous (a copy, or an effect's new array)
         return out
 
     @staticmethod
@@ -94,6 +117,31 @@ class Compositor:
         back = cv2.multiply(background, inverse, scale=1.0 / 255.0)
         # The two rounded products can sum to 256 at most; cv2.add saturates to 255.
         cv2.add(front, back, dst=out)
+
+
+def _pixels(image: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """image (HxWx3) pixels at flat indices (row * W + column) -> Nx3, a copy."""
+    if image.flags.c_contiguous:
+        return image.reshape(-1, 3).take(flat, axis=0)
+    rows, columns = np.divmod(flat, image.shape[1])
+    return image[rows, columns]
+
+
+def nonzero_indices(mask: np.ndarray) -> np.ndarray:
+    """Flat indices (int64, ascending) of the non-zero pixels of mask (hxw uint8, C-contiguous).
+
+    A thin band is ~1 % of the box: the mask is scanned 8 bytes at a time and only the non-zero words are looked
+    at pixel by pixel. cv2.findNonZero costs ~5x more (0.6 ms for a 1280x720 webcam box, AVX2 AMD EPYC).
+    """
+    flat = mask.reshape(-1)
+    whole = flat.size // 8 * 8
+    packed = flat[:whole].view(np.uint64)
+    words = np.nonzero(packed != 0)[0]  # (bool nonzero: numpy's fast path)
+    byte = np.nonzero(packed[words].view(np.uint8) != 0)[0]  # the words' bytes, in memory order
+    found = words[byte >> 3] * 8 + (byte & 7)
+    if whole == flat.size:
+        return found
+    return np.concatenate((found, np.flatnonzero(flat[whole:]) + whole))
 
 
 def blend(frame: np.ndarray, background: np.ndarray, alpha: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ frame is averaged.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import cv2
 import numpy as np
 
 from .errors import UserError
+from .matte import support_of
 from .pyramid import halvings
 
 Effect = Callable[..., np.ndarray]
@@ -55,6 +57,25 @@ SMALL_SIGMA = 1.5
 _EPS = 1e-3  # weight below which a pixel counts as all person (deep inside the matte)
 
 
+# id(background) -> a weak reference to it, for each background an effect made afresh and nobody has blended yet.
+_FRESH: dict[int, weakref.ref] = {}
+
+
+def _fresh(background: np.ndarray) -> np.ndarray:
+    """Note ``background`` (a new array made by this call of an effect) as the compositor's to write into."""
+    key = id(background)
+    _FRESH[key] = weakref.ref(background, lambda _, key=key: _FRESH.pop(key, None))
+    return background
+
+
+def take_fresh(background: np.ndarray) -> bool:
+    """True, once, if ``background`` is a new array an effect made (blur, pixelate, desaturate): the compositor
+    may then write the output into it instead of copying it (it is that call's own array, made for this frame).
+    False for anything else, and for the same array asked again (a second blend of it copies it)."""
+    ref = _FRESH.pop(id(background), None)
+    return ref is not None and ref() is background
+
+
 def check_kernel(kernel: int) -> int:
     """The blur kernel must be a positive odd number (as cv2.GaussianBlur wants), at most MAX_KERNEL."""
     if kernel <= 0 or kernel % 2 == 0 or kernel > MAX_KERNEL:
@@ -80,6 +101,11 @@ def _small_alpha(alpha: np.ndarray | None, size: tuple[int, int]) -> np.ndarray 
     """The background weight 1 - alpha on a (w, h) grid, float32 in [0, 1]; None without a matte."""
     if alpha is None:
         return None
+    support = support_of(alpha)
+    if support is not None:
+        shrunk = _shrunk_support(alpha, support, size)
+        if shrunk is not None:
+            alpha = shrunk
     if alpha.dtype == np.uint8:
         alpha = alpha.astype(np.float32) * np.float32(1 / 255)
     elif alpha.dtype != np.float32:
@@ -96,6 +122,33 @@ def _small_alpha(alpha: np.ndarray | None, size: tuple[int, int]) -> np.ndarray 
     weight *= -2.0
     weight += 1.0
     return np.clip(weight, 0.0, 1.0, out=weight)
+
+
+def _shrunk_support(alpha: np.ndarray, support: tuple[int, int, int, int], size: tuple[int, int]
+                    ) -> np.ndarray | None:
+    """The refiner's matte (HxW float32, 0 outside ``support``) area-halved down to (w, h) = size, halving only
+    the support: the same bytes as halving all of it (each exact halving averages aligned 2x2 blocks; a block
+    outside the support is 0). None unless H x W is exactly size times 2^k (no odd size on the way)."""
+    steps = 0
+    while (size[0] << steps, size[1] << steps) != (alpha.shape[1], alpha.shape[0]):
+        if size[0] << steps > alpha.shape[1] or size[1] << steps > alpha.shape[0]:
+            return None
+        steps += 1
+    if steps == 0 or alpha.dtype != np.float32:
+        return None
+    step = 1 << steps
+    x0, y0, x1, y1 = support
+    # The support widened to whole blocks of step x step pixels.
+    x0, y0 = x0 // step * step, y0 // step * step
+    x1, y1 = min(-(-x1 // step) * step, alpha.shape[1]), min(-(-y1 // step) * step, alpha.shape[0])
+    small = np.zeros((size[1], size[0]), np.float32)
+    if x1 <= x0 or y1 <= y0:
+        return small
+    part = alpha[y0:y1, x0:x1]
+    for _ in range(steps):
+        part = cv2.resize(part, (part.shape[1] // 2, part.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    small[y0 // step : y1 // step, x0 // step : x1 // step] = part
+    return small
 
 
 def _weighted(small: np.ndarray, weight: np.ndarray | None, smooth: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
@@ -144,7 +197,7 @@ def blur(frame: np.ndarray, kernel: int, alpha: np.ndarray | None = None) -> np.
     Looks like ``cv2.GaussianBlur`` with the kernel scaled to the frame, at a fraction of the cost: the blur
     runs on a copy shrunk by a power of two (sigma there >= SMALL_SIGMA px), then is enlarged (``_enlarge``).
     """
-    return _blurred(frame, kernel, alpha)
+    return _fresh(_blurred(frame, kernel, alpha))
 
 
 def _blurred(frame: np.ndarray, kernel: int, alpha: np.ndarray | None, grey: bool = False) -> np.ndarray:
@@ -194,7 +247,7 @@ def pixelate(frame: np.ndarray, kernel: int, alpha: np.ndarray | None = None) ->
     blocks = _block_means(small, _small_alpha(alpha, (small.shape[1], small.shape[0])), grid)
     soften = BLOCK_SOFTEN * width / REFERENCE_WIDTH  # sigma in pixels of this frame
     if soften <= 0:
-        return cv2.resize(blocks, (width, height), interpolation=cv2.INTER_NEAREST)
+        return _fresh(cv2.resize(blocks, (width, height), interpolation=cv2.INTER_NEAREST))
     # The blocks are drawn on a copy shrunk by a power of two and enlarged by pyrUp steps, which soften the
     # edges themselves (each step a Gaussian of ~1 px at its output: variance (factor^2 - 1) / 3 frame px^2
     # in all); a small Gaussian there makes up the rest. As cheap as the blur: no full-size filtering.
@@ -206,7 +259,7 @@ def pixelate(frame: np.ndarray, kernel: int, alpha: np.ndarray | None = None) ->
     rest = np.sqrt(max(0.0, soften**2 - (factor**2 - 1) / 3)) / factor
     if rest > 0.3:
         image = cv2.GaussianBlur(image, (0, 0), rest, borderType=cv2.BORDER_REFLECT)
-    return _enlarge(image, (width, height))
+    return _fresh(_enlarge(image, (width, height)))
 
 
 def _block_means(small: np.ndarray, weight: np.ndarray | None, grid: tuple[int, int]) -> np.ndarray:
@@ -233,7 +286,7 @@ def desaturate(frame: np.ndarray, kernel: int, alpha: np.ndarray | None = None) 
     frame: HxWx3 uint8 BGR; alpha: HxW float32 [0,1] or None -> HxWx3 uint8 BGR (grey).
     """
     # Grey taken on the shrunk copy (shared halvings, one channel to enlarge): ~0.3 ms less at 1280x720.
-    return cv2.cvtColor(_blurred(frame, kernel, alpha, grey=True), cv2.COLOR_GRAY2BGR)
+    return _fresh(cv2.cvtColor(_blurred(frame, kernel, alpha, grey=True), cv2.COLOR_GRAY2BGR))
 
 
 def parse_color(text: str) -> tuple[int, int, int]:

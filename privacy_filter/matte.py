@@ -29,6 +29,7 @@ and only inside the box where the matte can be > 0 (``support_box``; outside it 
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 
 import cv2
@@ -41,6 +42,23 @@ _INV255 = np.float32(1.0 / 255.0)
 TINY = 1e-6  # alpha below this is 0 (see refine: denormal floats are slow)
 MARGIN = 3  # pixels around support_box's box (rounding; see refine's enlargement of the apply grid)
 CUT_CHANGE = 0.12  # grey change (of [0, 1]) beyond the flow that counts a work-grid pixel as "new scene"
+
+
+# id(matte) -> (the matte, the box outside which it was 0): MatteRefiner.refine's last output of each refiner.
+_SUPPORT: dict[int, tuple[weakref.ref, tuple[int, int, int, int]]] = {}
+
+
+def support_of(alpha: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The box (x0, y0, x1, y1) outside which ``alpha`` was exactly 0 when ``MatteRefiner.refine`` returned it
+    (alpha: that very array), or None for any other array.
+
+    The effect and the compositor work only in this box. Should a caller write into the matte outside it
+    afterwards, they ignore that: alpha counts as 0 there, so the frame is hidden there, never shown.
+    """
+    entry = _SUPPORT.get(id(alpha))
+    if entry is None or entry[0]() is not alpha:
+        return None
+    return entry[1]
 
 
 def upsample(alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -287,28 +305,37 @@ def support_box(planes: Sequence[np.ndarray], sharpen: float, size: tuple[int, i
     return x0, y0, x1, y1
 
 
-def resize_box(src: np.ndarray, dst: np.ndarray, box: tuple[int, int, int, int],
-               work: np.ndarray | None = None) -> None:
-    """dst[box] = the bilinear enlargement of src (hxw float32) to dst's size (HxW), box = (x0, y0, x1, y1).
+def enlarge_around(src: np.ndarray, dst: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """Write the bilinear enlargement of src (hxw float32) to dst's size (HxW) into dst around box = (x0, y0, x1,
+    y1); returns the region (x0, y0, x1, y1) to use, which contains box. dst[box] is exactly the whole
+    enlargement's box; dst[region] outside box reads only src pixels next to the box's.
 
-    When H and W are integer multiples of h and w, only the box is enlarged: the work-grid pixels it reads, plus
-    one on each side, are enlarged alone and the box cut out of that (bit-exact: the same source positions and
-    weights as the whole enlargement). Otherwise the whole of dst is written. work: optional flat float32 buffer
-    of at least dst.size elements to hold that enlarged part (no allocation per call; the part is never larger).
+    When H and W are integer multiples of h and w, only the src pixels the box reads, plus one on each side, are
+    enlarged, straight into dst (inside the box the same source positions and weights as the whole
+    enlargement; the region's outer half-pixel ring reads the edge pixel only); the region is their footprint.
+    Otherwise the whole of dst is written and the region is the box. dst outside the region is left as it was
+    or overwritten: the caller clears it.
     """
     height, width = dst.shape[:2]
     grid_h, grid_w = src.shape[:2]
     x0, y0, x1, y1 = box
-    if width % grid_w or height % grid_h or (x0, y0, x1, y1) == (0, 0, width, height):
+    if not enlarges_region(src, dst) or (x0, y0, x1, y1) == (0, 0, width, height):
         cv2.resize(src, (width, height), dst=dst, interpolation=cv2.INTER_LINEAR)
-        return
+        return box
     sx, sy = width // grid_w, height // grid_h
     k0, k1 = max(0, x0 // sx - 1), min(grid_w, -(-x1 // sx) + 1)
     l0, l1 = max(0, y0 // sy - 1), min(grid_h, -(-y1 // sy) + 1)
-    part_w, part_h = (k1 - k0) * sx, (l1 - l0) * sy
-    target = None if work is None or work.size < part_w * part_h else work[: part_w * part_h].reshape(part_h, part_w)
-    part = cv2.resize(src[l0:l1, k0:k1], (part_w, part_h), dst=target, interpolation=cv2.INTER_LINEAR)
-    dst[y0:y1, x0:x1] = part[y0 - l0 * sy : y1 - l0 * sy, x0 - k0 * sx : x1 - k0 * sx]
+    region = (k0 * sx, l0 * sy, k1 * sx, l1 * sy)
+    # Into the view itself: OpenCV writes row-strided views in place (no part buffer, no copy).
+    cv2.resize(src[l0:l1, k0:k1], (region[2] - region[0], region[3] - region[1]),
+               dst=dst[region[1]:region[3], region[0]:region[2]], interpolation=cv2.INTER_LINEAR)
+    return region
+
+
+def enlarges_region(src: np.ndarray, dst: np.ndarray) -> bool:
+    """Whether ``enlarge_around(src, dst, box)`` writes only its region (else all of dst, for a box not the
+    whole of it)."""
+    return dst.shape[0] % src.shape[0] == 0 and dst.shape[1] % src.shape[1] == 0
 
 
 def _zero_outside(image: np.ndarray, box: tuple[int, int, int, int]) -> None:
@@ -324,7 +351,7 @@ class MatteRefiner:
 
     Stateful across frames (temporal smoothing); call ``reset()`` when the source jumps (new clip, seek,
     privacy toggled back on). The returned array is an internal buffer, reused by the next call: copy it
-    to keep it.
+    to keep it, and do not write into it (the next call zeroes only where it wrote last).
 
     Parameters (defaults chosen on the eval sets, see benchmarks/RESULTS.md "Quality"):
         guided: snap the edge to the frame with the fast guided filter; False = bilinear upsampling only.
@@ -344,7 +371,11 @@ class MatteRefiner:
         motion_gain: how fast the weight rises to 1 with the grey-level change (per unit of [0, 1] grey).
         grow_px, feather_px: optional dilation and box feather at full size (0 = off).
         apply_size: frames whose long side is larger get the colour guided filter's linear model applied on a
-            copy halved until it fits, the matte then enlarged (0 = always at full size).
+            copy halved until it fits (never below twice the work grid), the matte then enlarged (0 = always at
+            full size). 480 (was 960): 640x480 is applied at 320x240, 854x480 at 427x240, 600x800 at 300x400,
+            1280x720 at 640x360 as before, 1920x1080 at 480x270; benchmarks.quality moved by <= 0.003 (IoU
+            eg1800 0.9653 -> 0.9650, DAVIS 0.6038 -> 0.6027, flicker 0.00980 -> 0.00957) for 0.75-1.1 CPU ms
+            less at 640x480 on a 2-core AVX2 CPU (benchmarks/RESULTS.md, "stop 19").
         follow: move the previous matte along the optical flow before averaging (off by default: it did not
             lower flicker on the DAVIS clips and costs ~0.5 ms).
         cut_level: a scene cut is declared when more than this share of the work grid changed by more than
@@ -365,8 +396,8 @@ class MatteRefiner:
         temporal: bool = True,
         still_weight: float = 0.1,
         motion_gain: float = 4.0,
-        follow: bool = False,
-        apply_size: int = 960,  # optical-flow following: no better on DAVIS (benchmarks.privacy), +~0.5 ms
+        follow: bool = False,  # optical-flow following: no better on DAVIS (benchmarks.privacy), +~0.5 ms
+        apply_size: int = 480,  # was 960: -0.75-1.1 ms at 640x480 (AVX2), quality within 0.003
         cut_level: float = 0.4,
         grow_px: int = 0,
         feather_px: int = 0,
@@ -409,13 +440,18 @@ class MatteRefiner:
         # Full-size buffers are allocated once per frame size: the hot path then only writes into them.
         if self._shape == (height, width):
             return
+        if self._shape is not None:
+            _SUPPORT.pop(id(self._out), None)
         self._shape = (height, width)
         self._grey = np.empty((height, width), np.uint8)
         self._out = np.empty((height, width), np.float32)
+        # support_of's entry for this buffer goes when the buffer does (a refiner dropped, a new frame size).
+        key = id(self._out)
+        self._out_ref = weakref.ref(self._out, lambda _, key=key: _SUPPORT.pop(key, None))
         self._term = np.empty((height, width), np.float32)
-        self._part = np.empty(height * width, np.float32)  # resize_box's enlarged part
         self._planes: list[np.ndarray] | None = None  # the split frame (or apply grid) in _apply
         self._small_buffers: tuple[np.ndarray, np.ndarray] | None = None  # (out, term) when apply_size halves
+        self._dirty: dict[int, tuple[int, int, int, int]] = {}  # id(buffer) -> where it may be non-zero
         self.reset()
 
     def refine(self, alpha: np.ndarray, frame: np.ndarray, dropped: np.ndarray | None = None) -> np.ndarray:
@@ -433,9 +469,10 @@ class MatteRefiner:
         colour = self.guided and self.guide == "color" and frame.ndim == 3
         apply_frame, apply_w, apply_h = frame, width, height
         if colour and self.apply_size:
-            # The linear model is applied on the frame halved until its long side is <= apply_size, and the
-            # matte enlarged bilinearly: at 1280x720 a quarter of the full-size passes (the edge stays within
-            # a pixel; the eval sets are all smaller, so benchmarks.quality does not change).
+            # The linear model is applied on the frame halved until its long side is <= apply_size (at least
+            # twice the work grid), and the matte enlarged bilinearly: a quarter of the full-size passes. The
+            # edge still comes from a guide twice as fine as the coefficients: benchmarks.quality moved by
+            # <= 0.003 (BF@0.3 % eg1800 0.6390 -> 0.6384, DAVIS 0.4275 -> 0.4322).
             while max(apply_w, apply_h) > self.apply_size and min(apply_w, apply_h) >= 4 * min(size):
                 apply_w, apply_h = apply_w // 2, apply_h // 2
         if colour:
@@ -463,6 +500,7 @@ class MatteRefiner:
         out = self._out
         if not self.guided:
             cv2.resize(coarse, (width, height), dst=out, interpolation=cv2.INTER_LINEAR)
+            self._dirty[id(out)] = (0, 0, width, height)
             if self.sharpen != 1.0:
                 out -= 0.5
                 out *= self.sharpen
@@ -475,24 +513,26 @@ class MatteRefiner:
             spread = self.grow_px > 0 or self.feather_px > 0 or self.sharpen <= 0
             box = (0, 0, apply_w, apply_h) if spread else support_box(c, self.sharpen, (apply_w, apply_h))
             if apply_frame is frame:
-                self._apply(c, apply_frame, out, self._term, box)
+                box = self._apply(c, apply_frame, out, self._term, box)
             else:
                 if self._small_buffers is None or self._small_buffers[0].shape != (apply_h, apply_w):
                     self._small_buffers = (np.empty((apply_h, apply_w), np.float32),
                                            np.empty((apply_h, apply_w), np.float32))
+                    self._dirty = {}
                 small_out, small_term = self._small_buffers
                 self._apply(c, apply_frame, small_out, small_term, box)
                 x0, y0, x1, y1 = box
-                # The box scaled to the frame (the apply grid is the frame halved k times; 0 outside it).
+                # The box scaled to the frame (the apply grid is the frame halved k times). Outside it small_out
+                # is <= 0 (the support box's margin) or 0, and so is their enlargement: 0 after the clip.
                 fx, fy = width / apply_w, height / apply_h
                 box = (math.floor(x0 * fx), math.floor(y0 * fy), min(width, math.ceil(x1 * fx)),
                        min(height, math.ceil(y1 * fy)))
-                resize_box(small_out, out, box, self._part)
-                _zero_outside(out, box)
+                region = enlarge_around(small_out, out, box)
+                self._clear_outside(out, region, whole=not enlarges_region(small_out, out))
+                box = region
         else:
             a, b = guided_coefficients(grey_small, coarse, self.radius, self.eps, self.passes, self.pass_sharpen)
-            box = (0, 0, width, height)
-            self._apply([a, b], grey, out, self._term, box)
+            box = self._apply([a, b], grey, out, self._term, (0, 0, width, height))
         if self.grow_px > 0:
             kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * self.grow_px + 1,) * 2)
             cv2.dilate(out, kernel, dst=out)
@@ -506,22 +546,28 @@ class MatteRefiner:
             inside = out
         cv2.threshold(inside, TINY, 0.0, cv2.THRESH_TOZERO, dst=inside)
         cv2.min(inside, 1.0, dst=inside)
+        _SUPPORT[id(out)] = (self._out_ref, box if self.guided else (0, 0, width, height))
         return out
 
     def _apply(self, coefficients: list[np.ndarray], image: np.ndarray, out: np.ndarray, term: np.ndarray,
-               box: tuple[int, int, int, int]) -> None:
-        """out = sharpen * (sum_c a_c * channel_c / 255 + b - 0.5) + 0.5 inside box (x0, y0, x1, y1), 0 outside,
-        with a_c and b (work-grid planes) resized to out's grid. image: out's size, uint8, 1 or 3 channels;
-        out, term: float32 buffers of that size.
+               box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """out = sharpen * (sum_c a_c * channel_c / 255 + b - 0.5) + 0.5 (not clipped) in a region (x0, y0, x1, y1)
+        around box, 0 outside it; returns the region. a_c and b (work-grid planes) are resized to out's grid
+        (``enlarge_around``). image: out's size, uint8, 1 or 3 channels; out, term: float32 buffers of that size.
 
-        The contrast ramp and the 1/255 of the uint8 channels are folded into a and b on the small grid.
+        The contrast ramp and the 1/255 of the uint8 channels are folded into a and b on the small grid. Where
+        the region exceeds box, it reads work-grid pixels outside the support (a box from ``support_box``): the
+        values there clip to 0, as the whole computation's do.
         """
         *slopes, offset = coefficients
         scale = self.sharpen / 255.0
         x0, y0, x1, y1 = box
         if x1 <= x0 or y1 <= y0:
-            out.fill(0.0)
-            return
+            self._clear_outside(out, (0, 0, 0, 0))
+            return box
+        region = enlarge_around(self.sharpen * (offset - 0.5) + 0.5, out, box)
+        self._clear_outside(out, region, whole=not enlarges_region(offset, out))
+        x0, y0, x1, y1 = region
         inside, scratch = out[y0:y1, x0:x1], term[y0:y1, x0:x1]
         # cv2.split is the cheapest way to planes in OpenCV 5, on the whole image: a box of it is not contiguous
         # and would be copied first (+0.3 ms at 640x480). The planes' boxes are row-strided views.
@@ -532,13 +578,32 @@ class MatteRefiner:
             channels = [plane[y0:y1, x0:x1] for plane in cv2.split(image, self._planes)]
         else:
             channels = [image[y0:y1, x0:x1]]
-        resize_box(self.sharpen * (offset - 0.5) + 0.5, out, box, self._part)
-        _zero_outside(out, box)  # resize_box may have written the whole of out
         for slope, channel in zip(slopes, channels, strict=True):
-            resize_box(slope * scale, term, box, self._part)
+            enlarge_around(slope * scale, term, box)  # the same region: the planes share one grid
             # OpenCV, not numpy, on these box views: numpy's mixed-type loops on row-strided views cost ~3x.
             cv2.multiply(scratch, channel, dst=scratch, dtype=cv2.CV_32F)
             cv2.add(inside, scratch, dst=inside)
+        return region
+
+    def _clear_outside(self, image: np.ndarray, region: tuple[int, int, int, int], whole: bool = False) -> None:
+        """Zero ``image`` (one of this refiner's buffers) outside region. Only where it may be non-zero: the region
+        of the last call on this buffer (the rest is still 0 from then), unless ``whole`` (all of it was written
+        since) or the buffer is new. ~0.1-0.3 ms a frame less than zeroing the whole outside (a webcam frame's
+        box is about half the frame). A caller writing into the returned matte voids this (do not: see refine)."""
+        dirty = None if whole else self._dirty.get(id(image))
+        if dirty is None:
+            _zero_outside(image, region)
+        else:
+            dx0, dy0, dx1, dy1 = dirty
+            height, width = dy1 - dy0, dx1 - dx0
+            x0, y0, x1, y1 = region
+
+            def clamp(value: int, top: int) -> int:
+                return min(max(value, 0), top)
+
+            _zero_outside(image[dy0:dy1, dx0:dx1], (clamp(x0 - dx0, width), clamp(y0 - dy0, height),
+                                                    clamp(x1 - dx0, width), clamp(y1 - dy0, height)))
+        self._dirty[id(image)] = region
 
     def _smooth(self, coarse: np.ndarray, grey_small: np.ndarray, dropped: np.ndarray | None = None) -> np.ndarray:
         """EMA of the work-grid matte; weight still_weight where the frame is still, 1 where it changed.

@@ -141,3 +141,23 @@ def test_matches_the_float_formula(height: int, width: int, seed: int) -> None:
     exact = alpha[..., None] * frame + (1.0 - alpha[..., None]) * background.astype(np.float64)
     assert out.dtype == np.uint8 and out.shape == frame.shape
     assert np.abs(out - exact).max() <= 2.0
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 4), (3, 9), (7, 5), (301, 577), (480, 640)])
+def test_nonzero_indices_are_numpys_flatnonzero(shape: tuple[int, int]) -> None:
+    rng = np.random.default_rng(11)
+    for share in (0.0, 0.01, 0.5, 1.0):
+        mask = ((rng.random(shape) < share) * rng.integers(1, 256, shape)).astype(np.uint8)
+        np.testing.assert_array_equal(compositor.nonzero_indices(mask), np.flatnonzero(mask))
+
+
+def test_views_blend_as_their_copies() -> None:
+    # Frames and backgrounds may be views (a crop, a flipped camera image): the band's pixels are picked alike.
+    frame, background = _pair(60, 80, seed=5)
+    alpha = np.zeros((40, 50), np.float32)
+    alpha[10:30, 12:40] = 1.0
+    alpha[10:30, 12] = 0.4  # a soft edge: the band path
+    alpha[20, 13:40] = 0.7
+    crop, back = frame[5:45, 20:70], background[10:50, 3:53][:, ::-1]
+    out = Compositor().blend(crop, back, alpha)
+    np.testing.assert_array_equal(out, Compositor().blend(crop.copy(), back.copy(), alpha))

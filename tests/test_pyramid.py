@@ -1,5 +1,5 @@
 """The compositing shortcuts are exact: shared frame halvings (pyramid.py) and the matte computed only in the box
-where it can be > 0 (matte.support_box / resize_box) give the same bytes as the plain computation."""
+where it can be > 0 (matte.support_box / enlarge_around) give the same bytes as the plain computation."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def test_the_box_matte_equals_the_whole_frame_matte(size: tuple[int, int], monke
     assert max(float((a > 0).mean()) for a in ours) > 0.1  # the person is there: the test compares real mattes
 
 
-def test_resize_box_equals_the_whole_enlargement_inside_the_box() -> None:
+def test_enlarge_around_equals_the_whole_enlargement_inside_the_box() -> None:
     rng = np.random.default_rng(7)
     for grid, size in [((160, 120), (640, 480)), ((640, 360), (1280, 720)), ((182, 102), (640, 360))]:
         source = rng.standard_normal((grid[1], grid[0])).astype(np.float32)
@@ -39,14 +39,31 @@ def test_resize_box_equals_the_whole_enlargement_inside_the_box() -> None:
             x0, x1 = sorted(rng.integers(0, size[0] + 1, 2))
             y0, y1 = sorted(rng.integers(0, size[1] + 1, 2))
             out = np.full((size[1], size[0]), np.nan, np.float32)
-            matte.resize_box(source, out, (x0, y0, x1, y1))
+            rx0, ry0, rx1, ry1 = matte.enlarge_around(source, out, (x0, y0, x1, y1))
+            assert 0 <= rx0 <= x0 <= x1 <= rx1 <= size[0] and 0 <= ry0 <= y0 <= y1 <= ry1 <= size[1]
             assert np.array_equal(out[y0:y1, x0:x1], whole[y0:y1, x0:x1])
+            assert not np.isnan(out[ry0:ry1, rx0:rx1]).any()  # the whole region is written
 
 
 def test_an_empty_support_gives_an_all_zero_matte() -> None:
     frame = np.random.default_rng(3).integers(0, 256, (480, 640, 3), np.uint8)
     alpha = matte.MatteRefiner().refine(np.zeros((144, 256), np.float32), frame)
     assert not alpha.any()
+
+
+@pytest.mark.parametrize("size", [(640, 480), (1280, 720), (854, 480)])
+def test_the_matte_is_zero_wherever_the_last_frames_box_was(size: tuple[int, int]) -> None:
+    # The refiner zeroes only where its previous box was: a person who moves or leaves leaves nothing behind.
+    rng = np.random.default_rng(5)
+    frame = rng.integers(0, 256, (size[1], size[0], 3), np.uint8)
+    refiner = matte.MatteRefiner(temporal=False)
+    for x in (40, 180, 10, 200):
+        coarse = np.zeros((144, 256), np.float32)
+        coarse[30:120, x : x + 50] = 1.0
+        alpha = refiner.refine(coarse, frame)
+        expected = matte.MatteRefiner(temporal=False).refine(coarse, frame)
+        assert np.array_equal(alpha, expected) and alpha.any()
+    assert not refiner.refine(np.zeros((144, 256), np.float32), frame).any()
 
 
 def test_halvings_are_opencvs_area_halvings() -> None:
