@@ -164,7 +164,8 @@ def vector_line() -> str:
 
 def runtime_line() -> str:
     return (f"model runtime: {runtime.available_runtime()} (LiteRT threads per model "
-            f"runtime.DEFAULT_THREADS={runtime.DEFAULT_THREADS}), OpenCV threads {cv2.getNumThreads()}, "
+            f"runtime.DEFAULT_THREADS={runtime.DEFAULT_THREADS}), OpenCV threads {cv2.getNumThreads()} "
+            f"({runtime.PIPELINE_OPENCV_THREADS} while the pipeline overlaps: runtime.PIPELINE_OPENCV_THREADS), "
             f"pipeline: the app's default ({app.describe_models(default_processor().finder)})")
 
 
@@ -984,6 +985,7 @@ def thread_sweep(path: Path, args: argparse.Namespace, folder: Path) -> list[str
     """The whole default pipeline under each share of the 2 cores: LiteRT threads x OpenCV threads, and
     without our worker thread (segmentation on the loop's thread). Alternated run by run; medians."""
     saved_litert, saved_cv = runtime.DEFAULT_THREADS, cv2.getNumThreads()
+    saved_pipeline_cv = runtime.PIPELINE_OPENCV_THREADS
     cores = os.cpu_count() or 2
     combos = [(lite, cv, True) for lite in sorted({1, 2, cores}) for cv in sorted({1, 2, cores})]
     combos.append((saved_litert, saved_cv, False))
@@ -995,7 +997,8 @@ def thread_sweep(path: Path, args: argparse.Namespace, folder: Path) -> list[str
                 lite, cv, worker = combo
                 print(f"# threads: LiteRT {lite}, OpenCV {cv}, worker {worker}, run {repeat + 1}", flush=True)
                 runtime.DEFAULT_THREADS = lite
-                cv2.setNumThreads(cv)
+                cv2.setNumThreads(cv)  # the synchronous run's; ``overlap`` sets the overlapped runs' own:
+                runtime.PIPELINE_OPENCV_THREADS = cv
                 processor = default_processor(args.pipeline)
                 if worker:
                     results[combo].append(e2e_ours(path, processor, args.frames, folder, False))
@@ -1004,6 +1007,7 @@ def thread_sweep(path: Path, args: argparse.Namespace, folder: Path) -> list[str
                     results[combo].append(e2e_sync(path, processor, args.frames))
     finally:
         runtime.DEFAULT_THREADS = saved_litert
+        runtime.PIPELINE_OPENCV_THREADS = saved_pipeline_cv
         cv2.setNumThreads(saved_cv)
     lines = ["| LiteRT threads | OpenCV threads | worker thread | FPS (median) | CPU-ms/frame | CPU cores busy | "
              "latency p50 / p95 ms at 30 FPS | runs (FPS) |", "|---|---|---|---|---|---|---|---|"]
@@ -1014,7 +1018,7 @@ def thread_sweep(path: Path, args: argparse.Namespace, folder: Path) -> list[str
         busy = float(np.median([r.cpu for r in values]))
         p50s, p95s = [d["p50"] for d in delays[combo]], [d["p95"] for d in delays[combo]]
         lat = f"{np.median(p50s):.1f} / {np.median(p95s):.1f}" if delays[combo] else "-"
-        default = " (default)" if (lite, cv, worker) == (saved_litert, saved_cv, True) else ""
+        default = " (default)" if (lite, cv, worker) == (saved_litert, saved_pipeline_cv, True) else ""
         lines.append(f"| {lite}{default} | {cv} | {'yes' if worker else 'no (synchronous)'} | {fps:.1f} | "
                      f"{cpu_ms:.1f} | {busy:.2f} | {lat} | {'/'.join(f'{r.fps:.0f}' for r in values)} |")
     return lines

@@ -460,6 +460,38 @@ def test_overlap_picks_the_worker_for_each_case(short_clip, frames, tmp_path, se
     assert not worker_threads()
 
 
+def test_overlap_runs_opencv_on_one_thread_while_litert_models_run(short_clip, segmenter) -> None:
+    """Our own threads fill the cores, so OpenCV's pool would only spin: while a worker over LiteRT models runs,
+    OpenCV uses runtime.PIPELINE_OPENCV_THREADS, and what it had before once the last such worker closes. A
+    model on cv2.dnn (which spreads its own inference over OpenCV's threads) leaves them alone."""
+    from privacy_filter import runtime
+
+    saved = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        assert segmenter.runtime == runtime.LITERT
+        processor = processor_for(SelfiePeople(segmenter))
+        first = overlap(open_source(str(short_clip), width=0).start(), processor, realtime=False)
+        assert cv2.getNumThreads() == runtime.PIPELINE_OPENCV_THREADS == 1
+        assert not processor.process(first.read(timeout=5.0)).failed
+        second = overlap(open_source(str(short_clip), width=0).start(), processor, realtime=True)  # next input
+        assert cv2.getNumThreads() == 1
+        first.stop()
+        second.stop()
+        processor.close()
+        assert cv2.getNumThreads() == 2
+
+        fallback = processor_for(SelfiePeople(SelfieSegmenter(runtime=runtime.OPENCV)))
+        piped = overlap(open_source(str(short_clip), width=0).start(), fallback, realtime=False)
+        assert cv2.getNumThreads() == 2
+        piped.stop()
+        fallback.close()
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(saved)
+    assert threads_end()
+
+
 # ------------------------------------------------------------------------------------------ the real Mask R-CNN graph
 
 
