@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import EVAL, PORTRAITS, needs_eval
 
-from privacy_filter.people.anchors import Detections, iou, shrink, ssd_anchors, weighted_nms
+from privacy_filter.people.anchors import Detections, iou, ssd_anchors, weighted_nms
 from privacy_filter.people.faces import FaceDetector
 from privacy_filter.runtime import LITERT, OPENCV
 
@@ -31,27 +31,6 @@ def test_weighted_nms_merges_a_cluster_and_keeps_apart_ones():
     assert merged.scores.tolist() == pytest.approx([0.9, 0.7])
     assert merged.boxes[0][0] == pytest.approx(0.1 * 0.6 / 1.5)  # score-weighted mean of the cluster
     assert iou(boxes[0], boxes[2:]).tolist() == [0.0]
-
-
-@needs_eval
-@pytest.mark.parametrize("size", [(640, 480), (1280, 720), (1920, 1080), (3840, 2160)])
-def test_shrink_is_close_to_area_resizing(size):
-    """The face detector's fast downscale stays within a grey level of OpenCV's INTER_AREA on average on a real
-    frame at every size a camera gives (4K takes the pyrDown step), and keeps the requested size."""
-    capture = cv2.VideoCapture(str(EVAL / "videos" / "asl_webcam_concat.mp4"))
-    for _ in range(30):
-        ok, frame = capture.read()
-        assert ok
-    capture.release()
-    frame = cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC)
-    target = (192, round(192 * size[1] / size[0]))
-    fast = shrink(frame, target).astype(np.float32)
-    area = cv2.resize(frame, target, interpolation=cv2.INTER_AREA).astype(np.float32)
-    assert fast.shape == area.shape == (target[1], target[0], 3)
-    assert float(np.abs(fast - area).mean()) < 1.0
-    small = frame[:200, :300]  # under twice the size: plain INTER_AREA
-    plain = cv2.resize(small, (192, 128), interpolation=cv2.INTER_AREA)
-    np.testing.assert_array_equal(shrink(small, (192, 128)), plain)
 
 
 def _portraits(count: int):
