@@ -63,7 +63,12 @@ class Lookahead:
     from another source), the model runs now, on the calling thread. A ``UserError`` (a model that does not
     run at all) is raised as it is, so the app stops and says why, as it would synchronously.
 
-    finder: the real finder (its model is only ever run by one thread at a time).
+    finder: the real finder (its model is only ever run by one thread at a time). A finder with an
+        ``after_handoff()`` method gets it called on the worker once each frame's result is queued: work whose
+        result only serves later frames (the people stage's spread pose checks) then overlaps the compositing
+        of this one instead of delaying it. The finder must run such work itself, before its next ``find``,
+        when nobody calls the hook (the synchronous path), so both paths give the same results; if the hook
+        raises, the next frame fails closed with that error.
     depth: frames segmented ahead for a file (a camera keeps only the newest).
     wanted: asked before each frame; False (privacy off, no matte wanted) skips the model for that frame.
     opencv_threads: OpenCV's threads while the worker runs (``cv2.setNumThreads``, restored when the last
@@ -93,6 +98,7 @@ class Lookahead:
         self._stopped = False
         self._done = False
         self._error: str | None = None
+        self._after_error: Exception | None = None  # ``after_handoff`` failed: the next frame fails closed
         self._thread = threading.Thread(target=self._run, name="segmentation", daemon=True)
 
     # ------------------------------------------------------------------ source verbs
@@ -191,6 +197,9 @@ class Lookahead:
                 if self.wanted():
                     try:
                         with self._model_lock:
+                            if self._after_error is not None:
+                                error, self._after_error = self._after_error, None
+                                raise error
                             outcome = self.finder.find(frame)
                     except Exception as exc:  # a model failure belongs to this frame only
                         outcome = exc
@@ -202,6 +211,7 @@ class Lookahead:
                         self._cond.wait(0.1)
                     self._ready.append((frame, outcome, ms))
                     self._cond.notify_all()
+                self._after_handoff()
         except BaseException as exc:  # a bug in the worker: make read() say so rather than end quietly
             log.error("segmentation worker crashed: %s", _describe(exc))
             with self._cond:
@@ -210,6 +220,18 @@ class Lookahead:
             with self._cond:
                 self._done = True
                 self._cond.notify_all()
+
+    def _after_handoff(self) -> None:
+        """The finder's work for later frames (``after_handoff``), once this frame's result is queued."""
+        after = getattr(self.finder, "after_handoff", None)
+        if after is None or self._stopped:
+            return
+        try:
+            with self._model_lock:
+                after()
+        except Exception as exc:  # the next frame fails closed with it (privacy: never a silent failure)
+            log.warning("people stage work between frames failed: %s", _describe(exc))
+            self._after_error = exc
 
 
 class _OpenCVThreads:
