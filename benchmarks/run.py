@@ -109,6 +109,42 @@ def rss_mb() -> float:
     return 0.0
 
 
+def thread_cpu() -> dict[int, tuple[float, str]]:
+    """{OS thread id: (CPU seconds so far, name)} for this process's threads: Linux's /proc (each thread's
+    time on a CPU, ns, from schedstat); {} elsewhere. Python threads are named by their ``threading`` name, the
+    others by the kernel's (FFmpeg's decoder threads: "av:h264:df0"...)."""
+    named = {t.native_id: t.name for t in threading.enumerate()}
+    times: dict[int, tuple[float, str]] = {}
+    with contextlib.suppress(OSError):
+        for tid in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                ns = int(Path(f"/proc/self/task/{tid}/schedstat").read_text().split()[0])
+                name = named.get(int(tid)) or Path(f"/proc/self/task/{tid}/comm").read_text().strip()
+                times[int(tid)] = (ns / 1e9, name)
+    return times
+
+
+def thread_groups(before: dict[int, tuple[float, str]], after: dict[int, tuple[float, str]], frames: int
+                  ) -> dict[str, float]:
+    """CPU-ms per frame between two ``thread_cpu`` snapshots, by kind of thread (threads that ended between
+    them are not seen)."""
+    groups: dict[str, float] = {}
+    for tid, (seconds, name) in after.items():
+        if name == "MainThread":
+            kind = "main (select, refine, effect, blend)"
+        elif name == "segmentation":
+            kind = "segmentation worker (models, people stage)"
+        elif name.startswith("reader:"):
+            kind = "reader (decode, convert)"
+        elif name.startswith("av:"):
+            kind = "FFmpeg decoder threads"
+        else:  # OpenCV's pool, LiteRT/XNNPACK's with more than one thread
+            kind = "other native threads (OpenCV, XNNPACK pools)"
+        spent = seconds - before.get(tid, (0.0, name))[0]
+        groups[kind] = groups.get(kind, 0.0) + spent * 1000 / max(frames, 1)
+    return groups
+
+
 def load() -> str:
     with contextlib.suppress(OSError):
         return " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -164,7 +200,8 @@ def vector_line() -> str:
 
 def runtime_line() -> str:
     return (f"model runtime: {runtime.available_runtime()} (LiteRT threads per model "
-            f"runtime.DEFAULT_THREADS={runtime.DEFAULT_THREADS}), OpenCV threads {cv2.getNumThreads()}, "
+            f"runtime.DEFAULT_THREADS={runtime.DEFAULT_THREADS}), OpenCV threads {cv2.getNumThreads()} "
+            f"({runtime.PIPELINE_OPENCV_THREADS} while the pipeline overlaps: runtime.PIPELINE_OPENCV_THREADS), "
             f"pipeline: the app's default ({app.describe_models(default_processor().finder)})")
 
 
@@ -441,7 +478,9 @@ def e2e_ours(path: Path, processor: FrameProcessor, limit: int, folder: Path, en
             sink.write(result.output)
 
     try:
+        before = thread_cpu()
         count, wall, cpu = _drain(source, limit, handle)
+        groups = thread_groups(before, thread_cpu(), count)
     finally:
         source.stop()
         processor.close()
@@ -449,7 +488,7 @@ def e2e_ours(path: Path, processor: FrameProcessor, limit: int, folder: Path, en
             sink.close(publish=False)
     if failed:
         raise SystemExit(f"benchmark: {failed} frames failed closed in our pipeline")
-    return Run(count / wall, cpu / wall, count, {"cpu_ms": cpu / max(count, 1) * 1000})
+    return Run(count / wall, cpu / wall, count, {"cpu_ms": cpu / max(count, 1) * 1000, "threads": groups})
 
 
 # --------------------------------------------------------------------------------------------- the peer
@@ -971,6 +1010,12 @@ def bench_selfie(clip: Path, sized: Path, label: str, args: argparse.Namespace, 
     def listed(key: tuple[str, bool]) -> str:
         return "/".join(f"{r.fps:.0f}" for r in runs.get(key, [])) or "-"
 
+    by_thread = [r.extra["threads"] for r in runs[("ours", False)] if r.extra.get("threads")]
+    if by_thread:
+        kinds = sorted({kind for groups in by_thread for kind in groups},
+                       key=lambda kind: -float(np.median([g.get(kind, 0.0) for g in by_thread])))
+        notes.append(f"selfie {label}: ours, CPU-ms a frame by thread (median of the runs): " + ", ".join(
+            f"{kind} {float(np.median([g.get(kind, 0.0) for g in by_thread])):.2f}" for kind in kinds))
     notes.append(f"selfie {label}: every end-to-end run, FPS ours / peer / seed: {listed(('ours', False))} / "
                  f"{listed(('peer', False))} / {listed(('seed', False))}"
                  + (f"; +enc ours {listed(('ours', True))} vs seed {listed(('seed', True))}" if args.encode else "")
@@ -984,6 +1029,7 @@ def thread_sweep(path: Path, args: argparse.Namespace, folder: Path) -> list[str
     """The whole default pipeline under each share of the 2 cores: LiteRT threads x OpenCV threads, and
     without our worker thread (segmentation on the loop's thread). Alternated run by run; medians."""
     saved_litert, saved_cv = runtime.DEFAULT_THREADS, cv2.getNumThreads()
+    saved_pipeline_cv = runtime.PIPELINE_OPENCV_THREADS
     cores = os.cpu_count() or 2
     combos = [(lite, cv, True) for lite in sorted({1, 2, cores}) for cv in sorted({1, 2, cores})]
     combos.append((saved_litert, saved_cv, False))
@@ -995,7 +1041,8 @@ def thread_sweep(path: Path, args: argparse.Namespace, folder: Path) -> list[str
                 lite, cv, worker = combo
                 print(f"# threads: LiteRT {lite}, OpenCV {cv}, worker {worker}, run {repeat + 1}", flush=True)
                 runtime.DEFAULT_THREADS = lite
-                cv2.setNumThreads(cv)
+                cv2.setNumThreads(cv)  # the synchronous run's; ``overlap`` sets the overlapped runs' own:
+                runtime.PIPELINE_OPENCV_THREADS = cv
                 processor = default_processor(args.pipeline)
                 if worker:
                     results[combo].append(e2e_ours(path, processor, args.frames, folder, False))
@@ -1004,6 +1051,7 @@ def thread_sweep(path: Path, args: argparse.Namespace, folder: Path) -> list[str
                     results[combo].append(e2e_sync(path, processor, args.frames))
     finally:
         runtime.DEFAULT_THREADS = saved_litert
+        runtime.PIPELINE_OPENCV_THREADS = saved_pipeline_cv
         cv2.setNumThreads(saved_cv)
     lines = ["| LiteRT threads | OpenCV threads | worker thread | FPS (median) | CPU-ms/frame | CPU cores busy | "
              "latency p50 / p95 ms at 30 FPS | runs (FPS) |", "|---|---|---|---|---|---|---|---|"]
@@ -1014,7 +1062,7 @@ def thread_sweep(path: Path, args: argparse.Namespace, folder: Path) -> list[str
         busy = float(np.median([r.cpu for r in values]))
         p50s, p95s = [d["p50"] for d in delays[combo]], [d["p95"] for d in delays[combo]]
         lat = f"{np.median(p50s):.1f} / {np.median(p95s):.1f}" if delays[combo] else "-"
-        default = " (default)" if (lite, cv, worker) == (saved_litert, saved_cv, True) else ""
+        default = " (default)" if (lite, cv, worker) == (saved_litert, saved_pipeline_cv, True) else ""
         lines.append(f"| {lite}{default} | {cv} | {'yes' if worker else 'no (synchronous)'} | {fps:.1f} | "
                      f"{cpu_ms:.1f} | {busy:.2f} | {lat} | {'/'.join(f'{r.fps:.0f}' for r in values)} |")
     return lines

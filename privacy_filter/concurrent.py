@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from . import runtime
 from .errors import UserError
 from .person import Person
 from .pipeline import FrameProcessor, InstancePeople, PeopleFinder
@@ -62,9 +63,16 @@ class Lookahead:
     from another source), the model runs now, on the calling thread. A ``UserError`` (a model that does not
     run at all) is raised as it is, so the app stops and says why, as it would synchronously.
 
-    finder: the real finder (its model is only ever run by one thread at a time).
+    finder: the real finder (its model is only ever run by one thread at a time). A finder with an
+        ``after_handoff()`` method gets it called on the worker once each frame's result is queued: work whose
+        result only serves later frames (the people stage's spread pose checks) then overlaps the compositing
+        of this one instead of delaying it. The finder must run such work itself, before its next ``find``,
+        when nobody calls the hook (the synchronous path), so both paths give the same results; if the hook
+        raises, the next frame fails closed with that error.
     depth: frames segmented ahead for a file (a camera keeps only the newest).
     wanted: asked before each frame; False (privacy off, no matte wanted) skips the model for that frame.
+    opencv_threads: OpenCV's threads while the worker runs (``cv2.setNumThreads``, restored when the last
+        such worker closes); None leaves them alone.
     stage_ms: {"segment": model ms of the last frame handed out, "wait": ms ``read`` waited for it}.
     """
 
@@ -74,11 +82,14 @@ class Lookahead:
         finder: PeopleFinder,
         depth: int = FILE_DEPTH,
         wanted: Callable[[], bool] = lambda: True,
+        opencv_threads: int | None = None,
     ) -> None:
         self.source = source
         self.finder = finder
         self.depth = max(1, int(depth))
         self.wanted = wanted
+        self.opencv_threads = opencv_threads
+        self._holds_threads = False
         self.stage_ms: dict[str, float] = {}
         self._model_lock = threading.Lock()
         self._cond = threading.Condition()
@@ -87,6 +98,7 @@ class Lookahead:
         self._stopped = False
         self._done = False
         self._error: str | None = None
+        self._after_error: Exception | None = None  # ``after_handoff`` failed: the next frame fails closed
         self._thread = threading.Thread(target=self._run, name="segmentation", daemon=True)
 
     # ------------------------------------------------------------------ source verbs
@@ -104,6 +116,9 @@ class Lookahead:
 
     def start(self) -> Lookahead:
         if self._thread.ident is None:
+            if self.opencv_threads is not None:
+                _OPENCV_THREADS.hold(self.opencv_threads)
+                self._holds_threads = True
             self._thread.start()
         return self
 
@@ -163,6 +178,10 @@ class Lookahead:
             self._cond.notify_all()
         if self._thread.ident is not None and self._thread is not threading.current_thread():
             self._thread.join(JOIN_TIMEOUT_S)
+        with self._cond:
+            holds, self._holds_threads = self._holds_threads, False
+        if holds:
+            _OPENCV_THREADS.release()
 
     # ------------------------------------------------------------------ worker
     def _run(self) -> None:
@@ -178,6 +197,9 @@ class Lookahead:
                 if self.wanted():
                     try:
                         with self._model_lock:
+                            if self._after_error is not None:
+                                error, self._after_error = self._after_error, None
+                                raise error
                             outcome = self.finder.find(frame)
                     except Exception as exc:  # a model failure belongs to this frame only
                         outcome = exc
@@ -189,6 +211,7 @@ class Lookahead:
                         self._cond.wait(0.1)
                     self._ready.append((frame, outcome, ms))
                     self._cond.notify_all()
+                self._after_handoff()
         except BaseException as exc:  # a bug in the worker: make read() say so rather than end quietly
             log.error("segmentation worker crashed: %s", _describe(exc))
             with self._cond:
@@ -197,6 +220,51 @@ class Lookahead:
             with self._cond:
                 self._done = True
                 self._cond.notify_all()
+
+    def _after_handoff(self) -> None:
+        """The finder's work for later frames (``after_handoff``), once this frame's result is queued."""
+        after = getattr(self.finder, "after_handoff", None)
+        if after is None or self._stopped:
+            return
+        try:
+            with self._model_lock:
+                after()
+        except Exception as exc:  # the next frame fails closed with it (privacy: never a silent failure)
+            log.warning("people stage work between frames failed: %s", _describe(exc))
+            self._after_error = exc
+
+
+class _OpenCVThreads:
+    """OpenCV's thread count while at least one holder runs: hold(n) sets it (the first holder's n), the last
+    release() puts back what it was. cv2.setNumThreads is process-wide, and one input's worker may still be
+    closing while the next one's starts."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._saved = 0
+
+    def hold(self, threads: int) -> None:
+        with self._lock:
+            if self._holders == 0:
+                self._saved = cv2.getNumThreads()
+                cv2.setNumThreads(max(1, int(threads)))
+            self._holders += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0:
+                cv2.setNumThreads(self._saved)
+
+
+_OPENCV_THREADS = _OpenCVThreads()
+
+
+def runs_on_litert(finder: object) -> bool:
+    """True if the finder's segmenter runs on LiteRT (not on cv2.dnn, which spreads its own work over
+    OpenCV's threads)."""
+    return getattr(getattr(finder, "segmenter", None), "runtime", None) == runtime.LITERT
 
 
 @dataclass
@@ -395,6 +463,7 @@ def overlap(
     input it replaces (and closes) the previous input's workers; ``replay`` (the same input again, --loop)
     keeps a running ``LatestMask`` and its newest mask. ``idle()`` True (paused) stops the ``Lookahead``
     worker from segmenting frames ahead; a frame handed out meanwhile is segmented when it is filtered.
+    While a ``Lookahead`` over LiteRT models runs, OpenCV works single-threaded (runtime.PIPELINE_OPENCV_THREADS).
     """
     finder = processor.finder
     if replay and isinstance(finder, LatestMask):
@@ -423,6 +492,9 @@ def overlap(
     if isinstance(source, ImageSource):
         return source
     # idle (the window paused): a camera keeps delivering frames nobody shows; do not run the model on them.
-    ahead = Lookahead(source, finder, wanted=lambda: not idle() and (processor.privacy or processor.want_alpha))
+    # Our own threads (reader, worker, this loop) fill the cores: OpenCV's pool would only spin (runtime.py).
+    threads = runtime.PIPELINE_OPENCV_THREADS if runs_on_litert(finder) else None
+    ahead = Lookahead(source, finder, wanted=lambda: not idle() and (processor.privacy or processor.want_alpha),
+                      opencv_threads=threads)
     processor.finder = ahead
     return ahead.start()

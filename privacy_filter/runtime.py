@@ -38,6 +38,17 @@ RUNTIME_ENV = "PRIVACY_FILTER_RUNTIME"
 # median), as it is under compositing, a video call, or the several models per frame of a people stage.
 DEFAULT_THREADS = 1
 
+# OpenCV's own threads (``cv2.setNumThreads``) while the pipeline runs its own three (``concurrent.Lookahead``
+# with models on LiteRT): ONE, i.e. every OpenCV call works on the thread that makes it. The reader, the
+# segmentation worker and the compositing thread already keep both cores busy, so OpenCV's pool worker finds
+# no idle core to speed a call up with and mostly spins in its active wait between calls. Measured on the
+# 2-core AVX2 box (AMD EPYC) with the whole default pipeline, runs taking turns (benchmarks/RESULTS.md, stop
+# 19): the pool worker burnt ~0.9 CPU-ms a frame while the compositing thread's own CPU did not change without
+# it (-5 % CPU-ms a frame at 640x480 and 1280x720, same FPS); at a paced 30 FPS camera, where it spins after
+# every call, -20 % (32 -> 26 CPU-ms a frame at 1280x720, latency p95 not worse). Not applied when a model runs
+# on cv2.dnn (the fallback runtime, Mask R-CNN): cv2.dnn's inference is itself spread over OpenCV's threads.
+PIPELINE_OPENCV_THREADS = 1
+
 
 def _litert_interpreter() -> type | None:
     try:

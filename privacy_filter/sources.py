@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .downscale import shrink
 from .errors import SourceError, native_stderr_silenced
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
@@ -74,8 +75,11 @@ def resize_to_width(frame: np.ndarray, width: int) -> np.ndarray:
         )
     if width <= 0 or native_w == width:
         return frame
-    # cv2.resize with the height computed above (imutils.resize would round a 4000x2 strip to 0 rows).
-    return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA if width < native_w else cv2.INTER_LINEAR)
+    # The height computed above (imutils.resize would round a 4000x2 strip to 0 rows). Smaller: ``shrink``, close to
+    # imutils' INTER_AREA at a fraction of its cost (~5-20 ms a camera frame on one core: see downscale.py).
+    if width < native_w:
+        return shrink(frame, (width, height))
+    return cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def conform(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray | None:

@@ -180,6 +180,73 @@ def test_lookahead_hides_exactly_the_frames_whose_model_run_failed(short_clip, s
     assert len(got) == FRAMES
 
 
+class Deferring:
+    """A real finder with work for later frames, as ``Lookahead``'s ``after_handoff`` hook expects: each frame's
+    largest region is measured after the frame is handed out (or, synchronously, before the next ``find``),
+    and the next frame's people carry it in their score. ``fail_on``: hook runs (0-based) that raise."""
+
+    def __init__(self, finder, fail_on: set[int] = frozenset()) -> None:
+        self.finder = finder
+        self.fail_on = fail_on
+        self.pending: list[Person] | None = None
+        self.previous = 0.0
+        self.used: list[float] = []  # the value each frame's people got
+        self.hooks: list[str] = []  # the thread each deferred piece of work ran on
+
+    def find(self, frame):
+        if self.pending is not None:
+            self.after_handoff()  # nobody called the hook: the synchronous path
+        people, grid = self.finder.find(frame)
+        self.pending = people
+        self.used.append(self.previous)
+        return [Person(0.5 + 0.5 * self.previous, p.box, p.mask, p.face) for p in people], grid
+
+    def after_handoff(self) -> None:
+        people, self.pending = self.pending, None
+        if people is None:
+            return
+        self.hooks.append(threading.current_thread().name)
+        if len(self.hooks) - 1 in self.fail_on:
+            raise RuntimeError("work between frames blew up")
+        self.previous = max((p.area for p in people), default=0.0)
+
+
+def test_lookahead_runs_the_finders_work_for_later_frames_between_frames(short_clip, segmenter) -> None:
+    """``after_handoff`` runs on the worker once per frame, the results are the synchronous path's, and a failing
+    hook hides the next frame (fails closed) and only that one."""
+    sync = Deferring(SelfiePeople(segmenter))
+    source = open_source(str(short_clip), width=0).start()
+    try:
+        expected = drain(source, processor_for(sync))
+    finally:
+        source.stop()
+    overlapped = Deferring(SelfiePeople(segmenter))
+    processor = processor_for(overlapped)
+    piped = overlap(open_source(str(short_clip), width=0).start(), processor, realtime=False)
+    try:
+        got = drain(piped, processor)
+    finally:
+        piped.stop()
+        processor.close()
+    assert overlapped.used == sync.used and len(got) == len(expected) == FRAMES
+    assert sync.hooks == ["MainThread"] * (FRAMES - 1) and overlapped.hooks == ["segmentation"] * FRAMES
+    for want, have in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(have[1], want[1])
+        assert not have[3]
+
+    effect = make_effect("blur", 41)
+    processor = FrameProcessor(finder=Deferring(SelfiePeople(segmenter), {4}), effect=effect, want_alpha=True)
+    piped = overlap(open_source(str(short_clip), width=0).start(), processor, realtime=False)
+    try:
+        got = drain(piped, processor)
+    finally:
+        piped.stop()
+        processor.close()
+    assert [index for index, item in enumerate(got) if item[3]] == [5]  # the hook after frame 4 failed
+    np.testing.assert_array_equal(got[5][1], hide_whole_frame(got[5][0], effect))
+    assert not worker_threads()
+
+
 def test_lookahead_lets_a_model_that_does_not_run_stop_the_app(short_clip, segmenter) -> None:
     broken = Flaky(SelfiePeople(segmenter), {0}, ModelError("the model does not run"))
     source = open_source(str(short_clip), width=0).start()
@@ -458,6 +525,38 @@ def test_overlap_picks_the_worker_for_each_case(short_clip, frames, tmp_path, se
         source.stop()
         slow.close()
     assert not worker_threads()
+
+
+def test_overlap_runs_opencv_on_one_thread_while_litert_models_run(short_clip, segmenter) -> None:
+    """Our own threads fill the cores, so OpenCV's pool would only spin: while a worker over LiteRT models runs,
+    OpenCV uses runtime.PIPELINE_OPENCV_THREADS, and what it had before once the last such worker closes. A
+    model on cv2.dnn (which spreads its own inference over OpenCV's threads) leaves them alone."""
+    from privacy_filter import runtime
+
+    saved = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        assert segmenter.runtime == runtime.LITERT
+        processor = processor_for(SelfiePeople(segmenter))
+        first = overlap(open_source(str(short_clip), width=0).start(), processor, realtime=False)
+        assert cv2.getNumThreads() == runtime.PIPELINE_OPENCV_THREADS == 1
+        assert not processor.process(first.read(timeout=5.0)).failed
+        second = overlap(open_source(str(short_clip), width=0).start(), processor, realtime=True)  # next input
+        assert cv2.getNumThreads() == 1
+        first.stop()
+        second.stop()
+        processor.close()
+        assert cv2.getNumThreads() == 2
+
+        fallback = processor_for(SelfiePeople(SelfieSegmenter(runtime=runtime.OPENCV)))
+        piped = overlap(open_source(str(short_clip), width=0).start(), fallback, realtime=False)
+        assert cv2.getNumThreads() == 2
+        piped.stop()
+        fallback.close()
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(saved)
+    assert threads_end()
 
 
 # ------------------------------------------------------------------------------------------ the real Mask R-CNN graph

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..downscale import shrink
+
 
 def ssd_anchors(input_size: int, strides: tuple[int, ...], anchors_per_layer: int = 2) -> np.ndarray:
     """Anchor centres for a square input: Nx2 float32 (x, y) in [0, 1], in the model's output order.
@@ -52,13 +54,20 @@ class Letterbox:
         return out
 
 
-def letterbox(frame: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
-    """frame: HxWx3 uint8 BGR -> (1 x size x size x 3 float32 RGB in [-1, 1], where the frame went)."""
+def letterbox(frame: np.ndarray, size: int, fast: bool = False) -> tuple[np.ndarray, Letterbox]:
+    """frame: HxWx3 uint8 BGR -> (1 x size x size x 3 float32 RGB in [-1, 1], where the frame went).
+    fast: shrink the frame with ``downscale.shrink`` (close to, not exactly, ``cv2.INTER_AREA``; ~0.3 ms instead
+    of 1.3 ms at 640x480 and 3.4 ms from 1280x720 on one core of a 2-core AVX2 CPU)."""
     height, width = frame.shape[:2]
     scale = size / max(height, width)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
     pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
-    resized = cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    if scale >= 1:
+        resized = cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    elif fast:
+        resized = shrink(frame, (new_w, new_h), max_ratio=8.0)
+    else:
+        resized = cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_AREA)
     canvas = np.zeros((size, size, 3), np.uint8)
     canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)
     tensor = canvas.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)

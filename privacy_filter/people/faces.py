@@ -81,7 +81,7 @@ class FaceDetector:
     def detect(self, frame: np.ndarray) -> list[Face]:
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"detect: expected HxWx3 uint8 BGR, got {frame.shape} {frame.dtype}")
-        tensor, placement = letterbox(frame, self.input_side)
+        tensor, placement = letterbox(frame, self.input_side, fast=True)
         outputs = self._model.run(tensor)
         boxes = next(v for v in outputs.values() if v.shape[-1] == 16)
         logits = next(v for v in outputs.values() if v.shape[-1] == 1)
