@@ -78,6 +78,16 @@ def drain(source, processor: FrameProcessor) -> list[tuple[np.ndarray, np.ndarra
         results.append((frame, result.output, result.alpha.copy(), result.failed))
 
 
+
+def drain_overlapped(clip, processor: FrameProcessor) -> list:
+    """``drain`` the clip through the app's overlapped path (reader + Lookahead worker), then close both."""
+    piped = overlap(open_source(str(clip), width=0).start(), processor, realtime=False)
+    try:
+        return drain(piped, processor)
+    finally:
+        piped.stop()
+        processor.close()
+
 def worker_threads() -> list[threading.Thread]:
     """Our workers and the sources' reader threads still running."""
     names = ("segmentation", "mask-worker")
@@ -165,12 +175,7 @@ class Flaky:
 def test_lookahead_hides_exactly_the_frames_whose_model_run_failed(short_clip, segmenter) -> None:
     effect = make_effect("blur", 41)
     processor = FrameProcessor(finder=Flaky(SelfiePeople(segmenter), {3, 7}), effect=effect, want_alpha=True)
-    piped = overlap(open_source(str(short_clip), width=0).start(), processor, realtime=False)
-    try:
-        got = drain(piped, processor)
-    finally:
-        piped.stop()
-        processor.close()
+    got = drain_overlapped(short_clip, processor)
     failed = [index for index, item in enumerate(got) if item[3]]
     assert failed == [3, 7]
     for index in failed:
@@ -222,12 +227,7 @@ def test_lookahead_runs_the_finders_work_for_later_frames_between_frames(short_c
         source.stop()
     overlapped = Deferring(SelfiePeople(segmenter))
     processor = processor_for(overlapped)
-    piped = overlap(open_source(str(short_clip), width=0).start(), processor, realtime=False)
-    try:
-        got = drain(piped, processor)
-    finally:
-        piped.stop()
-        processor.close()
+    got = drain_overlapped(short_clip, processor)
     assert overlapped.used == sync.used and len(got) == len(expected) == FRAMES
     assert sync.hooks == ["MainThread"] * (FRAMES - 1) and overlapped.hooks == ["segmentation"] * FRAMES
     for want, have in zip(expected, got, strict=True):
@@ -236,12 +236,7 @@ def test_lookahead_runs_the_finders_work_for_later_frames_between_frames(short_c
 
     effect = make_effect("blur", 41)
     processor = FrameProcessor(finder=Deferring(SelfiePeople(segmenter), {4}), effect=effect, want_alpha=True)
-    piped = overlap(open_source(str(short_clip), width=0).start(), processor, realtime=False)
-    try:
-        got = drain(piped, processor)
-    finally:
-        piped.stop()
-        processor.close()
+    got = drain_overlapped(short_clip, processor)
     assert [index for index, item in enumerate(got) if item[3]] == [5]  # the hook after frame 4 failed
     np.testing.assert_array_equal(got[5][1], hide_whole_frame(got[5][0], effect))
     assert not worker_threads()
