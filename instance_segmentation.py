@@ -23,7 +23,7 @@ for _name in ("SIGINT", "SIGTERM", "SIGHUP"):
     if hasattr(signal, _name):
         signal.signal(getattr(signal, _name), _stopped_while_starting)
 
-from privacy_filter.app import main  # noqa: E402  (after the handlers, on purpose)
+from privacy_filter.app.main import main  # noqa: E402  (after the handlers, on purpose)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from privacy_filter import effects
+from privacy_filter.render import effects
 
 REPO = Path(__file__).resolve().parent.parent
 CLIP = Path("eval") / "videos" / "asl_webcam_concat.mp4"
@@ -105,8 +105,8 @@ def time_path(refiner, effect, takes_alpha: bool, compositor, frame, coarse) -> 
 
 
 def run(args: argparse.Namespace) -> list[str]:
-    from privacy_filter import compositor, effects, matte
-    from privacy_filter.selfie import SelfieSegmenter
+    from privacy_filter.render import compositor, effects, matte
+    from privacy_filter.segment.selfie import SelfieSegmenter
 
     load_baseline(args.baseline)
     old_matte = importlib.import_module("pf_baseline.matte")

@@ -37,9 +37,9 @@ from benchmarks.quality import (
     shared_dir,
     user_cut,
 )
-from privacy_filter.matte import MatteRefiner
 from privacy_filter.people.selection import UserSelector
 from privacy_filter.pipeline import dropped_people
+from privacy_filter.render.matte import MatteRefiner
 
 THREE_PEOPLE_CLIP = Path("videos") / "face-demographics-walking-and-pause.mp4"
 CUT_SHARE = 0.05  # a frame where ours hides this much more of the user than keep-all counts as "user cut"
@@ -92,7 +92,7 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1) -> tuple[Callab
     from privacy_filter.people.faces import FaceDetector
     from privacy_filter.people.stage import EDGE_SCORE, FacePeople
     from privacy_filter.pipeline import SelfiePeople
-    from privacy_filter.selfie import SelfieSegmenter
+    from privacy_filter.segment.selfie import SelfieSegmenter
 
     segmenter = SelfieSegmenter(model_selection)
     regions = SelfiePeople(segmenter)
@@ -316,8 +316,8 @@ def table(results: dict[str, SceneScores]) -> list[str]:
 def contact_sheet(method: Method, clip: Path, out: Path, every: int = 5, columns: int = 3) -> np.ndarray:
     """Every ``every``-th frame of the clip as the user sees it (the filter's output, blurred background),
     with its frame number; written to ``out`` as PNG. Returns the per-frame alphas (HxW float32)."""
-    from privacy_filter.compositor import Compositor
-    from privacy_filter.effects import make_effect
+    from privacy_filter.render.compositor import Compositor
+    from privacy_filter.render.effects import make_effect
 
     effect, compositor = make_effect("blur", kernel=41), Compositor()
     capture = cv2.VideoCapture(str(clip))
@@ -370,7 +370,7 @@ def speed_table(eval_root: Path) -> list[str]:
     from privacy_filter.people.faces import FaceDetector
     from privacy_filter.people.stage import EDGE_SCORE, FacePeople
     from privacy_filter.pipeline import SelfiePeople
-    from privacy_filter.selfie import SelfieSegmenter
+    from privacy_filter.segment.selfie import SelfieSegmenter
 
     segmenter = SelfieSegmenter()
     regions = SelfiePeople(segmenter)

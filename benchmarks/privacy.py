@@ -38,7 +38,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from privacy_filter.effects import DEFAULT_KERNEL, KERNEL_FLOOR, REFERENCE_WIDTH, block_at, make_effect
+from privacy_filter.render.effects import DEFAULT_KERNEL, KERNEL_FLOOR, REFERENCE_WIDTH, block_at, make_effect
 
 REPO = Path(__file__).resolve().parent.parent
 WIDTHS = (640, 1280, 1920)
@@ -171,7 +171,7 @@ def halo(frame: np.ndarray, mask: np.ndarray, effect_name: str = "blur", kernel:
          weighted: bool = True) -> float:
     """Mean |output - wall| in the ring 4-24 px outside the person, for the person on a grey wall filtered
     with ``effect_name`` and composited through the true mask (so only the effect's halo is measured)."""
-    from privacy_filter.compositor import blend
+    from privacy_filter.render.compositor import blend
 
     image = on_a_wall(frame, mask)
     alpha = mask.astype(np.float32)
@@ -206,7 +206,7 @@ def cut_ghost(segmenter, first: list[np.ndarray], second: list[np.ndarray], cut_
               frames_after: int = 3) -> list[float]:
     """Two clips back to back through one MatteRefiner: per frame after the cut, the mean |alpha - fresh|,
     where fresh is the matte of a refiner started at the cut (0 = no trace of the first clip's matte)."""
-    from privacy_filter.matte import MatteRefiner
+    from privacy_filter.render.matte import MatteRefiner
 
     kwargs = {} if cut_level is None else {"cut_level": cut_level}
     through, fresh = MatteRefiner(**kwargs), MatteRefiner(**kwargs)
@@ -220,7 +220,7 @@ def cut_ghost(segmenter, first: list[np.ndarray], second: list[np.ndarray], cut_
 
 
 def cut_table() -> list[str]:
-    from privacy_filter.selfie import SelfieSegmenter
+    from privacy_filter.segment.selfie import SelfieSegmenter
 
     segmenter = SelfieSegmenter(1)
     clips = davis_clips()

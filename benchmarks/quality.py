@@ -33,12 +33,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from privacy_filter import metrics
+from benchmarks import metrics
 from privacy_filter.errors import UserError
-from privacy_filter.matte import GUIDES, MatteRefiner
+from privacy_filter.people.selection import KEEP_CHOICES, UserSelector, split_people
 from privacy_filter.person import Person
 from privacy_filter.pipeline import dropped_people
-from privacy_filter.selection import KEEP_CHOICES, UserSelector, split_people
+from privacy_filter.render.matte import GUIDES, MatteRefiner
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SETS = ("eg1800_portrait_test", "humanseg_vikramshenoy", "coco128seg_person", "davis2016_person")
@@ -131,7 +131,7 @@ class SelfieBackend:
     """The selfie model: one probability map for everybody, cut into connected regions."""
 
     def __init__(self, model_selection: int) -> None:
-        from privacy_filter.selfie import SelfieSegmenter
+        from privacy_filter.segment.selfie import SelfieSegmenter
 
         self.name = f"selfie (model_selection={model_selection})"
         self.segmenter = SelfieSegmenter(model_selection)
@@ -146,7 +146,7 @@ class MaskRCNNBackend:
     """The seed's Mask R-CNN: person instances with masks on the frame grid, cut at ``threshold`` as the seed."""
 
     def __init__(self, model_dir: Path, threshold: float) -> None:
-        from privacy_filter.mask_rcnn import MaskRCNNSegmenter
+        from privacy_filter.segment.mask_rcnn import MaskRCNNSegmenter
 
         self.name = "mask-rcnn"
         self.segmenter = MaskRCNNSegmenter(model_dir)
@@ -381,7 +381,7 @@ def per_clip_table(backend, eval_set: EvalSet, keep: str, refiner_kwargs: dict) 
 def time_refinement(clip: Path, refiner_kwargs: dict, frames: int, model_selection: int) -> list[str]:
     """ms per refine() on real webcam frames at 640x480 and the same frames upscaled to 1280x720, with
     OpenCV's default threads and with one; and the flicker on still pixels of the clip (no truth needed)."""
-    from privacy_filter.selfie import SelfieSegmenter
+    from privacy_filter.segment.selfie import SelfieSegmenter
 
     capture = cv2.VideoCapture(str(clip))
     images = []
@@ -472,7 +472,7 @@ def edge_picture(clip: Path, out: Path, frame_index: int = EDGE_FRAME,
 
     The selector and refiner run over the 15 frames before ``frame_index`` first, so their state is as in use.
     """
-    from privacy_filter.selfie import SelfieSegmenter
+    from privacy_filter.segment.selfie import SelfieSegmenter
 
     segmenter, refiner, selector = SelfieSegmenter(1), MatteRefiner(), UserSelector()
     capture = cv2.VideoCapture(str(clip))

@@ -64,17 +64,19 @@ import cv2
 import numpy as np
 
 from benchmarks.seed_baseline import seed_mask_rcnn_frame, seed_paste
-from privacy_filter import app, cli, runtime
-from privacy_filter.avfile import AVVideoSink as VideoFileSink  # the app's video writer (PyAV, H.264)
+from privacy_filter.app import cli
+from privacy_filter.app import main as app
 from privacy_filter.concurrent import LatestMask, overlap
-from privacy_filter.effects import make_effect
-from privacy_filter.mask_rcnn import MaskRCNNSegmenter, make_blob, parse_detections, quiet_opencv, read_net
-from privacy_filter.matte import MatteRefiner
+from privacy_filter.io.avfile import AVVideoSink as VideoFileSink  # the app's video writer (PyAV, H.264)
+from privacy_filter.io.sources import CaptureReader, open_source
+from privacy_filter.people.selection import UserSelector, split_people
 from privacy_filter.person import Person
 from privacy_filter.pipeline import FrameProcessor, InstancePeople, checked_probability
-from privacy_filter.selection import UserSelector, split_people
-from privacy_filter.selfie import SelfieSegmenter
-from privacy_filter.sources import CaptureReader, open_source
+from privacy_filter.render.effects import make_effect
+from privacy_filter.render.matte import MatteRefiner
+from privacy_filter.segment import runtime
+from privacy_filter.segment.mask_rcnn import MaskRCNNSegmenter, make_blob, parse_detections, quiet_opencv, read_net
+from privacy_filter.segment.selfie import SelfieSegmenter
 
 REPO = Path(__file__).resolve().parent.parent
 KERNEL = 41

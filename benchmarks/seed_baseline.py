@@ -16,8 +16,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from privacy_filter.mask_rcnn import run_net
-from privacy_filter.selfie import SelfieSegmenter
+from privacy_filter.segment.mask_rcnn import run_net
+from privacy_filter.segment.selfie import SelfieSegmenter
 
 
 def seed_paste(frame: np.ndarray, box: tuple[int, int, int, int], mask: np.ndarray | None, kernel: int) -> np.ndarray:

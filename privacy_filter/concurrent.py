@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from . import runtime
 from .errors import UserError
+from .io.sources import ImageSource, Source
 from .person import Person
 from .pipeline import FrameProcessor, InstancePeople, PeopleFinder
-from .sources import ImageSource, Source
+from .segment import runtime
 
 log = logging.getLogger(__name__)
 
@@ -480,7 +480,7 @@ def overlap(
         fast = None
         if follow:
             from .pipeline import checked_probability
-            from .selfie import SelfieSegmenter
+            from .segment.selfie import SelfieSegmenter
 
             selfie = SelfieSegmenter()
 

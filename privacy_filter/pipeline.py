@@ -15,12 +15,12 @@ from typing import Protocol
 
 import numpy as np
 
-from .compositor import Compositor
 from .errors import UserError
-from .matte import MatteRefiner
 from .people.selection import UserSelector, split_people
 from .person import Person
-from .selfie import SelfieSegmenter
+from .render.compositor import Compositor
+from .render.matte import MatteRefiner
+from .segment.selfie import SelfieSegmenter
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import pytest
 from conftest import REPO, SPEED_CLIP, needs_eval, run_cli
 from faultkit import clip_frames, error_lines, read_video, truncate, write_video
 
-from privacy_filter.models import BUNDLED_MODELS_DIR, SELFIE_MODELS
+from privacy_filter.segment.models import BUNDLED_MODELS_DIR, SELFIE_MODELS
 
 pytestmark = needs_eval
 

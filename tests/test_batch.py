@@ -61,7 +61,7 @@ def test_an_explicit_width_resizes_the_output(tmp_path) -> None:
 
 
 def test_the_width_default_depends_on_the_use() -> None:
-    from privacy_filter.cli import parse_args
+    from privacy_filter.app.cli import parse_args
 
     assert parse_args([]).width == 600, "a camera in the window: the seed's 600"
     assert parse_args(["--input", "1", "--virtual-cam"]).width == 0, "a camera streamed: its own size"

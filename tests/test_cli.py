@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import EVAL, PORTRAITS, run_cli
 
-from privacy_filter.avfile import AVVideoSink, open_video_file
+from privacy_filter.io.avfile import AVVideoSink, open_video_file
 
 DAVIS = EVAL / "davis2016_person"
 needs_davis = pytest.mark.skipif(not (DAVIS / "videos").is_dir(), reason=f"DAVIS clips not found under {DAVIS}")

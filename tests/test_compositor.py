@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privacy_filter import compositor
-from privacy_filter.compositor import Compositor, blend
+from privacy_filter.render import compositor
+from privacy_filter.render.compositor import Compositor, blend
 
 
 def _pair(height: int = 48, width: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

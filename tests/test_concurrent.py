@@ -20,12 +20,12 @@ import pytest
 from faultkit import read_video
 
 from privacy_filter.concurrent import LatestMask, Lookahead, MaskUnavailable, follow_people, overlap
-from privacy_filter.effects import Effect, make_effect
 from privacy_filter.errors import ModelError
+from privacy_filter.io.sources import ImageSource, open_source
 from privacy_filter.person import Person
 from privacy_filter.pipeline import FrameProcessor, InstancePeople, SelfiePeople, hide_whole_frame
-from privacy_filter.selfie import SelfieSegmenter
-from privacy_filter.sources import ImageSource, open_source
+from privacy_filter.render.effects import Effect, make_effect
+from privacy_filter.segment.selfie import SelfieSegmenter
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("PRIVACY_FILTER_SHARED", REPO.parent / "shared"))
@@ -526,7 +526,7 @@ def test_overlap_runs_opencv_on_one_thread_while_litert_models_run(short_clip, s
     """Our own threads fill the cores, so OpenCV's pool would only spin: while a worker over LiteRT models runs,
     OpenCV uses runtime.PIPELINE_OPENCV_THREADS, and what it had before once the last such worker closes. A
     model on cv2.dnn (which spreads its own inference over OpenCV's threads) leaves them alone."""
-    from privacy_filter import runtime
+    from privacy_filter.segment import runtime
 
     saved = cv2.getNumThreads()
     cv2.setNumThreads(2)
@@ -559,7 +559,7 @@ def test_overlap_runs_opencv_on_one_thread_while_litert_models_run(short_clip, s
 
 @pytest.mark.skipif(not standin.real_pbtxt().is_file(), reason="real Mask R-CNN text graph not in ../shared")
 def test_real_mask_rcnn_graph_runs_asynchronously_and_fails_closed_first(tmp_path_factory, frames, segmenter) -> None:
-    from privacy_filter.mask_rcnn import MaskRCNNSegmenter
+    from privacy_filter.segment.mask_rcnn import MaskRCNNSegmenter
 
     model = MaskRCNNSegmenter(standin.cached_standin_dir(tmp_path_factory), confidence=0.5)
     effect = make_effect("blur", 41)

@@ -7,10 +7,10 @@ import argparse
 
 import pytest
 
-from privacy_filter.app import available_effects, check_snapshot_dir, snapshot_path
-from privacy_filter.controls import KEY_HELP, Controls
-from privacy_filter.effects import DEFAULT_KERNEL, EFFECT_NAMES, KERNEL_FLOOR, MAX_KERNEL
+from privacy_filter.app.controls import KEY_HELP, Controls
+from privacy_filter.app.main import available_effects, check_snapshot_dir, snapshot_path
 from privacy_filter.errors import UserError
+from privacy_filter.render.effects import DEFAULT_KERNEL, EFFECT_NAMES, KERNEL_FLOOR, MAX_KERNEL
 
 
 def press(controls: Controls, *keys: str | int) -> list[bool]:
@@ -142,7 +142,7 @@ def test_snapshot_dir_must_be_a_writable_folder(tmp_path) -> None:
 
 
 def test_controls_start_from_the_flags() -> None:
-    from privacy_filter.cli import parse_args
+    from privacy_filter.app.cli import parse_args
 
     args: argparse.Namespace = parse_args(["--no-privacy", "--effect", "pixelate", "--kernel", "21"])
     controls = Controls(privacy=not args.no_privacy, effect=args.effect, kernel=args.kernel)

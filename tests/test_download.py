@@ -14,7 +14,8 @@ from pathlib import Path
 import mask_rcnn_standin as standin
 import pytest
 
-from privacy_filter.download import (
+from privacy_filter.errors import ModelError, UserError
+from privacy_filter.segment.download import (
     COCO_LABELS,
     PART_PREFIX,
     PBTXT_SHA256,
@@ -22,8 +23,7 @@ from privacy_filter.download import (
     download_mask_rcnn,
     main,
 )
-from privacy_filter.errors import ModelError, UserError
-from privacy_filter.mask_rcnn import (
+from privacy_filter.segment.mask_rcnn import (
     GRAPH_NAME,
     LABELS_NAME,
     WEIGHTS_NAME,

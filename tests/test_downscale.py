@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import EVAL, PORTRAITS, needs_eval
 
-from privacy_filter.downscale import shrink
-from privacy_filter.sources import resize_to_width
+from privacy_filter.io.sources import resize_to_width
+from privacy_filter.render.downscale import shrink
 
 
 def _clip_frame() -> np.ndarray:

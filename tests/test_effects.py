@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from conftest import EVAL, PORTRAITS, needs_eval, run_cli
 
-from privacy_filter.effects import (
+from privacy_filter.errors import UserError
+from privacy_filter.render.effects import (
     EFFECT_NAMES,
     KERNEL_FLOOR,
     _ConstantBackground,
@@ -22,7 +23,6 @@ from privacy_filter.effects import (
     parse_color,
     pixelate,
 )
-from privacy_filter.errors import UserError
 
 GREEN = "#00b140"
 

@@ -9,7 +9,7 @@ from conftest import EVAL, PORTRAITS, needs_eval
 
 from privacy_filter.people.anchors import Detections, iou, ssd_anchors, weighted_nms
 from privacy_filter.people.faces import FaceDetector
-from privacy_filter.runtime import LITERT, OPENCV
+from privacy_filter.segment.runtime import LITERT, OPENCV
 
 THREE_PEOPLE = EVAL / "videos" / "face-demographics-walking-and-pause.mp4"
 

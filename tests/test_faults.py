@@ -33,11 +33,11 @@ from faultkit import (
 )
 from privacykit import DAVIS, SEQUENCE, davis, mostly_black, shows_the_room
 
-from privacy_filter import app
-from privacy_filter.effects import DEFAULT_KERNEL, make_effect
+from privacy_filter.app import main as app
+from privacy_filter.io.sources import CaptureReader
 from privacy_filter.pipeline import FrameProcessor, SelfiePeople
-from privacy_filter.selfie import SelfieSegmenter
-from privacy_filter.sources import CaptureReader
+from privacy_filter.render.effects import DEFAULT_KERNEL, make_effect
+from privacy_filter.segment.selfie import SelfieSegmenter
 
 pytestmark = needs_eval
 

@@ -25,7 +25,7 @@ from faultkit import captured_stderr, clip_frames, write_video
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from privacy_filter import app
+from privacy_filter.app import main as app
 
 pytestmark = needs_eval
 

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from privacy_filter.errors import ModelError
-from privacy_filter.mask_rcnn import (
+from privacy_filter.person import Person
+from privacy_filter.segment.mask_rcnn import (
     FETCH_COMMAND,
     GRAPH_NAME,
     LABELS_NAME,
@@ -32,7 +33,6 @@ from privacy_filter.mask_rcnn import (
     read_net,
     run_net,
 )
-from privacy_filter.person import Person
 
 REPO = Path(__file__).resolve().parent.parent
 EVAL = standin.shared_dir() / "eval"

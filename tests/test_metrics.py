@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privacy_filter import metrics
+from benchmarks import metrics
 
 H, W = 60, 80
 

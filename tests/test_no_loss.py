@@ -22,8 +22,9 @@ import pytest
 from conftest import EVAL, PORTRAITS, REPO, SPEED_CLIP, needs_eval, run_cli
 from faultkit import error_lines, interrupt_when_written, start_cli, wait_for_partial
 
-from privacy_filter import app, cli
-from privacy_filter.avfile import AVVideoSink as VideoFileSink  # video files are written through PyAV
+from privacy_filter.app import cli
+from privacy_filter.app import main as app
+from privacy_filter.io.avfile import AVVideoSink as VideoFileSink  # video files are written through PyAV
 
 pytestmark = needs_eval
 

@@ -152,7 +152,7 @@ def methods():
 @needs_eval
 def test_a_failing_face_detector_hides_the_frame() -> None:
     from privacy_filter.pipeline import FrameProcessor, SelfiePeople
-    from privacy_filter.selfie import SelfieSegmenter
+    from privacy_filter.segment.selfie import SelfieSegmenter
 
     processor = FrameProcessor(finder=FacePeople(SelfiePeople(SelfieSegmenter()), BrokenDetector()),
                                effect=lambda f: np.zeros_like(f))
@@ -250,7 +250,7 @@ def test_a_body_the_pose_detector_loses_is_followed_by_its_face(methods) -> None
 def test_a_failing_body_masker_hides_the_frame() -> None:
     from privacy_filter.people.faces import FaceDetector
     from privacy_filter.pipeline import FrameProcessor, SelfiePeople
-    from privacy_filter.selfie import SelfieSegmenter
+    from privacy_filter.segment.selfie import SelfieSegmenter
 
     stage = FacePeople(SelfiePeople(SelfieSegmenter()), FaceDetector(), bodies=BrokenBodies())
     processor = FrameProcessor(finder=stage, effect=lambda f: np.zeros_like(f))
@@ -289,7 +289,7 @@ def test_pose_checks_are_spread_one_model_run_a_frame(spread) -> None:
     from privacy_filter.people.faces import FaceDetector
     from privacy_filter.people.stage import EDGE_SCORE
     from privacy_filter.pipeline import SelfiePeople
-    from privacy_filter.selfie import SelfieSegmenter
+    from privacy_filter.segment.selfie import SelfieSegmenter
 
     calls: list[list[str]] = []
     stage = FacePeople(SelfiePeople(SelfieSegmenter()), Spy(FaceDetector(min_score=EDGE_SCORE), "faces", calls),
@@ -320,7 +320,7 @@ def test_pose_checks_leave_frames_free_while_people_are_near() -> None:
     from privacy_filter.people.faces import FaceDetector
     from privacy_filter.people.stage import EDGE_SCORE
     from privacy_filter.pipeline import SelfiePeople
-    from privacy_filter.selfie import SelfieSegmenter
+    from privacy_filter.segment.selfie import SelfieSegmenter
 
     calls: list[list[str]] = []
     stage = FacePeople(SelfiePeople(SelfieSegmenter()), Spy(FaceDetector(min_score=EDGE_SCORE), "faces", calls),

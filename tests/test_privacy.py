@@ -13,8 +13,8 @@ import pytest
 from conftest import EVAL, PORTRAITS
 
 from benchmarks.privacy import WIDTHS, cut_ghost, davis_clips, detail_ratio, faces_found, halo, photos
-from privacy_filter.effects import DEFAULT_KERNEL, KERNEL_FLOOR
-from privacy_filter.selfie import SelfieSegmenter
+from privacy_filter.render.effects import DEFAULT_KERNEL, KERNEL_FLOOR
+from privacy_filter.segment.selfie import SelfieSegmenter
 
 DAVIS = EVAL / "davis2016_person"
 needs_photos = pytest.mark.skipif(not PORTRAITS.is_dir(), reason=f"portraits not found under {PORTRAITS}")
@@ -43,7 +43,7 @@ def test_detail_kept_at_every_frame_size(pairs, name, width) -> None:
 def test_the_detail_check_fails_hard_edged_blocks(pairs, monkeypatch) -> None:
     """The check above can fail pixelate: the same blocks with hard edges (the old pixelate) keep more than
     the target allows on every photo (3-18x)."""
-    from privacy_filter import effects
+    from privacy_filter.render import effects
 
     monkeypatch.setattr(effects, "BLOCK_SOFTEN", 0.0)
     ratios = [r for f, m in pairs if (r := detail_ratio(f, m, "pixelate", DEFAULT_KERNEL, 640)) is not None]
@@ -92,7 +92,7 @@ def test_no_ghost_after_a_scene_cut(segmenter) -> None:
 
 @needs_davis
 def test_no_false_cut_inside_a_clip(segmenter) -> None:
-    from privacy_filter.matte import MatteRefiner
+    from privacy_filter.render.matte import MatteRefiner
 
     for name, frames in davis_clips().items():
         refiner = MatteRefiner()
@@ -125,7 +125,7 @@ def test_smoothing_never_loses_to_the_raw_model_on_any_clip() -> None:
 def test_the_smoothing_check_fails_the_previous_defaults(monkeypatch) -> None:
     """The flicker check above can fail: the previous defaults flicker more than 50 % of raw on hike."""
     from benchmarks.quality import SelfieBackend, clip_scores, load_set
-    from privacy_filter import matte
+    from privacy_filter.render import matte
 
     monkeypatch.setattr(matte, "work_grid", lambda hw, size: (hw[1] // 5, hw[0] // 5))  # 170x96 at 854x480
     davis = load_set(DAVIS)
@@ -160,8 +160,8 @@ def detector():
 def test_hidden_faces_are_not_found_at_any_frame_size(detector, face_frames, width) -> None:
     """A hidden person (here: everyone, the whole frame hidden as for a person who is not the user) keeps no
     face the face detector can find, at 640, 1280 and 1920 px wide: pixelate at the default strength."""
-    from privacy_filter.effects import make_effect
     from privacy_filter.pipeline import hide_whole_frame
+    from privacy_filter.render.effects import make_effect
 
     effect = make_effect("pixelate", kernel=DEFAULT_KERNEL)
     before, after = faces_found(detector, face_frames, width, lambda frame: hide_whole_frame(frame, effect))
@@ -187,8 +187,8 @@ def test_the_face_check_fails_blocks_fixed_in_pixels(detector, face_frames) -> N
 @pytest.mark.parametrize("name", ["blur", "desaturate"])
 def test_blurred_faces_are_not_found(detector, face_frames, name, width) -> None:
     """The default blur (81 at 600 px) leaves no face the detector finds, at 640, 1280 and 1920 px wide."""
-    from privacy_filter.effects import make_effect
     from privacy_filter.pipeline import hide_whole_frame
+    from privacy_filter.render.effects import make_effect
 
     effect = make_effect(name, kernel=DEFAULT_KERNEL)
     before, after = faces_found(detector, face_frames, width, lambda frame: hide_whole_frame(frame, effect))
@@ -199,8 +199,8 @@ def test_blurred_faces_are_not_found(detector, face_frames, name, width) -> None
 @needs_clip
 def test_the_face_check_fails_the_tutorials_blur(detector, face_frames) -> None:
     """The tutorial's blur 41 leaves face-shaped blobs the detector finds: the check above can fail."""
-    from privacy_filter.effects import make_effect
     from privacy_filter.pipeline import hide_whole_frame
+    from privacy_filter.render.effects import make_effect
 
     effect = make_effect("blur", kernel=41)
     before, after = faces_found(detector, face_frames, 1280, lambda frame: hide_whole_frame(frame, effect))
@@ -216,10 +216,10 @@ def test_people_the_selection_drops_are_hidden_on_that_frame(segmenter, detector
     it, the two the selection drops are hidden on that very frame, through the real pipeline. The plain
     (symmetric) smoothing, same people and same selection, still shows them there: the check can fail."""
     from benchmarks.only_you import Method, clip_frames
-    from privacy_filter.effects import make_effect
     from privacy_filter.people.faces import FaceDetector
     from privacy_filter.people.stage import EDGE_SCORE, FacePeople
     from privacy_filter.pipeline import FrameProcessor, SelfiePeople
+    from privacy_filter.render.effects import make_effect
 
     class Recording:
         def __init__(self) -> None:
@@ -273,10 +273,10 @@ def test_nothing_of_the_first_clip_survives_a_cut(segmenter, first, second) -> N
     """Two real clips back to back through the whole pipeline (people stage, user selection, matte): from
     the cut on, the matte is the one a processor started at the cut gives (no ghost of the old user, no
     stale face). With only the matte reset at the cut (the round-one behaviour) it is not: the check can fail."""
-    from privacy_filter.effects import make_effect
     from privacy_filter.people.faces import FaceDetector
     from privacy_filter.people.stage import EDGE_SCORE, FacePeople
     from privacy_filter.pipeline import FrameProcessor, SelfiePeople
+    from privacy_filter.render.effects import make_effect
 
     def processor(matte_only: bool = False) -> FrameProcessor:
         made = FrameProcessor(FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE)),

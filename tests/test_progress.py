@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from privacy_filter.progress import Progress
+from privacy_filter.io.progress import Progress
 
 
 class Terminal(io.StringIO):

@@ -9,9 +9,9 @@ import pytest
 from conftest import SPEED_CLIP, needs_eval
 from faultkit import read_video
 
-from privacy_filter import effects, matte
-from privacy_filter.pyramid import Halvings, halvings
-from privacy_filter.selfie import SelfieSegmenter
+from privacy_filter.render import effects, matte
+from privacy_filter.render.pyramid import Halvings, halvings
+from privacy_filter.segment.selfie import SelfieSegmenter
 
 
 @needs_eval

@@ -12,11 +12,11 @@ import cv2
 import numpy as np
 import pytest
 
+from benchmarks import metrics
 from benchmarks.quality import LONE_USER_CLIPS, lone_user_cut, shared_dir
-from privacy_filter import metrics
-from privacy_filter.matte import MatteRefiner
-from privacy_filter.selection import UserSelector, split_people
-from privacy_filter.selfie import SelfieSegmenter
+from privacy_filter.people.selection import UserSelector, split_people
+from privacy_filter.render.matte import MatteRefiner
+from privacy_filter.segment.selfie import SelfieSegmenter
 
 EVAL = shared_dir() / "eval"
 PORTRAITS = EVAL / "eg1800_portrait_test"

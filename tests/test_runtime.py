@@ -1,4 +1,4 @@
-"""The model runtime (privacy_filter.runtime): LiteRT and the cv2.dnn fallback agree on real frames, the
+"""The model runtime (privacy_filter.segment.runtime): LiteRT and the cv2.dnn fallback agree on real frames, the
 fallback really runs the program end to end, and a runtime or file that does not load is handled.
 
 Tolerance of the agreement test: both runtimes compute in float32 but with different kernels (XNNPACK's
@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 from conftest import PORTRAITS, REPO, SHARED, SPEED_CLIP, needs_eval, run_cli
 
-from privacy_filter import runtime
 from privacy_filter.errors import ModelError
-from privacy_filter.runtime import LITERT, OPENCV, TFLiteModel
+from privacy_filter.segment import runtime
+from privacy_filter.segment.runtime import LITERT, OPENCV, TFLiteModel
 
 RELATIVE_TOLERANCE = 2e-3
 PEOPLE = SHARED / "models" / "people"
@@ -88,7 +88,7 @@ def test_litert_and_opencv_agree_on_real_frames(path: Path, value_range: tuple[f
 @needs_litert
 def test_selfie_maps_of_both_runtimes_give_the_same_person() -> None:
     """What the agreement means for the product: the person cut at 0.5 is the same on (almost) every pixel."""
-    from privacy_filter.selfie import SelfieSegmenter
+    from privacy_filter.segment.selfie import SelfieSegmenter
 
     for selection in (0, 1):
         lite = SelfieSegmenter(model_selection=selection, runtime=LITERT)
@@ -144,7 +144,7 @@ def _broken_litert(folder: Path) -> dict[str, str]:
 def test_a_broken_litert_import_falls_back_to_opencv(tmp_path: Path) -> None:
     env = {**os.environ, **_broken_litert(tmp_path)}
     env.pop(runtime.RUNTIME_ENV, None)
-    code = ("from privacy_filter.runtime import available_runtime, TFLiteModel; "
+    code = ("from privacy_filter.segment.runtime import available_runtime, TFLiteModel; "
             "m = TFLiteModel('models/selfie_segmentation_landscape.tflite'); print(available_runtime(), m.runtime)")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
                             timeout=60)
@@ -176,9 +176,10 @@ def test_the_program_runs_end_to_end_on_the_fallback(tmp_path: Path, how: str) -
 
 @needs_eval
 def test_the_model_line_names_the_runtime(monkeypatch) -> None:
-    from privacy_filter import app, cli
+    from privacy_filter.app import cli
+    from privacy_filter.app import main as app
     from privacy_filter.concurrent import overlap
-    from privacy_filter.sources import open_source
+    from privacy_filter.io.sources import open_source
 
     args = cli.parse_args(["--no-display"])
     expected = LITERT if runtime.available_runtime() == LITERT else OPENCV
@@ -200,7 +201,7 @@ def test_the_window_says_which_runtime_runs(monkeypatch, capsys, forced: bool) -
     """The startup line (when the window opens) and the f overlay name the runtime actually in use."""
     from faultkit import FakeWindow
 
-    from privacy_filter import app
+    from privacy_filter.app import main as app
 
     if forced:
         monkeypatch.setenv(runtime.RUNTIME_ENV, "cv2")

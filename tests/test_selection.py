@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from privacy_filter.people.selection import UserSelector, split_people, user_score
 from privacy_filter.person import Person
-from privacy_filter.selection import UserSelector, split_people, user_score
 
 GRID = (144, 256)
 

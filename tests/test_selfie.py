@@ -10,8 +10,8 @@ import pytest
 from conftest import PORTRAITS, SHARED, needs_eval
 
 from privacy_filter.errors import ModelError
-from privacy_filter.models import BUNDLED_MODELS_DIR, SELFIE_MODELS, sha256_of
-from privacy_filter.selfie import MODEL_FILES, SelfieSegmenter
+from privacy_filter.segment.models import BUNDLED_MODELS_DIR, SELFIE_MODELS, sha256_of
+from privacy_filter.segment.selfie import MODEL_FILES, SelfieSegmenter
 
 # Measured on the first 40 eg1800 test portraits (benchmarks/RESULTS.md): mean IoU 0.95 for both variants.
 # The bar sits a little below so that a real regression (wrong colour order, scaling, orientation) fails.

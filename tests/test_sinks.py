@@ -20,10 +20,10 @@ import pytest
 from conftest import needs_eval
 from faultkit import clip_frames, read_video
 
-from privacy_filter.avfile import AVVideoSink as VideoFileSink  # video files are written through PyAV
-from privacy_filter.avfile import unreadable_video
 from privacy_filter.errors import SinkError
-from privacy_filter.sinks import (
+from privacy_filter.io.avfile import AVVideoSink as VideoFileSink  # video files are written through PyAV
+from privacy_filter.io.avfile import unreadable_video
+from privacy_filter.io.sinks import (
     IMAGE_EXTENSIONS,
     VIDEO_CODECS,
     ImageFileSink,

@@ -22,8 +22,8 @@ import pytest
 from conftest import needs_eval
 from faultkit import FakeCapture, clip_frames, rss_bytes
 
-from privacy_filter import app
-from privacy_filter.sources import CaptureReader
+from privacy_filter.app import main as app
+from privacy_filter.io.sources import CaptureReader
 
 pytestmark = needs_eval
 

@@ -16,9 +16,9 @@ import pytest
 from conftest import needs_eval
 from faultkit import SMALL, FakeCapture, StallingPipe, clip_frames, truncate, write_video
 
-from privacy_filter import sources
 from privacy_filter.errors import SourceError
-from privacy_filter.sources import CaptureReader, ImageSource, conform, is_camera, open_source, resize_to_width
+from privacy_filter.io import sources
+from privacy_filter.io.sources import CaptureReader, ImageSource, conform, is_camera, open_source, resize_to_width
 
 pytestmark = needs_eval
 

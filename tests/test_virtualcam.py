@@ -22,11 +22,10 @@ from conftest import EVAL, REPO, SPEED_CLIP, needs_eval, run_cli
 from faultkit import FakeCapture, read_video
 from privacykit import davis, mostly_black, shows_the_room
 
-from privacy_filter import app
-from privacy_filter.effects import DEFAULT_KERNEL, make_effect
+from privacy_filter.app import main as app
 from privacy_filter.errors import SinkError
-from privacy_filter.sources import CaptureReader
-from privacy_filter.virtualcam import (
+from privacy_filter.io.sources import CaptureReader
+from privacy_filter.io.virtualcam import (
     INSTALL_HINT,
     LINUX_SETUP,
     VirtualCamera,
@@ -34,6 +33,7 @@ from privacy_filter.virtualcam import (
     no_device_message,
     to_camera_frame,
 )
+from privacy_filter.render.effects import DEFAULT_KERNEL, make_effect
 
 MODPROBE = "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=PrivacyFilter"
 HAVE_PYVIRTUALCAM = importlib.util.find_spec("pyvirtualcam") is not None
@@ -137,7 +137,7 @@ def test_cli_without_pyvirtualcam_says_how_to_install_it(tmp_path) -> None:
     """The real program with ``import pyvirtualcam`` failing as it does when the package is not installed."""
     code = (
         "import sys; sys.modules['pyvirtualcam'] = None\n"  # makes the import raise ImportError
-        "from privacy_filter.app import main\n"
+        "from privacy_filter.app.main import main\n"
         f"sys.exit(main(['--input', {str(SPEED_CLIP)!r}, '--virtual-cam', '--no-display']))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)

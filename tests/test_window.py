@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 from conftest import REPO, SPEED_CLIP, needs_eval
 
-from privacy_filter.effects import DEFAULT_KERNEL, cover, parse_color
+from privacy_filter.render.effects import DEFAULT_KERNEL, cover, parse_color
 
 TOOLS = ("Xvfb", "xdotool", "xwd")
 MISSING = [tool for tool in TOOLS if shutil.which(tool) is None]
@@ -457,7 +457,7 @@ class FlakyDisplay:
 
 @pytest.mark.parametrize("refused", [0, 1, 2])
 def test_a_display_that_refuses_a_connection_now_and_then_is_retried(xserver, monkeypatch, refused) -> None:
-    from privacy_filter.sinks import DISPLAY_ATTEMPTS, check_display
+    from privacy_filter.io.sinks import DISPLAY_ATTEMPTS, check_display
 
     assert refused < DISPLAY_ATTEMPTS
     flaky = FlakyDisplay(xserver, refuse=refused)
@@ -470,7 +470,7 @@ def test_a_display_that_refuses_a_connection_now_and_then_is_retried(xserver, mo
 
 
 def test_a_display_that_keeps_refusing_is_one_line_not_a_qt_abort(xserver, tmp_path) -> None:
-    from privacy_filter.sinks import DISPLAY_ATTEMPTS
+    from privacy_filter.io.sinks import DISPLAY_ATTEMPTS
 
     flaky = FlakyDisplay(xserver, refuse=DISPLAY_ATTEMPTS)
     try:

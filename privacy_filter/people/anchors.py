@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..downscale import shrink
+from ..render.downscale import shrink
 
 
 def ssd_anchors(input_size: int, strides: tuple[int, ...], anchors_per_layer: int = 2) -> np.ndarray:

@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 
 from ..errors import ModelError
-from ..models import BUNDLED_MODELS_DIR, PEOPLE_MODELS, verified_path
-from ..runtime import TFLiteModel
+from ..segment.models import BUNDLED_MODELS_DIR, PEOPLE_MODELS, verified_path
+from ..segment.runtime import TFLiteModel
 from .anchors import decode, letterbox, ssd_anchors, weighted_nms
 
 DETECTOR = "pose_detection.tflite"

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
-from ..models import BUNDLED_MODELS_DIR, PEOPLE_MODELS, verified_path
-from ..runtime import TFLiteModel
+from ..segment.models import BUNDLED_MODELS_DIR, PEOPLE_MODELS, verified_path
+from ..segment.runtime import TFLiteModel
 from .anchors import decode, letterbox, ssd_anchors, weighted_nms
 
 # model name -> (file, input side, anchor strides, anchors per layer, MediaPipe's score threshold)

@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import UserError
+from ..errors import UserError
 from .matte import support_of
 from .pyramid import halvings
 

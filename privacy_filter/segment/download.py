@@ -31,7 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import ModelError, UserError
+from ..errors import ModelError, UserError
 from .mask_rcnn import (
     GRAPH_NAME,
     LABELS_NAME,

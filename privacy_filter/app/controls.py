@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .effects import DEFAULT_KERNEL, EFFECT_NAMES, KERNEL_FLOOR, MAX_KERNEL
+from ..render.effects import DEFAULT_KERNEL, EFFECT_NAMES, KERNEL_FLOOR, MAX_KERNEL
 
 KERNEL_EFFECTS = ("blur", "pixelate", "desaturate")  # the effects +/- change (the others ignore --kernel)
 

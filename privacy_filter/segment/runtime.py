@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError, native_stderr_silenced
+from ..errors import ModelError, native_stderr_silenced
 
 LITERT = "LiteRT"
 OPENCV = "cv2.dnn"

@@ -26,19 +26,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import cli
-from .avfile import DEFAULT_QUALITY, AVVideoSink, FileClock, video_frames
-from .concurrent import overlap
-from .controls import KEY_HELP, Controls
-from .effects import EFFECT_NAMES, load_background, make_effect
-from .errors import SourceError, UserError, native_stderr_silenced, one_line
-from .matte import MatteRefiner
-from .overlay import draw_lines, lost_screen
-from .people.selection import UserSelector
-from .pipeline import FrameProcessor, InstancePeople, PeopleFinder, SelfiePeople
-from .progress import Progress
-from .sinks import IMAGE_EXTENSIONS as WRITABLE_IMAGES
-from .sinks import (
+from ..concurrent import overlap
+from ..errors import SourceError, UserError, native_stderr_silenced, one_line
+from ..io.avfile import DEFAULT_QUALITY, AVVideoSink, FileClock, video_frames
+from ..io.progress import Progress
+from ..io.sinks import IMAGE_EXTENSIONS as WRITABLE_IMAGES
+from ..io.sinks import (
     VIDEO_CODECS,
     ImageFileSink,
     PreviewWindow,
@@ -46,8 +39,15 @@ from .sinks import (
     check_display,
     check_output_path,
 )
-from .sources import IMAGE_EXTENSIONS, ImageSource, Source, conform, is_camera, is_image_name, open_source
-from .virtualcam import VirtualCamera, import_pyvirtualcam
+from ..io.sources import IMAGE_EXTENSIONS, ImageSource, Source, conform, is_camera, is_image_name, open_source
+from ..io.virtualcam import VirtualCamera, import_pyvirtualcam
+from ..people.selection import UserSelector
+from ..pipeline import FrameProcessor, InstancePeople, PeopleFinder, SelfiePeople
+from ..render.effects import EFFECT_NAMES, load_background, make_effect
+from ..render.matte import MatteRefiner
+from . import cli
+from .controls import KEY_HELP, Controls
+from .overlay import draw_lines, lost_screen
 
 PROGRAM = "privacy-filter"
 CAMERA_LOST_AFTER_S = 0.5  # no new frame for this long: the camera is lost, say so on screen
@@ -141,7 +141,7 @@ def build_finder(args: argparse.Namespace) -> PeopleFinder:
     """The segmenter the flags ask for, wrapped to return people; with ``--keep user`` (the default) and the
     selfie model, inside the people stage (``people.stage.FacePeople``)."""
     if args.backend == "mask-rcnn":
-        from .mask_rcnn import MaskRCNNSegmenter
+        from ..segment.mask_rcnn import MaskRCNNSegmenter
 
         with native_stderr_silenced():  # libprotobuf prints parse errors of a broken .pbtxt itself
             segmenter = MaskRCNNSegmenter(Path(args.mask_rcnn), confidence=args.confidence)
@@ -149,7 +149,7 @@ def build_finder(args: argparse.Namespace) -> PeopleFinder:
         # Instances need no split; faces tell which one is the user. Mask R-CNN runs seconds apart, so the
         # faces are looked for on every one of its runs.
         return _people_stage(args, instances, every=1)
-    from .selfie import SelfieSegmenter
+    from ..segment.selfie import SelfieSegmenter
 
     # PRIVACY_FILTER_MODEL_DIR: another folder with the selfie models (still checked by their sha256).
     model_dir = os.environ.get("PRIVACY_FILTER_MODEL_DIR") or None
@@ -162,15 +162,15 @@ def _people_stage(args: argparse.Namespace, finder: PeopleFinder, every: int | N
     apart, and the user from the others); with --keep all, the finder as it is (no need to tell people apart)."""
     if getattr(args, "keep", "user") != "user":
         return finder
-    from .people.faces import FaceDetector
-    from .people.stage import EDGE_SCORE, FacePeople
+    from ..people.faces import FaceDetector
+    from ..people.stage import EDGE_SCORE, FacePeople
 
     model_dir = os.environ.get("PRIVACY_FILTER_MODEL_DIR") or None
     detector = FaceDetector("full", min_score=EDGE_SCORE, model_dir=model_dir)
     if every is None:
         # The selfie map fuses touching people: each face's region is also cut to that person's pose mask.
         # On cv2.dnn (the fallback runtime) the pose detector does not load: faces alone, as before.
-        from .people.bodies import BodiesUnavailable, BodyMasker
+        from ..people.bodies import BodiesUnavailable, BodyMasker
 
         try:
             bodies = BodyMasker(model_dir=model_dir)
@@ -543,7 +543,7 @@ class Session:
 
 def run(args: argparse.Namespace) -> int:
     if args.download_mask_rcnn:
-        from .download import download_mask_rcnn
+        from ..segment.download import download_mask_rcnn
 
         download_mask_rcnn(Path(args.mask_rcnn))
         print(f"Mask R-CNN model ready in {args.mask_rcnn}", file=sys.stderr)

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import SinkError, native_stderr_silenced
+from ..errors import SinkError, native_stderr_silenced
 
 # The encoder PyAV (avfile.py) writes each video container with: H.264 plays everywhere; browsers play VP9 in .webm;
 # .avi (which cannot time B-frames) keeps Motion JPEG, as before.

@@ -29,7 +29,7 @@ import av
 import cv2
 import numpy as np
 
-from .errors import SinkError
+from ..errors import SinkError
 from .sinks import VIDEO_CODECS, _publish, _removed_during_run, _temporary_beside
 from .sources import CaptureReader
 

@@ -23,11 +23,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import ModelError
-from .person import Person
+from ..errors import ModelError
+from ..person import Person
 
 # The project's own folder, wherever the program is started from (the labels file is committed there).
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "mask-rcnn-coco"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "mask-rcnn-coco"
 WEIGHTS_NAME = "frozen_inference_graph.pb"
 GRAPH_NAME = "mask_rcnn_inception_v2_coco_2018_01_28.pbtxt"
 LABELS_NAME = "object_detection_classes_coco.txt"

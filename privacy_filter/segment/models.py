@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from .errors import ModelError
+from ..errors import ModelError
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-# Installed (`pip install .`): the models are package data beside this file. In the repository: models/.
-_INSTALLED_MODELS_DIR = Path(__file__).resolve().parent / "bundled_models"
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # privacy_filter/
+PROJECT_DIR = PACKAGE_DIR.parent
+# Installed (`pip install .`): the models are package data in privacy_filter/bundled_models. In the repository: models/.
+_INSTALLED_MODELS_DIR = PACKAGE_DIR / "bundled_models"
 BUNDLED_MODELS_DIR = _INSTALLED_MODELS_DIR if _INSTALLED_MODELS_DIR.is_dir() else PROJECT_DIR / "models"
 
 # SHA-256 of the bundled MediaPipe selfie-segmentation models (see models/NOTICE).

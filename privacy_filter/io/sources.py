@@ -20,8 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .downscale import shrink
-from .errors import SourceError, native_stderr_silenced
+from ..errors import SourceError, native_stderr_silenced
+from ..render.downscale import shrink
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 FILE_QUEUE_FRAMES = 8  # read-ahead for files: enough to hide decode jitter, small enough to stay light

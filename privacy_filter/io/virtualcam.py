@@ -17,7 +17,7 @@ from types import ModuleType
 import cv2
 import numpy as np
 
-from .errors import SinkError
+from ..errors import SinkError
 
 INSTALL_HINT = "pip install -r requirements-virtualcam.txt (or: pip install pyvirtualcam)"
 LINUX_SETUP = (

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import ModelError
+from ..errors import ModelError
 from .models import BUNDLED_MODELS_DIR, SELFIE_MODELS, verified_path
 from .runtime import TFLiteModel
 

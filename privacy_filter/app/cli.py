@@ -14,12 +14,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .avfile import DEFAULT_QUALITY
-from .effects import DEFAULT_KERNEL, EFFECT_NAMES, KERNEL_FLOOR, MAX_KERNEL, REFERENCE_WIDTH, parse_color
-from .errors import UserError
-from .mask_rcnn import DEFAULT_MODEL_DIR
-from .selection import KEEP_CHOICES
-from .sources import MIN_FRAME_SIDE, is_camera
+from ..errors import UserError
+from ..io.avfile import DEFAULT_QUALITY
+from ..io.sources import MIN_FRAME_SIDE, is_camera
+from ..people.selection import KEEP_CHOICES
+from ..render.effects import DEFAULT_KERNEL, EFFECT_NAMES, KERNEL_FLOOR, MAX_KERNEL, REFERENCE_WIDTH, parse_color
+from ..segment.mask_rcnn import DEFAULT_MODEL_DIR
 
 BACKENDS = ("selfie", "mask-rcnn")
 # How the user started it: the installed command (pip install .), or the script in the repository.
