@@ -12,7 +12,7 @@ Headless; prints a header (CPU model, vector extensions, whether OpenCV dispatch
 every figure belongs to, the model runtime and its threads), then markdown tables, then notes:
 
 * **Ours vs the peer**, per frame size, runs taking turns (median of ``--repeats``):
-  - *ours* = the program's whole DEFAULT pipeline as ``app.build_processor`` builds it from the default flags
+  - *ours* = the program's whole DEFAULT pipeline as ``build.build_processor`` builds it from the default flags
     (so a stage the program gains is measured without touching this file): frames from the app's threaded
     reader (``sources.open_source``), segmentation overlapped on the worker (``concurrent.overlap``), then
     ``FrameProcessor``; no display, no encode;
@@ -64,8 +64,7 @@ import cv2
 import numpy as np
 
 from benchmarks.seed_baseline import seed_mask_rcnn_frame, seed_paste
-from privacy_filter.app import cli
-from privacy_filter.app import main as app
+from privacy_filter.app import build, cli
 from privacy_filter.concurrent import LatestMask, overlap
 from privacy_filter.io.avfile import AVVideoSink as VideoFileSink  # the app's video writer (PyAV, H.264)
 from privacy_filter.io.sources import CaptureReader, open_source
@@ -204,7 +203,7 @@ def runtime_line() -> str:
     return (f"model runtime: {runtime.available_runtime()} (LiteRT threads per model "
             f"runtime.DEFAULT_THREADS={runtime.DEFAULT_THREADS}), OpenCV threads {cv2.getNumThreads()} "
             f"({runtime.PIPELINE_OPENCV_THREADS} while the pipeline overlaps: runtime.PIPELINE_OPENCV_THREADS), "
-            f"pipeline: the app's default ({app.describe_models(default_processor().finder)})")
+            f"pipeline: the app's default ({build.describe_models(default_processor().finder)})")
 
 
 # --------------------------------------------------------------------------------------------- the default pipeline
@@ -216,9 +215,9 @@ def default_args(extra: tuple[str, ...] = ()) -> argparse.Namespace:
 
 
 def default_processor(extra: tuple[str, ...] = ()) -> FrameProcessor:
-    """The whole default filter exactly as the program builds it (``app.build_processor``): whatever stages
+    """The whole default filter exactly as the program builds it (``build.build_processor``): whatever stages
     the program gains (the people stage, say) are measured here without touching this file."""
-    return app.build_processor(default_args(extra))
+    return build.build_processor(default_args(extra))
 
 
 # --------------------------------------------------------------------------------------------- clips
@@ -593,7 +592,7 @@ class PacedCapture:
 def latency(path: Path, processor: FrameProcessor, frames: int, fps: float = 30.0, warmup: int = 30
             ) -> dict[str, float]:
     """Frames fed at ``fps`` through the camera code path (the app's live ``CaptureReader`` -> ``overlap`` in
-    real time -> the processor, as ``app.Loop`` runs a camera): ms from a frame becoming available to its
+    real time -> the processor, as ``loop.Loop`` runs a camera): ms from a frame becoming available to its
     filtered frame leaving the processor, over the frames after the first ``warmup`` (the first second holds
     the model's first runs and cold caches, once per start). Returns p50, p95, max, frames shown and fed (after
     the warm-up), CPU-ms per frame shown."""
@@ -995,7 +994,7 @@ def bench_selfie(clip: Path, sized: Path, label: str, args: argparse.Namespace, 
     ours_fps, ours_ms = fps[("ours", False)], cpu_ms[("ours", False)]
     peer_fps, peer_ms = fps.get(("peer", False), nan), cpu_ms.get(("peer", False), nan)
     size_note = " (target >= 60 FPS)" if label.startswith("1280x720") else ""
-    headline.append(f"| {label} | ours: {app.describe_models(default_processor(args.pipeline).finder)}, the app's "
+    headline.append(f"| {label} | ours: {build.describe_models(default_processor(args.pipeline).finder)}, the app's "
                     f"default pipeline | {ours_fps:.1f}{size_note} | {ours_ms:.1f} | {fmt(ours_fps / peer_fps, 2)} | "
                     f"{fmt(ours_ms / peer_ms, 2)} | {delay['p50']:.1f} / {delay['p95']:.1f} "
                     f"({delay['shown']:.0f} of {delay['fed']:.0f} shown, {delay['cpu_ms']:.1f} CPU-ms/frame) |")

@@ -7,8 +7,9 @@ import argparse
 
 import pytest
 
+from privacy_filter.app.build import available_effects
 from privacy_filter.app.controls import KEY_HELP, Controls
-from privacy_filter.app.main import available_effects, check_snapshot_dir, snapshot_path
+from privacy_filter.app.loop import check_snapshot_dir, snapshot_path
 from privacy_filter.errors import UserError
 from privacy_filter.render.effects import DEFAULT_KERNEL, EFFECT_NAMES, KERNEL_FLOOR, MAX_KERNEL
 

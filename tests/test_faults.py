@@ -33,6 +33,7 @@ from faultkit import (
 )
 from privacykit import DAVIS, SEQUENCE, davis, mostly_black, shows_the_room
 
+from privacy_filter.app import build, loop
 from privacy_filter.app import main as app
 from privacy_filter.io.sources import CaptureReader
 from privacy_filter.pipeline import FrameProcessor, SelfiePeople
@@ -182,7 +183,7 @@ def fake_display(monkeypatch):
     """The window is a FakeWindow; the display check passes."""
     FakeWindow.instances.clear()
     monkeypatch.setattr(app, "check_display", lambda: None)
-    monkeypatch.setattr(app, "PreviewWindow", FakeWindow)
+    monkeypatch.setattr(loop, "PreviewWindow", FakeWindow)
     return FakeWindow.instances
 
 
@@ -192,7 +193,7 @@ def fake_camera(monkeypatch, script: list, counter: dict, **kwargs) -> None:
         assert spec == "0"
         return CaptureReader(lambda: FakeCapture(script, counter, **kwargs), "camera 0", live=True, width=width)
 
-    monkeypatch.setattr(app, "open_source", open_source)
+    monkeypatch.setattr(loop, "open_source", open_source)
 
 
 def test_camera_lost_shows_a_notice_retries_then_gives_up_keeping_the_file(
@@ -200,8 +201,8 @@ def test_camera_lost_shows_a_notice_retries_then_gives_up_keeping_the_file(
     frames = clip_frames(8)
     counter: dict = {}
     fake_camera(monkeypatch, frames, counter, delay=1 / 30)
-    monkeypatch.setattr(app, "CAMERA_LOST_AFTER_S", 0.3)
-    monkeypatch.setattr(app, "CAMERA_GIVE_UP_AFTER_S", 2.0)
+    monkeypatch.setattr(loop, "CAMERA_LOST_AFTER_S", 0.3)
+    monkeypatch.setattr(loop, "CAMERA_GIVE_UP_AFTER_S", 2.0)
     target = tmp_path / "call.mp4"
     status = app.main(["--input", "0", "--output", str(target)])
     err = capsys.readouterr().err
@@ -229,8 +230,8 @@ def test_camera_lost_shows_a_notice_retries_then_gives_up_keeping_the_file(
 def test_camera_lost_without_a_window(monkeypatch, capsys, tmp_path) -> None:
     frames = clip_frames(5)
     fake_camera(monkeypatch, frames, {})
-    monkeypatch.setattr(app, "CAMERA_LOST_AFTER_S", 0.2)
-    monkeypatch.setattr(app, "CAMERA_GIVE_UP_AFTER_S", 1.0)
+    monkeypatch.setattr(loop, "CAMERA_LOST_AFTER_S", 0.2)
+    monkeypatch.setattr(loop, "CAMERA_GIVE_UP_AFTER_S", 1.0)
     status = app.main(["--input", "0", "--no-display", "--output", str(tmp_path / "o.mp4")])
     err = capsys.readouterr().err
     assert status == 1 and "camera 0 lost - retrying" in err and "giving up" in err
@@ -242,8 +243,8 @@ def test_camera_that_comes_back(monkeypatch, capsys, fake_display, tmp_path) -> 
     # Five frames, a gap of about 1 s (30 failed reads at the reader's 0.05 s retry pace), five more.
     script = frames[:5] + [None] * 20 + frames[5:]
     fake_camera(monkeypatch, script, counter, delay=1 / 30)
-    monkeypatch.setattr(app, "CAMERA_LOST_AFTER_S", 0.3)
-    monkeypatch.setattr(app, "CAMERA_GIVE_UP_AFTER_S", 30.0)
+    monkeypatch.setattr(loop, "CAMERA_LOST_AFTER_S", 0.3)
+    monkeypatch.setattr(loop, "CAMERA_GIVE_UP_AFTER_S", 30.0)
 
     original_key = FakeWindow.key
 
@@ -275,7 +276,7 @@ def test_odd_frames_mid_stream_are_conformed(monkeypatch, capsys, tmp_path) -> N
     def open_source(spec: str, width: int = 0):
         return CaptureReader(lambda: FakeCapture(odd, counter, frame_count=len(odd)), spec, live=False, width=width)
 
-    monkeypatch.setattr(app, "open_source", open_source)
+    monkeypatch.setattr(loop, "open_source", open_source)
     target = tmp_path / "o.avi"
     status = app.main(["--input", "clip.avi", "--no-display", "--output", str(target)])
     assert status == 0, capsys.readouterr().err
@@ -407,7 +408,7 @@ def test_keyboard_interrupt_before_any_frame(monkeypatch, capsys, tmp_path) -> N
     def interrupted(*_args, **_kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(app, "build_finder", interrupted)
+    monkeypatch.setattr(build, "build_finder", interrupted)
     assert app.main(["--input", str(SPEED_CLIP), "--no-display", "--output", str(tmp_path / "o.mp4")]) == 130
     assert capsys.readouterr().err.strip() == "privacy-filter: interrupted"
     assert list(tmp_path.iterdir()) == []

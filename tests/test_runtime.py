@@ -176,23 +176,22 @@ def test_the_program_runs_end_to_end_on_the_fallback(tmp_path: Path, how: str) -
 
 @needs_eval
 def test_the_model_line_names_the_runtime(monkeypatch) -> None:
-    from privacy_filter.app import cli
-    from privacy_filter.app import main as app
+    from privacy_filter.app import build, cli
     from privacy_filter.concurrent import overlap
     from privacy_filter.io.sources import open_source
 
     args = cli.parse_args(["--no-display"])
     expected = LITERT if runtime.available_runtime() == LITERT else OPENCV
-    processor = app.build_processor(args)
-    assert app.describe_models(processor.finder).startswith("selfie landscape 256x144 on " + expected)
+    processor = build.build_processor(args)
+    assert build.describe_models(processor.finder).startswith("selfie landscape 256x144 on " + expected)
     source = overlap(open_source(str(SPEED_CLIP), 0).start(), processor, realtime=False)  # as the loop sees it
     try:
-        assert expected in app.describe_models(processor.finder)
+        assert expected in build.describe_models(processor.finder)
     finally:
         source.stop()
         processor.close()
     monkeypatch.setenv(runtime.RUNTIME_ENV, "cv2")
-    assert " on cv2.dnn, " in app.describe_models(app.build_processor(args).finder)
+    assert " on cv2.dnn, " in build.describe_models(build.build_processor(args).finder)
 
 
 @needs_eval
@@ -201,6 +200,7 @@ def test_the_window_says_which_runtime_runs(monkeypatch, capsys, forced: bool) -
     """The startup line (when the window opens) and the f overlay name the runtime actually in use."""
     from faultkit import FakeWindow
 
+    from privacy_filter.app import loop
     from privacy_filter.app import main as app
 
     if forced:
@@ -217,15 +217,15 @@ def test_the_window_says_which_runtime_runs(monkeypatch, capsys, forced: bool) -
             return super().key(wait_ms)
 
     drawn: list[list[str]] = []
-    real_draw = app.draw_lines
+    real_draw = loop.draw_lines
 
     def draw_lines(frame, lines, *rest, **kwargs):
         drawn.append(list(lines))
         return real_draw(frame, drawn[-1], *rest, **kwargs)
 
     monkeypatch.setattr(app, "check_display", lambda: None)
-    monkeypatch.setattr(app, "PreviewWindow", lambda title: PressF(title, quit_after=4))
-    monkeypatch.setattr(app, "draw_lines", draw_lines)
+    monkeypatch.setattr(loop, "PreviewWindow", lambda title: PressF(title, quit_after=4))
+    monkeypatch.setattr(loop, "draw_lines", draw_lines)
     portrait = sorted((PORTRAITS / "images").glob("*.jpg"))[0]
     status = app.main(["--input", str(portrait)])
     err = capsys.readouterr().err

@@ -22,6 +22,7 @@ from conftest import EVAL, REPO, SPEED_CLIP, needs_eval, run_cli
 from faultkit import FakeCapture, read_video
 from privacykit import davis, mostly_black, shows_the_room
 
+from privacy_filter.app import loop
 from privacy_filter.app import main as app
 from privacy_filter.errors import SinkError
 from privacy_filter.io.sources import CaptureReader
@@ -222,7 +223,7 @@ def test_a_still_image_keeps_streaming_until_interrupted(recording_pyvirtualcam,
         if len(sleeps) >= 10:
             raise KeyboardInterrupt  # the user presses Ctrl-C
 
-    monkeypatch.setattr(app.time, "sleep", sleep)
+    monkeypatch.setattr(loop.time, "sleep", sleep)
     status = app.main(["--input", str(image), "--virtual-cam", "--no-display"])
     [camera] = recording_pyvirtualcam.opened
     assert status == 0, "frames went out before Ctrl-C: a normal end"
@@ -302,9 +303,9 @@ def test_camera_loss_sends_the_notice_never_the_room(recording_backend, monkeypa
         assert spec == "0"
         return CaptureReader(lambda: FakeCapture(script, counter, delay=1 / 15), "camera 0", live=True, width=width)
 
-    monkeypatch.setattr(app, "open_source", open_source)
-    monkeypatch.setattr(app, "CAMERA_LOST_AFTER_S", 0.3)
-    monkeypatch.setattr(app, "CAMERA_GIVE_UP_AFTER_S", 3.0)  # well past the gap, even on a busy machine
+    monkeypatch.setattr(loop, "open_source", open_source)
+    monkeypatch.setattr(loop, "CAMERA_LOST_AFTER_S", 0.3)
+    monkeypatch.setattr(loop, "CAMERA_GIVE_UP_AFTER_S", 3.0)  # well past the gap, even on a busy machine
     output, matte = tmp_path / "call.avi", tmp_path / "matte.avi"
     status = app.main(["--input", "0", "--virtual-cam", "--no-display", "--width", "0", "--effect", "blur",
                        "--output", str(output), "--mask-output", str(matte)])

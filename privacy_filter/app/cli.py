@@ -23,6 +23,7 @@ from ..segment.mask_rcnn import DEFAULT_MODEL_DIR
 
 BACKENDS = ("selfie", "mask-rcnn")
 # How the user started it: the installed command (pip install .), or the script in the repository.
+PROGRAM = "privacy-filter"
 PROGRAM_NAME = "privacy-filter" if Path(sys.argv[0]).name == "privacy-filter" else "instance_segmentation.py"
 CAMERA_PREVIEW_WIDTH = 600  # the seed's width: a camera in the window, where speed matters most
 

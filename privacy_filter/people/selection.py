@@ -31,6 +31,7 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
+
 from ..person import Person
 
 KEEP_CHOICES = ("user", "all")

@@ -1,0 +1,339 @@
+"""One job: open the source, run the per-frame loop (read, filter, write, stream, show, react to keys), close
+the outputs; the window and the filter are shared by the jobs of one run (``Session``).
+
+Frames: ``frame: HxWx3 uint8 BGR`` from the source; the filter's ``output`` (same) and ``alpha`` (HxW float32
+in [0,1], or None) to the files, the virtual camera and the window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..concurrent import overlap
+from ..errors import SourceError, UserError, one_line
+from ..io.progress import Progress
+from ..io.sinks import (
+    PreviewWindow,
+    alpha_to_gray,
+)
+from ..io.sources import ImageSource, Source, conform, open_source
+from ..pipeline import FrameProcessor
+from .build import build_effect, describe_models
+from .cli import PROGRAM
+from .controls import KEY_HELP, Controls
+from .jobs import Job
+from .outputs import Outputs
+from .overlay import draw_lines, lost_screen
+from .signals import Interrupted, JobInterrupted, no_interrupts
+
+CAMERA_LOST_AFTER_S = 0.5  # no new frame for this long: the camera is lost, say so on screen
+CAMERA_GIVE_UP_AFTER_S = 10.0  # ...and for this long: stop with an error
+STILL_INTERVAL_S = 1 / 30  # a paused video or a still image is re-filtered (and streamed) at this rate
+# What a folder of inputs may hold (other files in it are left alone).
+
+def check_snapshot_dir(value: str) -> Path:
+    folder = Path(value)
+    if not folder.is_dir():
+        raise UserError(f"--snapshot-dir {value} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"--snapshot-dir {value} is not writable")
+    return folder
+
+
+def snapshot_path(folder: Path, now: float | None = None) -> Path:
+    """A new file name for a snapshot: privacy-filter-YYYYmmdd-HHMMSS-mmm.png, never an existing file."""
+    now = time.time() if now is None else now
+    stem = time.strftime("privacy-filter-%Y%m%d-%H%M%S", time.localtime(now)) + f"-{int(now * 1000) % 1000:03d}"
+    path = folder / f"{stem}.png"
+    number = 1
+    while path.exists():
+        path = folder / f"{stem}-{number}.png"
+        number += 1
+    return path
+
+
+
+@dataclass
+class Session:
+    """What the jobs of one run share: the flags, the filter, the keys' state and the window."""
+
+    args: argparse.Namespace
+    processor: FrameProcessor
+    controls: Controls
+    background: np.ndarray | None
+    snapshot_dir: Path
+    display: bool
+    window: PreviewWindow | None = None
+
+    def ensure_window(self) -> PreviewWindow | None:
+        """The preview window, opened the first time a source is ready (so a bad input never flashes one)."""
+        if self.display and self.window is None:
+            self.window = PreviewWindow(self.controls.title(None))
+            print(f"Model: {describe_models(self.processor.finder)}", file=sys.stderr)
+            print("Keys: " + ", ".join(f"{key} {what}" for key, what in KEY_HELP), file=sys.stderr)
+        return self.window
+
+    def close(self) -> None:
+        if self.window is not None:
+            self.window.close()
+            self.window = None
+
+
+
+def run_job(session: Session, job: Job) -> int:
+    """Filter one input into its outputs; the number of frames written. Raises JobInterrupted on Ctrl-C,
+    SIGTERM or SIGHUP (see ``main``) once the files so far are safely closed."""
+    args = session.args
+    source = open_source(job.input, args.width).start()
+    try:  # segmentation on a worker thread, overlapped with compositing (Mask R-CNN in real time: asynchronous)
+        source = overlap(source, session.processor, realtime=session.display or bool(args.virtual_cam),
+                         idle=lambda: session.controls.paused)
+    except BaseException:
+        source.stop()
+        raise
+    outputs = Outputs(
+        job.output, job.mask_output, video=job.video, fps=source.fps or 30.0,
+        virtual_cam=args.virtual_cam, virtual_cam_device=args.virtual_cam_device, overwrite=args.overwrite,
+        models="" if session.display else describe_models(session.processor.finder),
+        clock=getattr(source, "clock", None), quality=args.quality,
+    )
+    progress = Progress(source.frame_count) if (job.output or job.mask_output) and not source.live else None
+    loop: Loop | None = None
+    try:
+        window = session.ensure_window()
+        loop = Loop(args, source, session.processor, outputs, window, session.controls, session.background,
+                    progress, input_spec=job.input, snapshot_dir=session.snapshot_dir)
+        loop.run()
+    except (KeyboardInterrupt, Interrupted):
+        with no_interrupts():
+            (loop.source if loop else source).stop()
+            outputs.close(publish=True)
+            # After SIGHUP the terminal may be gone (writing to it fails): the files are saved all the same.
+            with contextlib.suppress(OSError):
+                if progress:
+                    progress.finish()
+                saved = interrupted_message(job, outputs)
+                if saved:
+                    print(saved, file=sys.stderr)
+        raise JobInterrupted(max(outputs.frames("output"), outputs.frames("mask"), outputs.streamed)) from None
+    except SourceError as exc:
+        # The input died mid-way (camera gone, file truncated): what was filtered so far is good, keep it.
+        with no_interrupts():
+            (loop.source if loop else source).stop()
+            frames = outputs.close(publish=True)
+        if job.output and frames:
+            raise SourceError(f"{exc}; {job.output} holds the {frames} frames done before") from None
+        raise
+    except BaseException:
+        with no_interrupts():
+            (loop.source if loop else source).stop()
+            outputs.close(publish=False)
+        raise
+    finally:
+        session.processor.close()  # end the segmentation worker (after a model run in progress)
+    with no_interrupts():
+        loop.source.stop()
+        # Read to its end (not quit with q half-way): the file gets all of the input's sound.
+        frames = outputs.close(publish=True, complete=not session.controls.quit)
+        if progress:
+            progress.finish()
+    if job.output:
+        print(f"wrote {frames} frame{'' if frames == 1 else 's'} to {one_line(str(job.output))}", file=sys.stderr)
+    return frames
+
+
+def interrupted_message(job: Job, outputs: Outputs) -> str | None:
+    """What an interrupted job saved, in one line (None if it had no files to write)."""
+    saved = [(path, outputs.frames(key)) for key, path in (("output", job.output), ("mask", job.mask_output)) if path]
+    if not saved:
+        return None
+    if not any(count for _, count in saved):
+        return "interrupted before any frame was filtered: nothing was saved"
+    counts = {count for _, count in saved}
+    if len(counts) > 1:  # cannot happen since a frame goes to both or neither; said plainly if it ever does
+        return "interrupted: " + " and ".join(
+            f"{one_line(str(path))} holds {count} frame{'' if count == 1 else 's'}" for path, count in saved
+        )
+    (count,) = counts
+    names = " and ".join(one_line(str(path)) for path, _ in saved)
+    verb = "holds" if len(saved) == 1 else "hold"
+    return f"interrupted: {names} {verb} the {count} frame{'' if count == 1 else 's'} done so far"
+
+
+@dataclass
+class Loop:
+    """The per-frame loop: read, filter, write, stream, show, react to keys."""
+
+    args: argparse.Namespace
+    source: Source
+    processor: FrameProcessor
+    outputs: Outputs
+    window: PreviewWindow | None
+    controls: Controls
+    background: np.ndarray | None
+    progress: Progress | None
+    input_spec: str = ""
+    snapshot_dir: Path = Path(".")
+    size: tuple[int, int] | None = None
+    last_frame: np.ndarray | None = None
+    still: bool = False  # an image input: keep filtering it (keys still change the result) until quit
+    fps: float = 0.0
+    lost: bool = False  # the live source has been silent for CAMERA_LOST_AFTER_S
+
+    def run(self) -> None:
+        last_time = time.perf_counter()
+        interval = 0.0  # moving average of the time between frames; FPS = 1 / it (an average of 1/dt is biased)
+        # A file shown in the window or streamed as a camera plays at its own rate, not as fast as we can.
+        realtime = self.window is not None or self.outputs.virtual_cam
+        pace = 1.0 / self.source.fps if (realtime and not self.source.live and self.source.fps) else 0.0
+        while not self.controls.quit:
+            if (self.still or self.controls.paused) and self.last_frame is not None:
+                self._replay()
+                continue
+            frame = self.source.read(timeout=0.25)
+            if frame is None:
+                if self._no_frame():
+                    return
+                continue
+            frame = conform(frame, self.size)
+            if frame is None:
+                continue  # not a picture at all: skip it, the next one will do
+            if self.size is None:
+                self.size = (frame.shape[1], frame.shape[0])
+            if self.lost:
+                self.lost = False
+                print(f"{self.source.name} is back", file=sys.stderr)
+            self.last_frame = frame
+            start = time.perf_counter()
+            result = self.processor.process(frame)
+            self.outputs.write(result.output, result.alpha)
+            self.outputs.stream(result.output)
+            if self.progress:
+                self.progress.update()
+            now = time.perf_counter()
+            interval = 0.9 * interval + 0.1 * (now - last_time) if interval else now - last_time
+            self.fps = 1.0 / max(interval, 1e-6)
+            last_time = now
+            if self.window is not None:
+                self._show(result.output, result.alpha)
+            self._wait(pace, start)
+
+    def _replay(self) -> None:
+        """Paused, or a still image: filter the same frame again (keys still change the result) and keep the
+        virtual camera fed. Nothing goes to the files: they hold each input frame once."""
+        assert self.last_frame is not None
+        start = time.perf_counter()
+        result = self.processor.process(self.last_frame)
+        self.outputs.stream(result.output)
+        if self.window is not None:
+            self._show(result.output, result.alpha)
+        self._wait(STILL_INTERVAL_S, start)
+
+    def _wait(self, interval: float, start: float) -> None:
+        """Until ``interval`` s after ``start``, reading keys meanwhile if there is a window."""
+        remaining = interval - (time.perf_counter() - start)
+        if self.window is not None:
+            self._wait_keys(max(1, int(remaining * 1000)))
+        elif remaining > 0:
+            time.sleep(remaining)
+
+    def _no_frame(self) -> bool:
+        """No new frame: True if the loop should end."""
+        source = self.source
+        realtime = self.window is not None or self.outputs.virtual_cam
+        if source.finished and getattr(source, "ended_early", False):
+            raise SourceError(f"{source.name} {source.shortfall}: the file is truncated or corrupt")
+        if source.finished:
+            if isinstance(source, ImageSource) and realtime and self.last_frame is not None:
+                self.still = True
+                return False
+            if realtime and self.args.loop and not source.live:
+                source.stop()
+                self.source = overlap(open_source(self.input_spec, self.args.width).start(), self.processor,
+                                      realtime=True, replay=True, idle=lambda: self.controls.paused)
+                # The clip starts over: forget the matte history and the tracked user, as after a cut.
+                self.processor.refiner.reset()
+                self.processor.selector.reset()
+                return False
+            return True
+        if source.live:
+            silent = time.monotonic() - source.last_frame_time
+            if silent > CAMERA_GIVE_UP_AFTER_S:
+                raise SourceError(f"{source.name} stopped delivering frames for {silent:.0f} s; giving up")
+            if silent > CAMERA_LOST_AFTER_S and not self.lost:
+                self.lost = True
+                print(f"{source.name} lost - retrying for up to {CAMERA_GIVE_UP_AFTER_S:.0f} s", file=sys.stderr)
+            if silent > CAMERA_LOST_AFTER_S and self.size is not None:
+                lost = lost_screen(self.size, f"{source.name} lost - retrying...")
+                self.outputs.stream(lost)  # the call sees the notice, never a frozen picture of the room
+                if self.window is not None:
+                    self.window.show(lost)
+                    self._wait_keys(30)
+        elif self.window is not None:
+            self._wait_keys(1)
+        return False
+
+    def _show(self, output: np.ndarray, alpha: np.ndarray | None) -> None:
+        assert self.window is not None
+        picture = output
+        if self.controls.show_matte and alpha is not None:
+            picture = cv2.cvtColor(alpha_to_gray(alpha), cv2.COLOR_GRAY2BGR)
+        if self.controls.snapshot:
+            self.controls.snapshot = False
+            self._snapshot(picture)  # the picture itself, without the text drawn over it
+        lines = []
+        if self.controls.show_fps:
+            ms = self.processor.stage_ms
+            period = ms.get("mask_period", float("nan"))  # Mask R-CNN on its worker: masks come slower
+            lines.append(f"{self.fps:.1f} FPS" + (f", masks {1000 / period:.2f}/s" if period > 0 else ""))
+            lines.append(describe_models(self.processor.finder))
+            stages = [f"{k} {v:.1f}" for k, v in ms.items()]
+            lines += ["ms: " + " ".join(stages[i : i + 4]) for i in range(0, len(stages), 4)]  # fit a 600 px frame
+        if self.controls.show_help:
+            lines += [f"{key}: {what}" for key, what in KEY_HELP]
+        if self.controls.paused:
+            lines.append("paused (space to resume)")
+        if lines:
+            picture = draw_lines(picture, lines)
+        self.window.show(picture)
+        self.window.set_title(self.controls.title(self.fps))
+
+    def _snapshot(self, picture: np.ndarray) -> None:
+        path = snapshot_path(self.snapshot_dir)
+        try:
+            saved = cv2.imwrite(str(path), picture)
+        except cv2.error:
+            saved = False
+        if saved:
+            print(f"snapshot saved: {path.resolve()}", file=sys.stderr)
+        else:
+            print(f"{PROGRAM}: could not save a snapshot to {path}", file=sys.stderr)
+
+    def _wait_keys(self, wait_ms: int) -> None:
+        assert self.window is not None
+        key = self.window.key(wait_ms)
+        if self.window.closed:
+            self.controls.quit = True
+            return
+        if key < 0:
+            return
+        before = (self.controls.effect, self.controls.kernel)
+        if self.controls.handle_key(key) and (self.controls.effect, self.controls.kernel) != before:
+            self.processor.effect = build_effect(
+                self.args, self.controls.effect, self.controls.kernel, self.background
+            )
+        self.processor.privacy = self.controls.privacy
+        if self.controls.repick:
+            self.controls.repick = False
+            self.processor.selector.repick()
+
+
