@@ -67,7 +67,8 @@ from benchmarks.seed_baseline import seed_mask_rcnn_frame, seed_paste
 from privacy_filter.app import build, cli
 from privacy_filter.concurrent import LatestMask, overlap
 from privacy_filter.io.avfile import AVVideoSink as VideoFileSink  # the app's video writer (PyAV, H.264)
-from privacy_filter.io.sources import CaptureReader, open_source
+from privacy_filter.io.capture import CaptureReader
+from privacy_filter.io.sources import open_source
 from privacy_filter.people.selection import UserSelector, split_people
 from privacy_filter.person import Person
 from privacy_filter.pipeline import FrameProcessor, InstancePeople, checked_probability

@@ -34,8 +34,9 @@ import numpy as np
 from .errors import UserError
 from .io.sources import ImageSource, Source
 from .person import Person
-from .pipeline import FrameProcessor, InstancePeople, PeopleFinder
+from .pipeline import FrameProcessor, InstancePeople, PeopleFinder, checked_probability
 from .segment import runtime
+from .segment.selfie import SelfieSegmenter
 
 log = logging.getLogger(__name__)
 
@@ -479,9 +480,6 @@ def overlap(
     if isinstance(getattr(finder, "base", finder), InstancePeople) and (realtime or source.live):
         fast = None
         if follow:
-            from .pipeline import checked_probability
-            from .segment.selfie import SelfieSegmenter
-
             selfie = SelfieSegmenter()
 
             def fast(frame: np.ndarray) -> np.ndarray:

@@ -20,7 +20,8 @@ import pytest
 from conftest import needs_eval, run_cli
 from faultkit import clip_frames, interrupt_when_written, start_cli
 
-from privacy_filter.io.avfile import AVVideoSink, FileClock, open_video_file, video_frames
+from privacy_filter.io.avfile import AVVideoSink, FileClock, open_video_file
+from privacy_filter.io.files import video_frames
 
 pytestmark = needs_eval
 
@@ -301,7 +302,7 @@ def test_decoded_frames_are_contiguous_so_the_worker_result_is_used(tmp_path) ->
     worker), at double cost and with results that depend on timing (a flaky only-you walk showed it)."""
     from faultkit import write_video
 
-    from privacy_filter.io.sources import conform
+    from privacy_filter.io.capture import conform
 
     clip = write_video(tmp_path / "clip.avi", clip_frames(6, size=(600, 450)))
     source = open_video_file(clip).start()

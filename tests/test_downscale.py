@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import EVAL, PORTRAITS, needs_eval
 
-from privacy_filter.io.sources import resize_to_width
+from privacy_filter.io.capture import resize_to_width
 from privacy_filter.render.downscale import shrink
 
 

@@ -35,7 +35,7 @@ from privacykit import DAVIS, SEQUENCE, davis, mostly_black, shows_the_room
 
 from privacy_filter.app import build, loop
 from privacy_filter.app import main as app
-from privacy_filter.io.sources import CaptureReader
+from privacy_filter.io.capture import CaptureReader
 from privacy_filter.pipeline import FrameProcessor, SelfiePeople
 from privacy_filter.render.effects import DEFAULT_KERNEL, make_effect
 from privacy_filter.segment.selfie import SelfieSegmenter

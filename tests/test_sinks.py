@@ -22,13 +22,8 @@ from faultkit import clip_frames, read_video
 
 from privacy_filter.errors import SinkError
 from privacy_filter.io.avfile import AVVideoSink as VideoFileSink  # video files are written through PyAV
-from privacy_filter.io.avfile import unreadable_video
-from privacy_filter.io.sinks import (
-    IMAGE_EXTENSIONS,
-    VIDEO_CODECS,
-    ImageFileSink,
-    check_output_path,
-)
+from privacy_filter.io.files import IMAGE_EXTENSIONS, VIDEO_CODECS, check_output_path, unreadable_video
+from privacy_filter.io.sinks import ImageFileSink
 
 
 @contextlib.contextmanager

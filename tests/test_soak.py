@@ -24,7 +24,7 @@ from faultkit import FakeCapture, clip_frames, rss_bytes
 
 from privacy_filter.app import loop
 from privacy_filter.app import main as app
-from privacy_filter.io.sources import CaptureReader
+from privacy_filter.io.capture import CaptureReader
 
 pytestmark = needs_eval
 

@@ -17,8 +17,9 @@ from conftest import needs_eval
 from faultkit import SMALL, FakeCapture, StallingPipe, clip_frames, truncate, write_video
 
 from privacy_filter.errors import SourceError
-from privacy_filter.io import sources
-from privacy_filter.io.sources import CaptureReader, ImageSource, conform, is_camera, open_source, resize_to_width
+from privacy_filter.io import capture
+from privacy_filter.io.capture import CaptureReader, conform, resize_to_width
+from privacy_filter.io.sources import ImageSource, is_camera, open_source
 
 pytestmark = needs_eval
 
@@ -135,7 +136,7 @@ def test_is_camera() -> None:
 # ---------------------------------------------------------------- named pipes that stall
 
 def test_pipe_nobody_writes_to_fails_within_the_open_timeout(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(sources, "OPEN_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(capture, "OPEN_TIMEOUT_S", 1.0)
     pipe = StallingPipe(tmp_path, None)
     try:
         started = time.monotonic()

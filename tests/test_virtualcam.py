@@ -25,7 +25,7 @@ from privacykit import davis, mostly_black, shows_the_room
 from privacy_filter.app import loop
 from privacy_filter.app import main as app
 from privacy_filter.errors import SinkError
-from privacy_filter.io.sources import CaptureReader
+from privacy_filter.io.capture import CaptureReader
 from privacy_filter.io.virtualcam import (
     INSTALL_HINT,
     LINUX_SETUP,

@@ -11,10 +11,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import native_stderr_silenced
+from ..people.bodies import BodiesUnavailable, BodyMasker
+from ..people.faces import FaceDetector
 from ..people.selection import UserSelector
+from ..people.stage import EDGE_SCORE, FacePeople
 from ..pipeline import FrameProcessor, InstancePeople, PeopleFinder, SelfiePeople
 from ..render.effects import EFFECT_NAMES, make_effect
 from ..render.matte import MatteRefiner
+from ..segment.mask_rcnn import MaskRCNNSegmenter
+from ..segment.selfie import SelfieSegmenter
 from .controls import Controls
 
 
@@ -22,16 +27,12 @@ def build_finder(args: argparse.Namespace) -> PeopleFinder:
     """The segmenter the flags ask for, wrapped to return people; with ``--keep user`` (the default) and the
     selfie model, inside the people stage (``people.stage.FacePeople``)."""
     if args.backend == "mask-rcnn":
-        from ..segment.mask_rcnn import MaskRCNNSegmenter
-
         with native_stderr_silenced():  # libprotobuf prints parse errors of a broken .pbtxt itself
             segmenter = MaskRCNNSegmenter(Path(args.mask_rcnn), confidence=args.confidence)
         instances = InstancePeople(segmenter, threshold=args.threshold)
         # Instances need no split; faces tell which one is the user. Mask R-CNN runs seconds apart, so the
         # faces are looked for on every one of its runs.
         return _people_stage(args, instances, every=1)
-    from ..segment.selfie import SelfieSegmenter
-
     # PRIVACY_FILTER_MODEL_DIR: another folder with the selfie models (still checked by their sha256).
     model_dir = os.environ.get("PRIVACY_FILTER_MODEL_DIR") or None
     regions = SelfiePeople(SelfieSegmenter(model_selection=args.model_selection, model_dir=model_dir))
@@ -43,16 +44,11 @@ def _people_stage(args: argparse.Namespace, finder: PeopleFinder, every: int | N
     apart, and the user from the others); with --keep all, the finder as it is (no need to tell people apart)."""
     if getattr(args, "keep", "user") != "user":
         return finder
-    from ..people.faces import FaceDetector
-    from ..people.stage import EDGE_SCORE, FacePeople
-
     model_dir = os.environ.get("PRIVACY_FILTER_MODEL_DIR") or None
     detector = FaceDetector("full", min_score=EDGE_SCORE, model_dir=model_dir)
     if every is None:
         # The selfie map fuses touching people: each face's region is also cut to that person's pose mask.
         # On cv2.dnn (the fallback runtime) the pose detector does not load: faces alone, as before.
-        from ..people.bodies import BodiesUnavailable, BodyMasker
-
         try:
             bodies = BodyMasker(model_dir=model_dir)
         except BodiesUnavailable:  # (the startup line already names cv2.dnn as the runtime)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..io.avfile import DEFAULT_QUALITY
-from ..io.sources import MIN_FRAME_SIDE, is_camera
+from ..io.capture import MIN_FRAME_SIDE
+from ..io.sources import is_camera
 from ..people.selection import KEEP_CHOICES
 from ..render.effects import DEFAULT_KERNEL, EFFECT_NAMES, KERNEL_FLOOR, MAX_KERNEL, REFERENCE_WIDTH, parse_color
 from ..segment.mask_rcnn import DEFAULT_MODEL_DIR

@@ -14,12 +14,8 @@ from pathlib import Path
 import cv2
 
 from ..errors import SourceError, UserError, native_stderr_silenced, one_line
-from ..io.avfile import video_frames
-from ..io.sinks import IMAGE_EXTENSIONS as WRITABLE_IMAGES
-from ..io.sinks import (
-    VIDEO_CODECS,
-    check_output_path,
-)
+from ..io.files import IMAGE_EXTENSIONS as WRITABLE_IMAGES
+from ..io.files import VIDEO_CODECS, check_output_path, video_frames
 from ..io.sources import IMAGE_EXTENSIONS, is_camera, is_image_name
 
 # What a folder of inputs may hold (other files in it are left alone).

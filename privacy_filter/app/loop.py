@@ -20,12 +20,10 @@ import numpy as np
 
 from ..concurrent import overlap
 from ..errors import SourceError, UserError, one_line
+from ..io.capture import conform
 from ..io.progress import Progress
-from ..io.sinks import (
-    PreviewWindow,
-    alpha_to_gray,
-)
-from ..io.sources import ImageSource, Source, conform, open_source
+from ..io.sinks import PreviewWindow, alpha_to_gray
+from ..io.sources import ImageSource, Source, open_source
 from ..pipeline import FrameProcessor
 from .build import build_effect, describe_models
 from .cli import PROGRAM

@@ -21,12 +21,11 @@ from pathlib import Path
 import cv2
 
 from ..errors import SourceError, UserError, one_line
-from ..io.sinks import (
-    check_display,
-)
+from ..io.sinks import check_display
 from ..io.sources import is_camera
 from ..io.virtualcam import import_pyvirtualcam
 from ..render.effects import load_background
+from ..segment.download import download_mask_rcnn
 from . import cli
 from .build import available_effects, build_processor
 from .cli import PROGRAM
@@ -38,8 +37,6 @@ from .signals import Interrupted, JobInterrupted, stop_signals_handled
 
 def run(args: argparse.Namespace) -> int:
     if args.download_mask_rcnn:
-        from ..segment.download import download_mask_rcnn
-
         download_mask_rcnn(Path(args.mask_rcnn))
         print(f"Mask R-CNN model ready in {args.mask_rcnn}", file=sys.stderr)
         return 0

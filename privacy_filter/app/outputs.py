@@ -10,10 +10,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..io.avfile import DEFAULT_QUALITY, AVVideoSink, FileClock
-from ..io.sinks import (
-    ImageFileSink,
-    alpha_to_gray,
-)
+from ..io.sinks import ImageFileSink, alpha_to_gray
 from ..io.virtualcam import VirtualCamera
 from .signals import signals_deferred
 

@@ -30,8 +30,9 @@ import cv2
 import numpy as np
 
 from ..errors import SinkError
-from .sinks import VIDEO_CODECS, _publish, _removed_during_run, _temporary_beside
-from .sources import CaptureReader
+from . import files
+from .capture import CaptureReader
+from .files import VIDEO_CODECS
 
 DEFAULT_QUALITY = 23  # x264's CRF: 0 lossless ... 51 worst; 18 looks transparent, 23 is FFmpeg's default
 # x264 "ultrafast" plus CABAC and the deblocking filter (Main profile: plays everywhere): the whole program
@@ -182,25 +183,6 @@ def open_video_file(path: Path, width: int = 0, exact_count: bool = True) -> AVF
 
 # ---------------------------------------------------------------------------------------------- writing
 
-def check_encoder(path: Path) -> str | None:
-    """Why a video cannot be written at ``path`` (by extension), or None if this PyAV can: the container and
-    its encoder both exist."""
-    suffix = path.suffix.lower()
-    codec = VIDEO_CODECS.get(suffix)
-    if codec is None:
-        return f"no video encoder for {suffix} files"
-    try:
-        av.codec.Codec(codec, "w")
-        av.format.ContainerFormat(_format_name(suffix), "w")
-    except (ValueError, av.error.FFmpegError):
-        return f"this PyAV has no {codec} encoder for {suffix} files"
-    return None
-
-
-def _format_name(suffix: str) -> str:
-    return {".mkv": "matroska", ".m4v": "mp4"}.get(suffix, suffix.lstrip("."))
-
-
 class AVVideoSink:
     """write(frame: HxWx3 uint8 BGR, or HxW uint8 when color=False) to a video file; close() publishes it.
 
@@ -234,12 +216,12 @@ class AVVideoSink:
         if min(self._even) < 2:
             raise SinkError(f"cannot write video {self.path}: frames of {size[0]}x{size[1]} are too small")
         try:
-            self._temp = _temporary_beside(self.path)
+            self._temp = files.temporary_beside(self.path)
         except OSError as exc:
             raise SinkError(f"cannot write video {self.path}: {exc.strerror or exc}") from None
         try:
             options = {"movflags": "+faststart"} if suffix in (".mp4", ".m4v", ".mov") else {}
-            self._out = av.open(str(self._temp), "w", format=_format_name(suffix), options=options)
+            self._out = av.open(str(self._temp), "w", format=files.format_name(suffix), options=options)
             self._stream = self._video_stream(suffix, quality)
             # The sound: read from the input a second time, so only from a regular file (not a pipe, which
             # would lose the frames this read takes).
@@ -363,16 +345,16 @@ class AVVideoSink:
         if not publish or self.frames == 0:
             self._temp.unlink(missing_ok=True)
             return
-        gone = _removed_during_run(self._temp)
+        gone = files.removed_during_run(self._temp)
         if gone:  # written to the end without an error (an open file outlives its name): not the disk
             raise SinkError(f"could not finish {self.path}: {gone}; nothing was saved")
-        count = None if problem else video_frames(self._temp)
-        problem = problem or _short(count, self.frames)
+        count = None if problem else files.video_frames(self._temp)
+        problem = problem or files.short_of(count, self.frames)
         if problem:
             self._temp.unlink(missing_ok=True)
             raise SinkError(f"could not finish {self.path}: {problem} (is the disk full?); nothing was saved")
         self.frames = count or self.frames  # what the file really holds
-        _publish(self._temp, self.path, self.overwrite, what="video")
+        files.publish(self._temp, self.path, self.overwrite, what="video")
 
 
 def _no_sound(path: Path, exc: Exception) -> None:
@@ -488,37 +470,3 @@ class _Audio:
 
     def close(self) -> None:
         self._source.close()
-
-
-def video_frames(path: Path) -> int | None:
-    """How many frames the video at ``path`` holds (its first frame decoded, its video packets counted), or
-    None if it does not decode."""
-    try:
-        with av.open(str(path), "r") as container:
-            stream = container.streams.video[0]
-            packets = 0
-            decoded = False
-            for packet in container.demux(stream):
-                if packet.size == 0:
-                    continue  # AVI's "repeat the last frame" chunks and the end marker
-                packets += 1
-                if not decoded:
-                    decoded = bool(packet.decode()) or decoded
-            if not decoded:  # the first frames sit in the decoder until it is flushed
-                decoded = bool(stream.codec_context.decode(None))
-            return packets if decoded and packets else None
-    except (av.error.FFmpegError, IndexError, OSError):
-        return None
-
-
-def unreadable_video(path: Path, frames: int) -> str | None:
-    """Why the video at ``path`` is not a complete ``frames``-frame video, or None if it is."""
-    return _short(video_frames(path), frames)
-
-
-def _short(count: int | None, frames: int) -> str | None:
-    if count is None:
-        return "the file does not read back as a video"
-    if count < frames:
-        return f"only {count} of its {frames} frames read back"
-    return None
