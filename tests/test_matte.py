@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from privacy_filter.render.matte import MatteRefiner, guided_filter, work_grid
+from privacy_filter.render.guided import guided_filter
+from privacy_filter.render.matte import MatteRefiner, work_grid
 
 H, W = 480, 640
 EDGE_X = 301  # the person is everything right of this column

@@ -9,7 +9,7 @@ import pytest
 from conftest import SPEED_CLIP, needs_eval
 from faultkit import read_video
 
-from privacy_filter.render import effects, matte
+from privacy_filter.render import effects, guided, matte
 from privacy_filter.render.pyramid import Halvings, halvings
 from privacy_filter.segment.selfie import SelfieSegmenter
 
@@ -73,7 +73,7 @@ def test_halvings_are_opencvs_area_halvings() -> None:
     for k in range(1, 5):
         expected = cv2.resize(expected, (expected.shape[1] // 2, expected.shape[0] // 2), interpolation=cv2.INTER_AREA)
         assert np.array_equal(levels.level(k), expected)
-    assert np.array_equal(levels.shrink((160, 120)), matte.shrink(frame, (160, 120)))
+    assert np.array_equal(levels.shrink((160, 120)), guided.shrink(frame, (160, 120)))
 
 
 def test_a_frame_changed_in_place_gets_new_halvings() -> None:

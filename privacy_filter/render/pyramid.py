@@ -49,7 +49,7 @@ class Halvings:
 
     def shrink(self, size: tuple[int, int]) -> np.ndarray:
         """The frame area-averaged down to ``size`` (w, h): the smallest level still at least twice ``size``
-        in both directions, then one INTER_AREA step (bit-exact with ``matte.shrink``)."""
+        in both directions, then one INTER_AREA step (bit-exact with ``guided.shrink``)."""
         k = 0
         while (self.frame.shape[1] >> k) >= 2 * size[0] and (self.frame.shape[0] >> k) >= 2 * size[1]:
             k += 1
