@@ -1,13 +1,18 @@
-"""A stand-in call app: another process that opens a file (the stand-in virtual camera device) and holds it
-open until told to close it. There is no v4l2loopback device here; to the kernel's inotify and /proc, a
-regular file opened by another process looks the same as a device node opened by a call app.
+"""Stand-ins for on demand: a call app (``Viewer``: another process that opens a file, the stand-in virtual
+camera device, and holds it open until told to close it) and a webcam (``LoopingCamera``).
+
+There is no v4l2loopback device here; to the kernel's inotify and /proc, a regular file opened by another
+process looks the same as a device node opened by a call app.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import cv2
 
 HOLDER = (
     "import sys\n"
@@ -43,3 +48,34 @@ class Viewer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class LoopingCamera:
+    """Stands in for ``cv2.VideoCapture`` of a webcam: plays ``frames`` (HxWx3 uint8 BGR) over and over at
+    ``fps``, as a camera delivers them. ``state`` (shared by every open) counts ``opens``, ``releases`` and
+    ``reads``, so a test can tell whether the camera is open (its light on) and whether frames were read."""
+
+    def __init__(self, frames: list, state: dict, fps: float = 15.0) -> None:
+        self.frames, self.state, self.fps = frames, state, fps
+        for key in ("opens", "releases", "reads"):
+            state.setdefault(key, 0)
+        state["opens"] += 1
+
+    def isOpened(self) -> bool:  # OpenCV's name
+        return True
+
+    def read(self) -> tuple[bool, object]:
+        time.sleep(1.0 / self.fps)
+        index = self.state["reads"] % len(self.frames)
+        self.state["reads"] += 1
+        return True, self.frames[index].copy()
+
+    def get(self, prop: int) -> float:
+        return self.fps if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def release(self) -> None:
+        self.state["releases"] += 1
+
+
+def camera_is_open(state: dict) -> bool:
+    return state.get("opens", 0) > state.get("releases", 0)

@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "or OBS; see docs/virtual-camera.md)")
     parser.add_argument("--virtual-cam-device", metavar="DEV",
                         help="which virtual camera (e.g. /dev/video10); default: the first one found")
+    parser.add_argument("--always-on", action="store_true",
+                        help="--virtual-cam on Linux: keep the camera on all the time (default: on only while a call "
+                             "watches the virtual camera; released after ~2 s without one)")
     parser.add_argument("--snapshot-dir", default=".", metavar="DIR",
                         help="folder for the snapshots the s key saves (default: the current folder)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")

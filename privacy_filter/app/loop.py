@@ -24,11 +24,13 @@ from ..io.capture import conform
 from ..io.progress import Progress
 from ..io.sinks import PreviewWindow, alpha_to_gray
 from ..io.sources import ImageSource, Source, open_source
+from ..io.watchers import CannotCount, watch_readers
 from ..pipeline import FrameProcessor
 from .build import build_effect, describe_models
 from .cli import PROGRAM
 from .controls import KEY_HELP, Controls
 from .jobs import Job
+from .ondemand import OPENED, PAUSED_INTERVAL_S, RELEASED, STARTING_LINES, Change, OnDemand, paused_screen
 from .outputs import Outputs
 from .overlay import draw_lines, lost_screen
 from .signals import Interrupted, JobInterrupted, no_interrupts
@@ -109,7 +111,8 @@ def run_job(session: Session, job: Job) -> int:
     try:
         window = session.ensure_window()
         loop = Loop(args, source, session.processor, outputs, window, session.controls, session.background,
-                    progress, input_spec=job.input, snapshot_dir=session.snapshot_dir)
+                    progress, input_spec=job.input, snapshot_dir=session.snapshot_dir,
+                    demand=wants_on_demand(args, job, source))
         loop.run()
     except (KeyboardInterrupt, Interrupted):
         with no_interrupts():
@@ -138,6 +141,8 @@ def run_job(session: Session, job: Job) -> int:
         raise
     finally:
         session.processor.close()  # end the segmentation worker (after a model run in progress)
+        if loop is not None and loop.on_demand is not None:
+            loop.on_demand.close()
     with no_interrupts():
         loop.source.stop()
         # Read to its end (not quit with q half-way): the file gets all of the input's sound.
@@ -147,6 +152,17 @@ def run_job(session: Session, job: Job) -> int:
     if job.output:
         print(f"wrote {frames} frame{'' if frames == 1 else 's'} to {one_line(str(job.output))}", file=sys.stderr)
     return frames
+
+
+def wants_on_demand(args: argparse.Namespace, job: Job, source: Source) -> bool:
+    """Whether the camera should be on only while a call watches (see ``ondemand``): a live camera streamed
+    to the virtual camera, unless --always-on, or files record it (a recording must not have holes)."""
+    if not args.virtual_cam or args.always_on or not source.live:
+        return False
+    if job.output or job.mask_output:
+        print("--output records the whole time: the camera stays on while the program runs", file=sys.stderr)
+        return False
+    return True
 
 
 def interrupted_message(job: Job, outputs: Outputs) -> str | None:
@@ -186,6 +202,9 @@ class Loop:
     still: bool = False  # an image input: keep filtering it (keys still change the result) until quit
     fps: float = 0.0
     lost: bool = False  # the live source has been silent for CAMERA_LOST_AFTER_S
+    demand: bool = False  # on demand wanted: watch the virtual camera's viewers once it is open
+    on_demand: OnDemand | None = None
+    next_paused: float = 0.0  # when the paused picture goes out again (camera off)
 
     def run(self) -> None:
         last_time = time.perf_counter()
@@ -194,6 +213,8 @@ class Loop:
         realtime = self.window is not None or self.outputs.virtual_cam
         pace = 1.0 / self.source.fps if (realtime and not self.source.live and self.source.fps) else 0.0
         while not self.controls.quit:
+            if self.on_demand is not None and self._camera_off():
+                continue
             if (self.still or self.controls.paused) and self.last_frame is not None:
                 self._replay()
                 continue
@@ -215,6 +236,8 @@ class Loop:
             result = self.processor.process(frame)
             self.outputs.write(result.output, result.alpha)
             self.outputs.stream(result.output)
+            if self.demand and self.outputs.camera is not None:
+                self._watch_viewers(self.outputs.camera.device)
             if self.progress:
                 self.progress.update()
             now = time.perf_counter()
@@ -224,6 +247,59 @@ class Loop:
             if self.window is not None:
                 self._show(result.output, result.alpha)
             self._wait(pace, start)
+
+    def _watch_viewers(self, device: str) -> None:
+        """Start counting the virtual camera's viewers (once, when it has opened); where they cannot be
+        counted, say so once and keep the camera on, as with --always-on."""
+        self.demand = False
+        try:
+            self.on_demand = OnDemand(watch_readers(device))
+        except CannotCount as exc:
+            print(f"{exc}: the camera stays on while the program runs", file=sys.stderr)
+
+    def _camera_off(self) -> bool:
+        """On demand: release or reopen the camera as the viewers come and go. True while it is off (this
+        turn fed the virtual camera the paused picture and waited), False when frames should be read."""
+        assert self.on_demand is not None
+        change = self.on_demand.step()
+        if change is Change.RELEASE:
+            print(RELEASED, file=sys.stderr)
+            # The reader's thread releases the device (its light goes off); the model workers end.
+            self.source.stop()
+            self.processor.close()
+            self.lost, self.next_paused = False, 0.0
+        elif change is Change.RESUME:
+            print(OPENED, file=sys.stderr)
+            self._reopen()
+        if self.on_demand.camera_on:
+            return False
+        now = time.monotonic()
+        if now >= self.next_paused:
+            assert self.size is not None  # the camera was released after frames went out at this size
+            picture = paused_screen(self.size)
+            self.outputs.stream(picture)
+            if self.window is not None:
+                self.window.show(picture)
+            self.next_paused = now + PAUSED_INTERVAL_S
+        if self.window is not None:
+            self._wait_keys(100)  # the window's keys work while the camera is off
+        else:
+            self.on_demand.wait(self.next_paused - now)
+        return True
+
+    def _reopen(self) -> None:
+        """A call watches again: the camera opens and frames go out through the filter. Until the first one,
+        the call sees "starting"; the filter starts afresh (the person may have moved since), so the first
+        frames are filtered from scratch or hidden whole (fail closed), never raw."""
+        assert self.size is not None
+        starting = paused_screen(self.size, STARTING_LINES)
+        self.outputs.stream(starting)
+        if self.window is not None:
+            self.window.show(starting)
+        self.processor.refiner.reset()
+        self.processor.selector.reset()
+        self.source = overlap(open_source(self.input_spec, self.args.width).start(), self.processor,
+                              realtime=True, idle=lambda: self.controls.paused)
 
     def _replay(self) -> None:
         """Paused, or a still image: filter the same frame again (keys still change the result) and keep the
