@@ -4,6 +4,8 @@ the numbers are the benchmark's to print, the test only checks that they are the
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 from conftest import REPO, SPEED_CLIP, needs_eval
 
@@ -39,3 +41,17 @@ def test_the_avx2_approximation_names_what_opencv_knows() -> None:
                             timeout=60)
     assert result.returncode == 0 and "unknown CPU feature" not in result.stderr, result.stderr
     assert not any("AVX512" in word and not word.endswith("?") for word in result.stdout.split()), result.stdout
+
+
+@needs_eval
+def test_the_idle_benchmark_reads_no_frame_while_nobody_watches() -> None:
+    """``python -m benchmarks.idle`` (issue 23), short: it prints the idle figure with the CPU class, and exits 0
+    only if no camera frame was read while released. (A subprocess: it stops the program with SIGTERM.)"""
+    result = subprocess.run([sys.executable, "-m", "benchmarks.idle", "--seconds", "1", "--clip", str(SPEED_CLIP)],
+                            cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    idle = re.search(r"idle \(no call watching\) over ([\d.]+) s: ([\d.]+) % of one core .* camera frames read: 0,",
+                     result.stdout)
+    assert idle and float(idle.group(1)) >= 1.0, result.stdout
+    assert "CPU: " in result.stdout and " cores, " in result.stdout
+    assert "no call is watching: camera released" in result.stderr
