@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..io.avfile import DEFAULT_QUALITY
+from ..io.cameras import camera_input
 from ..io.capture import MIN_FRAME_SIDE
 from ..io.sources import is_camera
 from ..people.selection import KEEP_CHOICES
@@ -102,8 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Webcam privacy filter: keeps you sharp and blurs (or replaces) everything else.",
     )
     parser.add_argument("-i", "--input", default="0",
-                        help="camera index, video file or image (default: camera 0); or a folder or a quoted glob "
-                             "('clips/*.mp4') of files, each filtered into --output DIR")
+                        help="camera index, device (/dev/video2) or part of its name (see --list-cameras), video "
+                             "file or image (default: camera 0); or a folder or a quoted glob ('clips/*.mp4') of "
+                             "files, each filtered into --output DIR")
+    parser.add_argument("--list-cameras", action="store_true",
+                        help="list the cameras (index, device, name, sizes) and exit")
     parser.add_argument("-o", "--output",
                         help="write the filtered video (.mp4/.mov/.mkv/.webm/.avi, with the input's sound) or image "
                              "(.png/.jpg); a folder for several inputs")
@@ -161,6 +165,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.input.strip():
         parser.error("--input is empty; give a camera index, a file, a folder or a glob")
+    try:  # a camera named by its device or its name: from here on, its index
+        args.input = camera_input(args.input) or args.input
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.effect == "image" and not args.background:
         parser.error("--effect image needs --background FILE")
     if args.skip_existing and args.overwrite:

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 
 from ..errors import SourceError, UserError, one_line
+from ..io.cameras import list_cameras
 from ..io.sinks import check_display
 from ..io.sources import is_camera
 from ..io.virtualcam import import_pyvirtualcam
@@ -36,6 +37,8 @@ from .signals import Interrupted, JobInterrupted, stop_signals_handled
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.list_cameras:
+        return print_cameras()
     if args.download_mask_rcnn:
         download_mask_rcnn(Path(args.mask_rcnn))
         print(f"Mask R-CNN model ready in {args.mask_rcnn}", file=sys.stderr)
@@ -68,6 +71,16 @@ def run(args: argparse.Namespace) -> int:
         return 0 if stop.delivered else 130
     finally:
         session.close()
+
+
+def print_cameras() -> int:
+    """--list-cameras: one line per camera (on stdout, for scripts); none: one line on stderr, exit 1."""
+    cameras = list_cameras()
+    if not cameras:
+        raise UserError("no camera found (none is plugged in, or your user may not open /dev/video*: group video)")
+    for camera in cameras:
+        print(camera.line())
+    return 0
 
 
 def run_batch(session: Session, jobs: list[Job]) -> int:
