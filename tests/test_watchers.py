@@ -96,7 +96,7 @@ def test_proc_fallback_counts_too(device) -> None:
 
 
 def test_watch_readers_says_why_it_cannot_count(device) -> None:
-    with pytest.raises(CannotCount, match="cannot be counted on win32"):
+    with pytest.raises(CannotCount, match="cannot be counted on Windows"):
         watch_readers(str(device), system="win32")
     with pytest.raises(CannotCount, match="OBS Virtual Camera is not a device file"):
         watch_readers("OBS Virtual Camera", system="linux")

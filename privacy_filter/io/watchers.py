@@ -186,7 +186,8 @@ def watch_readers(device: str, system: str | None = None) -> Readers:
     """A reader count for the virtual camera ``device`` (e.g. /dev/video10), or CannotCount saying why not."""
     system = sys.platform if system is None else system
     if not system.startswith("linux"):
-        raise CannotCount(f"the virtual camera's viewers cannot be counted on {system}")
+        shown = {"win32": "Windows", "darwin": "macOS"}.get(system, system)
+        raise CannotCount(f"the virtual camera's viewers cannot be counted on {shown}")
     if not os.path.exists(device):
         raise CannotCount(f"the virtual camera {device} is not a device file whose viewers can be counted")
     if not os.path.isdir("/proc/self/fd"):
