@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -187,8 +189,12 @@ def test_camera_off_between_calls_and_never_a_raw_frame(recorder, monkeypatch, c
         wait_for(lambda: len(sent()) >= 3, 60, "frames streamed at start")
         marks["released"] = wait_for(lambda: not camera_is_open(state), 10, "the camera released")
         reads = state["reads"]
+        # A browser listing the cameras opens the device for a moment (here 0.1 s): not a call.
+        probe = f"import time; f = open({str(device)!r}, 'rb'); time.sleep(0.1); f.close()"
+        subprocess.run([sys.executable, "-c", probe], check=True, timeout=30)
         time.sleep(1.5)
         marks["idle_reads"] = state["reads"] - reads
+        marks["idle_opens"] = state["opens"]
         with Viewer(device):
             marks["call"] = time.monotonic()
             wait_for(lambda: state["opens"] == 2, 10, "the camera reopened")
@@ -206,6 +212,7 @@ def test_camera_off_between_calls_and_never_a_raw_frame(recorder, monkeypatch, c
     assert lines[0].startswith(f"virtual camera: {device}, 854x480 at 15 FPS") and lines[1].startswith("Model: ")
     assert lines[2:] == [RELEASED, OPENED, RELEASED], "one line per change, nothing else"
     assert marks["idle_reads"] == 0, "no camera frame read while nobody watches"
+    assert marks["idle_opens"] == 1, "a device opened for a moment does not turn the camera on"
     assert not camera_is_open(state) and state["opens"] == 2
     [backend] = recorder.instances
     assert backend.closed, "SIGTERM closed the device"
@@ -227,7 +234,7 @@ def test_camera_off_between_calls_and_never_a_raw_frame(recorder, monkeypatch, c
 
 
 @needs_eval
-@pytest.mark.parametrize("how", ["--always-on", "cannot count"])
+@pytest.mark.parametrize("how", ["--always-on", "cannot count", "--output"])
 def test_the_camera_stays_on_with_always_on_or_where_viewers_cannot_be_counted(
         how, recorder, monkeypatch, capsys, tmp_path) -> None:
     pairs = davis(4)
@@ -237,8 +244,9 @@ def test_the_camera_stays_on_with_always_on_or_where_viewers_cannot_be_counted(
     device = tmp_path / "video10"
     device.write_bytes(b"")
     argv = ["--input", "0", "--virtual-cam", "--no-display", "--width", "0"]
-    argv += ["--always-on", "--virtual-cam-device", str(device)] if how == "--always-on" else \
-        ["--virtual-cam-device", "OBS Virtual Camera"]
+    argv += {"--always-on": ["--always-on", "--virtual-cam-device", str(device)],
+             "cannot count": ["--virtual-cam-device", "OBS Virtual Camera"],
+             "--output": ["--virtual-cam-device", str(device), "--output", str(tmp_path / "call.avi")]}[how]
 
     def script(marks: dict) -> None:
         wait_for(lambda: recorder.instances and len(recorder.instances[0].sent) >= 3, 60, "frames streamed")
@@ -251,4 +259,7 @@ def test_the_camera_stays_on_with_always_on_or_where_viewers_cannot_be_counted(
     assert RELEASED not in err
     if how == "cannot count":
         assert "OBS Virtual Camera is not a device file whose viewers can be counted: the camera stays on" in err
+    if how == "--output":
+        assert "--output records the whole time: the camera stays on while the program runs" in err
+        assert (tmp_path / "call.avi").stat().st_size > 0
     assert not camera_is_open(state) and recorder.instances[0].closed, "SIGTERM closed the camera and the device"
