@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import needs_eval
+from faultkit import FakeWindow
 from privacykit import davis, mostly_black, shows_the_room
 from test_virtualcam import RecordingBackend, source_index
 from watchkit import LoopingCamera, Viewer, camera_is_open
@@ -263,3 +264,36 @@ def test_the_camera_stays_on_with_always_on_or_where_viewers_cannot_be_counted(
         assert "--output records the whole time: the camera stays on while the program runs" in err
         assert (tmp_path / "call.avi").stat().st_size > 0
     assert not camera_is_open(state) and recorder.instances[0].closed, "SIGTERM closed the camera and the device"
+
+
+@needs_eval
+def test_the_window_shows_the_paused_picture_and_its_keys_still_work(recorder, monkeypatch, capsys, tmp_path) -> None:
+    """With the preview window open, released: the window shows what the call gets (the paused picture), and
+    q still quits (the camera and the device closed)."""
+    pairs = davis(4)
+    state: dict = {}
+    camera_stand_in(monkeypatch, [frame for frame, _ in pairs], state)
+    monkeypatch.setattr(ondemand, "GRACE_S", 0.5)
+    monkeypatch.setattr(app, "check_display", lambda: None)
+    FakeWindow.instances.clear()
+    monkeypatch.setattr(loop, "PreviewWindow", FakeWindow)
+    device = tmp_path / "video10"
+    device.write_bytes(b"")
+    quit_at: list[float] = []
+
+    def press_q() -> None:
+        wait_for(lambda: FakeWindow.instances and not camera_is_open(state) and state["opens"] == 1, 60, "released")
+        time.sleep(1.2)
+        quit_at.append(time.monotonic())
+        FakeWindow.instances[0].press_quit.set()
+
+    presser = threading.Thread(target=press_q, daemon=True)
+    presser.start()
+    status = app.main(["--input", "0", "--virtual-cam", "--virtual-cam-device", str(device), "--width", "0"])
+    presser.join(10)
+    err = capsys.readouterr().err
+    assert status == 0 and RELEASED in err, err
+    [window] = FakeWindow.instances
+    last = [picture for moment, picture in window.shown if moment > quit_at[0] - 1.0]
+    assert last and all(mostly_black(picture) for picture in last), "the window shows the paused picture"
+    assert not camera_is_open(state) and recorder.instances[0].closed
