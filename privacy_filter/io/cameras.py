@@ -13,7 +13,6 @@ OpenCV's V4L2 backend opens /dev/videoN for index N, so a camera found here is h
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import struct
@@ -22,6 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
+
+try:
+    import fcntl
+except ImportError:  # Windows: no ioctls there (its cameras are probed through OpenCV)
+    fcntl = None  # type: ignore[assignment]
 
 SYSFS = Path("/sys/class/video4linux")
 DEVICE = re.compile(r"^/dev/video(\d+)$")
@@ -54,6 +58,8 @@ class Camera:
 
 
 def _ioctl(fd: int, request: int, buffer: bytearray) -> bool:
+    if fcntl is None:
+        return False
     try:
         fcntl.ioctl(fd, request, buffer)
     except OSError:
