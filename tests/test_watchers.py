@@ -71,6 +71,22 @@ def test_inotify_starts_from_who_already_watches(device) -> None:
             readers.close()
 
 
+def test_a_descriptor_held_twice_is_set_right_by_the_resync(device) -> None:
+    """A viewer that dup'ed its descriptor before we watched: /proc sees 2, its one close event takes 1 away;
+    the /proc resync brings the count to 0 (the camera is not left on all day)."""
+    holder = Viewer(device, dup=True)
+    readers = InotifyReaders(device, resync=0.5)
+    try:
+        assert readers.count() == 2
+        holder.close()
+        time.sleep(0.1)
+        assert readers.count() == 1, "one close event for the one open"
+        assert settled(readers, 0, timeout=3.0) == 0
+    finally:
+        holder.close()
+        readers.close()
+
+
 def test_wait_returns_on_an_open_and_sleeps_otherwise(device) -> None:
     readers = InotifyReaders(device)
     try:

@@ -15,19 +15,23 @@ from pathlib import Path
 import cv2
 
 HOLDER = (
-    "import sys\n"
+    "import os, sys\n"
     "f = open(sys.argv[1], 'rb')\n"  # a call app opens the camera to read it
+    "twice = os.dup(f.fileno()) if len(sys.argv) > 2 else None\n"  # the same open, a second descriptor
     "print('open', flush=True)\n"
     "sys.stdin.readline()\n"  # ...and holds it until the call ends
     "f.close()\n"
+    "if twice is not None: os.close(twice)\n"
 )
 
 
 class Viewer:
-    """A process holding ``path`` open: ``Viewer(path)`` returns once it is open; ``close()`` ends it."""
+    """A process holding ``path`` open: ``Viewer(path)`` returns once it is open; ``close()`` ends it.
+    dup: the process holds the one open through two descriptors."""
 
-    def __init__(self, path: Path) -> None:
-        self.process = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE,
+    def __init__(self, path: Path, dup: bool = False) -> None:
+        argv = [sys.executable, "-c", HOLDER, str(path)] + (["dup"] if dup else [])
+        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         line = self.process.stdout.readline()

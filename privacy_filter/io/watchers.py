@@ -39,6 +39,9 @@ IN_Q_OVERFLOW = 0x00004000
 IN_IGNORED = 0x00008000
 _EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (then len bytes of name)
 PROC_POLL_S = 1.0  # the fallback's scan interval: fast enough for a call to start within ~1 s
+# inotify counts opens of a file description, /proc counts descriptors (a dup or a fork holds one open twice):
+# the event count is set from /proc this often, so that such a difference lasts seconds, not all day.
+RESYNC_S = 10.0
 
 
 class CannotCount(Exception):
@@ -92,8 +95,9 @@ def _libc() -> ctypes.CDLL:
 class InotifyReaders:
     """The device's other readers, counted from inotify open/close events (see the module's notes)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, resync: float = RESYNC_S) -> None:
         self.path = str(path)
+        self.resync = resync
         libc = _libc()
         fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if fd < 0:
@@ -105,9 +109,12 @@ class InotifyReaders:
             raise OSError(code, f"inotify_add_watch {self.path}: {os.strerror(code)}")
         self._fd: int | None = fd
         self._count = proc_readers(self.path)  # who had it open before the watch began
+        self._checked = time.monotonic()
         self.gone = False  # the device node was removed (the module unloaded)
 
     def count(self) -> int:
+        if time.monotonic() - self._checked >= self.resync:
+            return self.confirm()  # ~2 ms every 10 s
         self._drain()
         return self._count
 
@@ -123,6 +130,7 @@ class InotifyReaders:
         """The count from /proc (which sees who holds it), adopted as the count from now on."""
         self._drain()
         self._count = proc_readers(self.path)
+        self._checked = time.monotonic()
         return self._count
 
     def close(self) -> None:
