@@ -106,6 +106,27 @@ def test_a_call_turns_it_on_a_browser_listing_cameras_does_not() -> None:
     assert demand.step() is Change.RESUME and demand.camera_on
 
 
+def test_a_camera_that_would_not_open_is_tried_again_while_the_call_watches() -> None:
+    demand, readers, now = on_demand()
+    demand.step()
+    now[0] = 2.0
+    assert demand.step() is Change.RELEASE
+    now[0], readers.value = 3.0, 1
+    demand.step()
+    now[0] = 3.25
+    assert demand.step() is Change.RESUME
+    demand.retry_later(5.0)  # the camera would not open
+    assert not demand.camera_on and demand.retrying
+    now[0] = 8.0
+    demand.wait(10.0)
+    assert readers.waits[-1] == pytest.approx(0.25), "wakes for the retry"
+    now[0] = 8.25
+    assert demand.step() is Change.RESUME, "tried again"
+    demand.retry_later(5.0)
+    now[0], readers.value = 9.0, 0  # the call gives up
+    assert demand.step() is None and not demand.retrying, "the next call starts afresh"
+
+
 def test_wait_wakes_when_a_decision_is_due() -> None:
     demand, readers, now = on_demand()
     demand.step()  # nobody: the release is due at 2.0
@@ -144,6 +165,8 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
 def run_driven(argv: list[str], script: Callable[[dict], None]) -> tuple[int, dict]:
     """The program in this (main) thread while ``script(marks)`` drives it from another; then SIGTERM."""
     marks: dict = {}
+    running = threading.Event()
+    running.set()
 
     def drive() -> None:
         try:
@@ -151,12 +174,16 @@ def run_driven(argv: list[str], script: Callable[[dict], None]) -> tuple[int, di
         except BaseException as exc:  # reported by the test, after the program has stopped
             marks["error"] = exc
         finally:
-            os.kill(os.getpid(), signal.SIGTERM)
+            if running.is_set():  # (a program that ended by itself is not there to stop: pytest would be)
+                os.kill(os.getpid(), signal.SIGTERM)
 
     driver = threading.Thread(target=drive, daemon=True)
     driver.start()
-    status = app.main(argv)
-    driver.join(10)
+    try:
+        status = app.main(argv)
+    finally:
+        running.clear()
+    driver.join(30)
     if "error" in marks:
         raise marks["error"]
     return status, marks
@@ -282,7 +309,7 @@ def test_the_window_shows_the_paused_picture_and_its_keys_still_work(recorder, m
     quit_at: list[float] = []
 
     def press_q() -> None:
-        wait_for(lambda: FakeWindow.instances and not camera_is_open(state) and state["opens"] == 1, 60, "released")
+        wait_for(lambda: FakeWindow.instances and state.get("opens") == 1 and not camera_is_open(state), 60, "released")
         time.sleep(1.2)
         quit_at.append(time.monotonic())
         FakeWindow.instances[0].press_quit.set()
@@ -297,3 +324,37 @@ def test_the_window_shows_the_paused_picture_and_its_keys_still_work(recorder, m
     last = [picture for moment, picture in window.shown if moment > quit_at[0] - 1.0]
     assert last and all(mostly_black(picture) for picture in last), "the window shows the paused picture"
     assert not camera_is_open(state) and recorder.instances[0].closed
+
+
+@needs_eval
+def test_a_busy_camera_is_tried_again_and_the_call_sees_a_notice(recorder, monkeypatch, capsys, tmp_path) -> None:
+    """A call opens the virtual camera while another app has the real one: the call gets the notice (never
+    a frame), the program says so once and tries again; when the camera is free, filtered frames go out."""
+    pairs = davis(4)
+    state: dict = {"busy": {2, 3}}  # the first two reopenings fail
+    camera_stand_in(monkeypatch, [frame for frame, _ in pairs], state)
+    monkeypatch.setattr(ondemand, "GRACE_S", 0.5)
+    monkeypatch.setattr(ondemand, "RETRY_S", 0.4)
+    device = tmp_path / "video10"
+    device.write_bytes(b"")
+
+    def script(marks: dict) -> None:
+        wait_for(lambda: state.get("releases") == 1 and state["opens"] == 1, 60, "released")
+        with Viewer(device):
+            marks["call"] = time.monotonic()
+            wait_for(lambda: state["opens"] == 4 and camera_is_open(state), 20, "the camera open at last")
+            wait_for(lambda: any(not mostly_black(p) and t > marks["call"] for t, p in recorder.instances[0].sent),
+                     10, "a filtered frame")
+
+    status, marks = run_driven(["--input", "0", "--virtual-cam", "--virtual-cam-device", str(device),
+                                "--no-display", "--width", "0"], script)
+    err = capsys.readouterr().err
+    assert status == 0, err
+    assert err.strip().splitlines()[2:] == [
+        RELEASED, OPENED,
+        "cannot open camera 0: no camera there, or another program is using it; the call sees a notice, trying "
+        "again while it watches",
+        "camera 0 opened"], "said once, not at each try"
+    waiting = [picture for moment, picture in recorder.instances[0].sent if moment > marks["call"]]
+    first = next(i for i, picture in enumerate(waiting) if not mostly_black(picture))
+    assert first >= 2 and all(mostly_black(picture) for picture in waiting[:first]), "notices while it waited"

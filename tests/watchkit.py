@@ -57,16 +57,18 @@ class Viewer:
 class LoopingCamera:
     """Stands in for ``cv2.VideoCapture`` of a webcam: plays ``frames`` (HxWx3 uint8 BGR) over and over at
     ``fps``, as a camera delivers them. ``state`` (shared by every open) counts ``opens``, ``releases`` and
-    ``reads``, so a test can tell whether the camera is open (its light on) and whether frames were read."""
+    ``reads``, so a test can tell whether the camera is open (its light on) and whether frames were read.
+    The opens numbered in ``state["busy"]`` fail, as when another app has the camera."""
 
     def __init__(self, frames: list, state: dict, fps: float = 15.0) -> None:
         self.frames, self.state, self.fps = frames, state, fps
         for key in ("opens", "releases", "reads"):
             state.setdefault(key, 0)
         state["opens"] += 1
+        self.busy = state["opens"] in state.get("busy", ())
 
     def isOpened(self) -> bool:  # OpenCV's name
-        return True
+        return not self.busy
 
     def read(self) -> tuple[bool, object]:
         time.sleep(1.0 / self.fps)

@@ -30,7 +30,17 @@ from .build import build_effect, describe_models
 from .cli import PROGRAM
 from .controls import KEY_HELP, Controls
 from .jobs import Job
-from .ondemand import OPENED, PAUSED_INTERVAL_S, RELEASED, STARTING_LINES, Change, OnDemand, paused_screen
+from .ondemand import (
+    OPENED,
+    PAUSED_INTERVAL_S,
+    PAUSED_LINES,
+    RELEASED,
+    STARTING_LINES,
+    UNAVAILABLE_LINES,
+    Change,
+    OnDemand,
+    paused_screen,
+)
 from .outputs import Outputs
 from .overlay import draw_lines, lost_screen
 from .signals import Interrupted, JobInterrupted, no_interrupts
@@ -205,6 +215,7 @@ class Loop:
     demand: bool = False  # on demand wanted: watch the virtual camera's viewers once it is open
     on_demand: OnDemand | None = None
     next_paused: float = 0.0  # when the paused picture goes out again (camera off)
+    paused_lines: tuple[str, ...] = PAUSED_LINES  # what it says
 
     def run(self) -> None:
         last_time = time.perf_counter()
@@ -269,14 +280,15 @@ class Loop:
             self.processor.close()
             self.lost, self.next_paused = False, 0.0
         elif change is Change.RESUME:
-            print(OPENED, file=sys.stderr)
-            self._reopen()
+            self._resume()
         if self.on_demand.camera_on:
             return False
+        if not self.on_demand.retrying:  # the call that waited for the camera left: back to the usual note
+            self.paused_lines = PAUSED_LINES
         now = time.monotonic()
         if now >= self.next_paused:
             assert self.size is not None  # the camera was released after frames went out at this size
-            picture = paused_screen(self.size)
+            picture = paused_screen(self.size, self.paused_lines)
             self.outputs.stream(picture)
             if self.window is not None:
                 self.window.show(picture)
@@ -286,6 +298,26 @@ class Loop:
         else:
             self.on_demand.wait(self.next_paused - now)
         return True
+
+    def _resume(self) -> None:
+        """A call watches: reopen the camera. If it will not open (another app has it, it was unplugged), the
+        call keeps getting a notice and the camera is tried again every RETRY_S s, said once, not each time."""
+        assert self.on_demand is not None
+        retry = self.on_demand.retrying
+        if not retry:
+            print(OPENED, file=sys.stderr)
+        try:
+            self._reopen()
+        except SourceError as exc:
+            if not retry:
+                print(f"{one_line(str(exc))}; the call sees a notice, trying again while it watches", file=sys.stderr)
+            self.on_demand.retry_later()
+            self.paused_lines, self.next_paused = UNAVAILABLE_LINES, 0.0
+            return
+        if retry:
+            print(f"{self.source.name} opened", file=sys.stderr)
+        self.on_demand.retry_at = None
+        self.paused_lines = PAUSED_LINES
 
     def _reopen(self) -> None:
         """A call watches again: the camera opens and frames go out through the filter. Until the first one,

@@ -27,10 +27,12 @@ from .overlay import draw_lines
 GRACE_S = 2.0  # nobody watching this long: release the camera
 SETTLE_S = 0.25  # a viewer holding the device this long is a call, not a browser listing cameras
 PAUSED_INTERVAL_S = 1.0  # the paused picture's rate: keeps the device's format and a new viewer fed
+RETRY_S = 5.0  # a camera that would not open (another app has it, unplugged) is tried again this often
 RELEASED = "no call is watching: camera released"
 OPENED = "a call opened the virtual camera"
 PAUSED_LINES = ("Camera off: no call is watching.", "It turns on when a call opens this camera.")
 STARTING_LINES = ("Starting the camera...",)
+UNAVAILABLE_LINES = ("The camera cannot be opened (another app may be using it).", "Trying again...")
 
 
 class Change(Enum):
@@ -52,9 +54,28 @@ class OnDemand:
     clock: Callable[[], float] = time.monotonic
     camera_on: bool = True
     since: float | None = None  # since when the count has said the camera should change state
+    retry_at: float | None = None  # the camera would not open for this call: when to try again
+
+    @property
+    def retrying(self) -> bool:
+        return self.retry_at is not None
+
+    def retry_later(self, delay: float | None = None) -> None:
+        """The camera would not open after a RESUME: it stays off, and is tried again in ``delay`` s while the
+        call watches (a new call, after this one left, starts afresh)."""
+        self.camera_on = False
+        self.retry_at = self.clock() + (RETRY_S if delay is None else delay)
 
     def step(self) -> Change | None:
         now, count = self.clock(), self.readers.count()
+        if self.retry_at is not None:
+            if count == 0:
+                self.retry_at = None
+            elif now < self.retry_at:
+                return None
+            else:
+                self.camera_on = True
+                return Change.RESUME
         wants_on = count > 0
         if wants_on == self.camera_on:
             self.since = None
@@ -71,6 +92,8 @@ class OnDemand:
         return Change.RESUME if wants_on else Change.RELEASE
 
     def wait(self, timeout: float) -> None:
+        if self.retry_at is not None:
+            timeout = min(timeout, max(0.0, self.retry_at - self.clock()))
         if self.since is not None:
             due = self.since + (self.grace_s if self.camera_on else self.settle_s)
             timeout = min(timeout, max(0.0, due - self.clock()))
