@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from privacy_filter.io.cameras import Camera, camera_input, capture_sizes, linux_cameras
+from privacy_filter.io.cameras import AmbiguousCamera, Camera, camera_input, capture_sizes, linux_cameras
 
 HAVE_CAMERAS = Path("/sys/class/video4linux").is_dir() and any(Path("/sys/class/video4linux").iterdir())
 
@@ -74,7 +74,7 @@ def test_input_by_device_path_link_or_name(sysfs, tmp_path) -> None:
     assert camera_input("PrivacyFilter", cameras) is None, "the virtual camera is no input"
     assert camera_input("0", cameras) is None and camera_input("talk.mp4", cameras) is None
     cameras.append(Camera(4, "/dev/video4", "HD Pro Webcam C920", []))
-    with pytest.raises(ValueError, match=r"--input 'C920' matches 2 cameras: .*/dev/video4 .*; give the device"):
+    with pytest.raises(AmbiguousCamera, match=r"--input .C920. matches 2 cameras: .*/dev/video4 .*; give the device"):
         camera_input("C920", cameras)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..io.avfile import DEFAULT_QUALITY
-from ..io.cameras import camera_input
+from ..io.cameras import AmbiguousCamera, camera_input
 from ..io.capture import MIN_FRAME_SIDE
 from ..io.sources import is_camera
 from ..people.selection import KEEP_CHOICES
@@ -167,7 +167,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--input is empty; give a camera index, a file, a folder or a glob")
     try:  # a camera named by its device or its name: from here on, its index
         args.input = camera_input(args.input) or args.input
-    except ValueError as exc:
+    except AmbiguousCamera as exc:
         parser.error(str(exc))
     if args.effect == "image" and not args.background:
         parser.error("--effect image needs --background FILE")

@@ -40,6 +40,10 @@ V4L2_FRMSIZE_TYPE_DISCRETE = 1
 PROBE_INDICES = range(10)  # where the platform cannot list its cameras: the OpenCV indices tried
 
 
+class AmbiguousCamera(ValueError):
+    """--input names several cameras; the message names them."""
+
+
 @dataclass
 class Camera:
     """One camera: OpenCV ``index``, ``device`` node, ``name``; ``sizes`` (W, H) largest first (empty where
@@ -150,9 +154,12 @@ def camera_input(spec: str, cameras: list[Camera] | None = None) -> str | None:
     """The camera index (as text) that ``--input spec`` names by device path or by part of its name; None if
     it names none (then it is a file, a folder or a glob, or a mistake the file checks will report).
 
-    Raises ValueError (one line) if a name matches several cameras."""
+    Raises AmbiguousCamera (one line) if a name matches several cameras."""
     # /dev/v4l/by-id/usb-...-video-index0 and other links to the node count as the node.
-    real = os.path.realpath(spec) if spec.startswith("/dev/") or os.path.islink(spec) else spec
+    try:
+        real = os.path.realpath(spec) if spec.startswith("/dev/") or os.path.islink(spec) else spec
+    except (OSError, ValueError):  # a NUL byte...: not a camera; the file checks say what is wrong with it
+        return None
     match = DEVICE.match(real)
     if match:
         return match.group(1)
@@ -165,5 +172,5 @@ def camera_input(spec: str, cameras: list[Camera] | None = None) -> str | None:
              if wanted in camera.name.lower() and not camera.virtual]
     if len(named) > 1:
         listed = ", ".join(f"{camera.device} ({camera.name})" for camera in named)
-        raise ValueError(f"--input {spec!r} matches {len(named)} cameras: {listed}; give the device")
+        raise AmbiguousCamera(f"--input {spec!r} matches {len(named)} cameras: {listed}; give the device")
     return str(named[0].index) if named else None
