@@ -34,9 +34,7 @@ from typing import Protocol
 IN_CLOSE_WRITE = 0x00000008
 IN_CLOSE_NOWRITE = 0x00000010
 IN_OPEN = 0x00000020
-IN_DELETE_SELF = 0x00000400
 IN_Q_OVERFLOW = 0x00004000
-IN_IGNORED = 0x00008000
 _EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (then len bytes of name)
 PROC_POLL_S = 1.0  # the fallback's scan interval: fast enough for a call to start within ~1 s
 # inotify counts opens of a file description, /proc counts descriptors (a dup or a fork holds one open twice):
@@ -110,7 +108,6 @@ class InotifyReaders:
         self._fd: int | None = fd
         self._count = proc_readers(self.path)  # who had it open before the watch began
         self._checked = time.monotonic()
-        self.gone = False  # the device node was removed (the module unloaded)
 
     def count(self) -> int:
         if time.monotonic() - self._checked >= self.resync:
@@ -158,8 +155,6 @@ class InotifyReaders:
                 if mask & (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE):
                     self._count = max(0, self._count - 1)  # a close of an open made before we watched
                 overflow |= bool(mask & IN_Q_OVERFLOW)
-                if mask & (IN_DELETE_SELF | IN_IGNORED):
-                    self.gone = True
             if overflow:  # events were lost: count the sure way
                 self._count = proc_readers(self.path)
 
