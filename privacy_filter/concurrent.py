@@ -27,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import cv2
 import numpy as np
@@ -389,6 +390,7 @@ class LatestMask:
                     if self._closed:
                         return
                     frame, self._pending = self._pending, None
+                    assert frame is not None  # the wait ends on a pending frame (or returned above, closed)
                     generation, reset_finder, self._reset_finder = self._generation, self._reset_finder, False
                 reset = getattr(self.finder, "reset", None) if reset_finder else None
                 if reset is not None:
@@ -437,7 +439,7 @@ def follow_people(mask: _Mask, probability: np.ndarray, reach: float) -> list[Pe
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
         grown = []
         for person in mask.people:
-            small = person.mask.astype(np.float32, copy=False)
+            small: np.ndarray = person.mask.astype(np.float32, copy=False)
             if small.shape != (height, width):
                 small = cv2.resize(small, (width, height), interpolation=cv2.INTER_AREA)
             grown.append(cv2.dilate(small, kernel))
@@ -495,4 +497,4 @@ def overlap(
     ahead = Lookahead(source, finder, wanted=lambda: not idle() and (processor.privacy or processor.want_alpha),
                       opencv_threads=threads)
     processor.finder = ahead
-    return ahead.start()
+    return cast(Source, ahead.start())  # a stand-in for the source: its own verbs, the rest by __getattr__

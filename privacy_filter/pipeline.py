@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from .person import Person
 from .render.compositor import Compositor
 from .render.matte import MatteRefiner
 from .segment.selfie import SelfieSegmenter
+
+if TYPE_CHECKING:
+    from .render.effects import Effect
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +127,7 @@ class FrameProcessor:
     """
 
     finder: PeopleFinder
-    effect: Callable[[np.ndarray], np.ndarray]
+    effect: Effect  # (frame, alpha=None) -> background
     selector: UserSelector = field(default_factory=UserSelector)
     refiner: MatteRefiner = field(default_factory=MatteRefiner)
     privacy: bool = True

@@ -85,3 +85,19 @@ def run_cli(*args: str, timeout: float = 120, env: dict[str, str] | None = None)
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+# --- say loudly when most of the suite did not run --------------------------------------------------------------
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """Without ../shared most tests skip and the run still passes: the last lines say so, and how to fix it."""
+    skipped = len(terminalreporter.stats.get("skipped", []))
+    ran = sum(len(terminalreporter.stats.get(key, [])) for key in ("passed", "failed", "error", "skipped"))
+    if EVAL.is_dir() or not skipped:
+        return
+    terminalreporter.write_sep("!", "WARNING: most of the suite did not run", red=True, bold=True)
+    terminalreporter.write_line(
+        f"{skipped} of {ran} tests were SKIPPED: the shared data and models were not found at {SHARED}.\n"
+        "They hold the real photos and clips the quality and privacy tests read. Put the project's shared/ folder "
+        "beside the repository (../shared), or set PRIVACY_FILTER_SHARED to where it is, and run again.",
+        red=True,
+    )

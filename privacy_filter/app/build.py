@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +58,7 @@ def _people_stage(args: argparse.Namespace, finder: PeopleFinder, every: int | N
     return FacePeople(finder, detector, idle_every=every, busy_every=every)
 
 
-def describe_models(finder: object) -> str:
+def describe_models(finder: Any) -> str:  # any finder or wrapper: looked into by duck typing
     """The model(s) in use and their runtime, for the startup line and the ``f`` overlay."""
     while hasattr(finder, "finder"):  # a worker wrapper (concurrent.Lookahead / LatestMask)
         finder = finder.finder

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn, TypeVar
 
 from ..errors import UserError
 from ..io.avfile import DEFAULT_QUALITY
@@ -30,7 +31,10 @@ PROGRAM_NAME = "privacy-filter" if Path(sys.argv[0]).name == "privacy-filter" el
 CAMERA_PREVIEW_WIDTH = 600  # the seed's width: a camera in the window, where speed matters most
 
 
-def _number(text: str, kind: type, what: str) -> int | float:
+_Number = TypeVar("_Number", int, float)
+
+
+def _number(text: str, kind: Callable[[str], _Number], what: str) -> _Number:
     """``text`` as an int or float, or the flag's one-line error ("must be <what>, not 'x'")."""
     try:
         return kind(text)
@@ -93,7 +97,7 @@ def default_width(args: argparse.Namespace) -> int:
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr (exit 2), not the whole usage block."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 

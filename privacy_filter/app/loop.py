@@ -357,6 +357,7 @@ class Loop:
         source = self.source
         realtime = self.window is not None or self.outputs.virtual_cam
         if source.finished and getattr(source, "ended_early", False):
+            assert not isinstance(source, ImageSource)  # only a file reader ends early (or a Lookahead over one)
             raise SourceError(f"{source.name} {source.shortfall}: the file is truncated or corrupt")
         if source.finished:
             if isinstance(source, ImageSource) and realtime and self.last_frame is not None:

@@ -39,13 +39,14 @@ class Outputs:
         A frame goes to both files or to neither: a stop signal landing between the two writes waits for the
         second (else the matte video would end one frame short of the output)."""
         size = (output.shape[1], output.shape[0])
-        gray = None
+        gray: np.ndarray | None = None
         if self.mask_output is not None:
             gray = alpha_to_gray(alpha) if alpha is not None else np.zeros(output.shape[:2], np.uint8)
         with signals_deferred():
             if self.output is not None:
                 self._sink("output", self.output, size, color=True).write(output)
             if self.mask_output is not None:
+                assert gray is not None  # made above whenever there is a mask output
                 self._sink("mask", self.mask_output, size, color=False).write(gray)
 
     def frames(self, key: str) -> int:

@@ -20,10 +20,12 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from types import FrameType
+from typing import Any, cast
 
 import av
 import cv2
@@ -85,7 +87,7 @@ class AVCapture:
 
     def __init__(self, clock: FileClock) -> None:
         self.clock = clock
-        self._container = av.open(str(clock.path), "r")
+        self._container: av.container.InputContainer | None = av.open(str(clock.path), "r")
         if not self._container.streams.video:
             self._container.close()
             raise ValueError("no video stream")
@@ -100,13 +102,14 @@ class AVCapture:
 
     def get(self, prop: int) -> float:
         if prop == cv2.CAP_PROP_FPS:
-            rate = self._stream.average_rate or self._stream.guessed_rate
+            rate: Fraction | float | None = self._stream.average_rate or self._stream.guessed_rate
             return float(rate) if rate else 0.0
         if prop == cv2.CAP_PROP_FRAME_COUNT:
             if self._stream.frames:
                 return float(self._stream.frames)  # from the header (mp4, avi)
             # WebM, MKV, TS...: no count, only a duration; estimate it as OpenCV does (duration x rate), which
             # CaptureReader treats as an estimate (exact_count=False) and turns back into the duration.
+            assert self._container is not None  # CaptureReader asks get() only while the file is open
             duration, rate = self._container.duration, self.get(cv2.CAP_PROP_FPS)
             return float(round(duration / av.time_base * rate)) if duration and rate else 0.0
         if prop == cv2.CAP_PROP_POS_MSEC:  # the last frame's time, for CaptureReader's truncation check
@@ -132,6 +135,7 @@ class AVCapture:
 
     def _decode(self) -> Iterator[av.VideoFrame]:
         bad = 0
+        assert self._container is not None  # iterated by read(), only while the file is open
         for packet in self._container.demux(self._stream):
             try:
                 frames = packet.decode()
@@ -239,7 +243,8 @@ class AVVideoSink:
 
     def _video_stream(self, suffix: str, quality: int) -> av.VideoStream:
         codec = VIDEO_CODECS[suffix]
-        stream = self._out.add_stream(codec, rate=Fraction(self.fps).limit_denominator(1001))
+        # A video codec's name (VIDEO_CODECS), so a video stream: the stubs only know that for literal names.
+        stream = cast(av.VideoStream, self._out.add_stream(codec, rate=Fraction(self.fps).limit_denominator(1001)))
         stream.width, stream.height = self._even
         # What every browser and player decodes (Motion JPEG's own variant is full range).
         stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
@@ -372,7 +377,8 @@ def _signals_held() -> Iterator[None]:
         yield
         return
     caught: list[int] = []
-    previous: dict[int, object] = {}
+    previous: dict[int, Callable[[int, FrameType | None], Any] | int | signal.Handlers | None] = {}
+    sig: int
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda signum, _frame: caught.append(signum))
@@ -408,10 +414,12 @@ class _Audio:
         else:
             encoder = AUDIO_ENCODER.get(suffix, "aac")
             rate = stream.rate if encoder == "aac" else 48000  # Opus only takes 48 kHz (and lower steps)
-            self._stream = out.add_stream(encoder, rate=rate, layout="stereo" if stream.channels > 1 else "mono")
+            # An audio encoder's name (AUDIO_ENCODER, "aac"): the stubs only know that for literal names.
+            self._stream = cast(av.AudioStream, out.add_stream(encoder, rate=rate,
+                                                               layout="stereo" if stream.channels > 1 else "mono"))
             self._stream.bit_rate = AUDIO_BITRATE
         self._packets = source.demux(stream)
-        self._pending: av.Packet | None = None
+        self._pending: av.Packet[av.AudioStream] | None = None
         self._shift = round(start / stream.time_base) if stream.time_base else 0
 
     @classmethod
@@ -431,6 +439,7 @@ class _Audio:
         """Mux the input's sound up to ``until`` s (output time; None: all of it)."""
         for packet in self._next_packets(until):
             if self.copy:
+                assert packet.pts is not None and packet.dts is not None  # _next_packets yields only timed ones
                 packet.pts -= self._shift
                 packet.dts -= self._shift
                 packet.stream = self._stream
@@ -446,7 +455,7 @@ class _Audio:
                 for encoded in self._stream.encode(frame):
                     self._out.mux(encoded)
 
-    def _next_packets(self, until: float | None) -> Iterator[av.Packet]:
+    def _next_packets(self, until: float | None) -> Iterator[av.Packet[av.AudioStream]]:
         while True:
             packet = self._pending
             self._pending = None

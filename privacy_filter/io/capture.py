@@ -14,6 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -29,6 +30,18 @@ MAX_FRAME_SIDE = 8192  # a frame larger than this after resizing is refused (it 
 MIN_FRAME_SIDE = 16
 # A file that stops this many frames short of the count in its header is truncated or corrupt.
 SHORT_BY_FRAMES, SHORT_BY_FRACTION = 2, 0.02
+
+
+class Capture(Protocol):
+    """What ``CaptureReader`` reads from: ``cv2.VideoCapture``'s verbs (a camera, or ``avfile.AVCapture`` for files)."""
+
+    def isOpened(self) -> bool: ...
+
+    def read(self) -> tuple[bool, np.ndarray | None]: ...
+
+    def get(self, prop: int, /) -> float: ...
+
+    def release(self) -> None: ...
 
 
 def quiet_ffmpeg() -> None:
@@ -116,7 +129,7 @@ class CaptureReader:
 
     def __init__(
         self,
-        open_capture: Callable[[], cv2.VideoCapture],
+        open_capture: Callable[[], Capture],
         name: str,
         live: bool,
         width: int = 600,
@@ -136,7 +149,7 @@ class CaptureReader:
         self.frames_read = 0  # frames taken from the device so far (dropped ones included)
         self.error: str | None = None  # why the reader stopped early, if it did
         self._open_capture = open_capture
-        self._capture: cv2.VideoCapture | None = None
+        self._capture: Capture | None = None
         self._frames: deque[np.ndarray] = deque()
         self._cond = threading.Condition()
         self._opened = threading.Event()
@@ -267,6 +280,8 @@ class CaptureReader:
     def _read_one(self) -> np.ndarray | None:
         """One frame from the device, or None if it failed (an exception counts as a failure)."""
         try:
+            if self._capture is None:  # a reopen that failed: no frame, like a failed read
+                return None
             ok, frame = self._capture.read()
         except Exception:
             return None
@@ -279,6 +294,7 @@ class CaptureReader:
         """Remember the timestamp of the frame just read (files whose frame count is only an estimate)."""
         if not self.live and not self.exact_count:
             with contextlib.suppress(Exception):
+                assert self._capture is not None  # called just after a read; were it not, suppressed like any failure
                 self.last_ms = float(self._capture.get(cv2.CAP_PROP_POS_MSEC) or 0.0)
 
     def _release(self) -> None:

@@ -68,7 +68,7 @@ class BodiesUnavailable(ModelError):
     DENSIFY op). The people stage then runs on faces alone, as before the bodies."""
 
 
-def _model(name: str, model_dir: Path | None, runtime: str | None, threads: int | None) -> TFLiteModel:
+def _model(name: str, model_dir: str | Path | None, runtime: str | None, threads: int | None) -> TFLiteModel:
     folder = Path(model_dir or os.environ.get("PRIVACY_FILTER_MODEL_DIR") or BUNDLED_MODELS_DIR)
     path = verified_path(folder / name, PEOPLE_MODELS[name], "pose model")  # missing or corrupt: ModelError
     kwargs = {} if threads is None else {"threads": threads}
@@ -81,7 +81,7 @@ def _model(name: str, model_dir: Path | None, runtime: str | None, threads: int 
 class BodyMasker:
     """detect(frame) -> bodies; mask(frame, body) -> that body's HxW float32 mask in [0, 1]."""
 
-    def __init__(self, landmark: str = "full", model_dir: Path | None = None, runtime: str | None = None,
+    def __init__(self, landmark: str = "full", model_dir: str | Path | None = None, runtime: str | None = None,
                  threads: int | None = None, min_score: float = MIN_SCORE) -> None:
         if landmark not in LANDMARKS:
             raise ModelError(f"pose landmark model must be one of {', '.join(LANDMARKS)}, not {landmark!r}")

@@ -55,7 +55,7 @@ class FaceDetector:
         self,
         model: str = "full",
         min_score: float | None = None,
-        model_dir: Path | None = None,
+        model_dir: str | Path | None = None,
         runtime: str | None = None,
         threads: int | None = None,
     ) -> None:

@@ -218,15 +218,16 @@ class UserSelector:
         # Overlap with the user's last region, relative to that region (not IoU): a region that swallowed the
         # user in a merge still contains them, and so does a region the user left half of (fast motion).
         previous = self._user_core
-        previous_area = max(1, np.count_nonzero(previous))
+        assert previous is not None  # update() matches only when there is a user region
+        previous_area = max(1, int(np.count_nonzero(previous)))
         best, best_overlap = None, 0
         for i, core in enumerate(cores):
-            overlap = np.count_nonzero(core & previous)
+            overlap = int(np.count_nonzero(core & previous))
             if overlap > best_overlap:
                 best, best_overlap = i, overlap
         if best is None:
             return None
-        inside = best_overlap / max(1, np.count_nonzero(cores[best]))
+        inside = best_overlap / max(1, int(np.count_nonzero(cores[best])))
         if best_overlap / previous_area >= self.match_fraction or inside >= 0.5:
             return best
         return None

@@ -122,7 +122,7 @@ def assign(core: np.ndarray, faces: Sequence[FaceBox], guide: np.ndarray | None)
     # user, the border between the newcomer's shirt and the user's is drawn by the picture, not by geometry.
     winner, smallest, second = _two_smallest(plain)
     sure = core & (smallest < SURE_RATIO * second)
-    for j in np.nonzero(under_head.any(axis=(1, 2)))[0]:
+    for j in map(int, np.nonzero(under_head.any(axis=(1, 2)))[0]):
         sure &= (winner != j) | ((head_distance(faces[j], grid) < SEED_HEAD) & ~under_head[j])
     markers = np.zeros(grid, np.int32)
     markers[sure] = winner[sure] + 1

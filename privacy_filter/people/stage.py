@@ -271,7 +271,7 @@ class FacePeople:
         if keep is None:
             return 0.0
         core = person.mask > 0.5
-        return float(np.count_nonzero(core & ~keep)) / max(1, np.count_nonzero(core))
+        return float(np.count_nonzero(core & ~keep)) / max(1, int(np.count_nonzero(core)))
 
     def _cut(self, person: Person) -> Person:
         keep = self._keep_for(person, self._keeps)
@@ -280,7 +280,7 @@ class FacePeople:
         # A pose mask that would take a big share of the region (the pose model lost the person: hips far out
         # of the frame, a wrong body matched) is not trusted: a neighbour is never worth cutting the user.
         core = person.mask > 0.5
-        if np.count_nonzero(core & ~keep) > BODY_MAX_CUT * max(1, np.count_nonzero(core)):
+        if np.count_nonzero(core & ~keep) > BODY_MAX_CUT * max(1, int(np.count_nonzero(core))):
             return person
         return Person(person.score, person.box, np.where(keep, person.mask, 0.0).astype(np.float32), person.face)
 
@@ -309,7 +309,7 @@ class FacePeople:
     def _detect(self, frame: np.ndarray) -> list[FaceBox]:
         height, width = frame.shape[:2]
         self.detections += 1
-        faces = []
+        faces: list[FaceBox] = []
         for face in self.detector.detect(frame):
             x0, y0, x1, y1 = (float(v) for v in face.box)
             box = (x0 / width, y0 / height, x1 / width, y1 / height)

@@ -64,7 +64,8 @@ _FRESH: dict[int, weakref.ref] = {}
 def _fresh(background: np.ndarray) -> np.ndarray:
     """Note ``background`` (a new array made by this call of an effect) as the compositor's to write into."""
     key = id(background)
-    _FRESH[key] = weakref.ref(background, lambda _, key=key: _FRESH.pop(key, None))
+    # mypy cannot type a lambda with a default-argument parameter:
+    _FRESH[key] = weakref.ref(background, lambda _, key=key: _FRESH.pop(key, None))  # type: ignore[misc]
     return background
 
 
@@ -268,8 +269,9 @@ def _block_means(small: np.ndarray, weight: np.ndarray | None, grid: tuple[int, 
     if weight is None:
         return cv2.resize(small, grid, interpolation=cv2.INTER_AREA)
     plain = cv2.resize(small, grid, interpolation=cv2.INTER_AREA).astype(np.float32)
-    numerator = cv2.resize(small.astype(np.float32) * weight[..., None], grid, interpolation=cv2.INTER_AREA)
-    denominator = cv2.resize(weight, grid, interpolation=cv2.INTER_AREA)
+    # float32 in, float32 out (cv2's stubs allow integer arrays too, to which += float would not apply)
+    numerator: np.ndarray = cv2.resize(small.astype(np.float32) * weight[..., None], grid, interpolation=cv2.INTER_AREA)
+    denominator: np.ndarray = cv2.resize(weight, grid, interpolation=cv2.INTER_AREA)
     if BLOCK_FILL > 0:
         # Normalised convolution on the block grid: a block's own background counts fully, its neighbours'
         # with BLOCK_FILL; a block with no background of its own thus takes its neighbours'.

@@ -243,7 +243,7 @@ class MatteRefiner:
         self.apply_size = int(apply_size)
         self.cut_level = float(cut_level)
         self.cuts = 0  # scene cuts seen (for tests and benchmarks)
-        self._flow = None
+        self._flow: cv2.DISOpticalFlow | None = None
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
         self.grow_px = int(grow_px)
         self.feather_px = int(feather_px)
@@ -264,10 +264,11 @@ class MatteRefiner:
             _SUPPORT.pop(id(self._out), None)
         self._shape = (height, width)
         self._grey = np.empty((height, width), np.uint8)
-        self._out = np.empty((height, width), np.float32)
+        self._out: np.ndarray = np.empty((height, width), np.float32)
         # support_of's entry for this buffer goes when the buffer does (a refiner dropped, a new frame size).
         key = id(self._out)
-        self._out_ref = weakref.ref(self._out, lambda _, key=key: _SUPPORT.pop(key, None))
+        # mypy cannot type a lambda with a default-argument parameter:
+        self._out_ref = weakref.ref(self._out, lambda _, key=key: _SUPPORT.pop(key, None))  # type: ignore[misc]
         self._term = np.empty((height, width), np.float32)
         self._planes: list[np.ndarray] | None = None  # the split frame (or apply grid) in _apply
         self._small_buffers: tuple[np.ndarray, np.ndarray] | None = None  # (out, term) when apply_size halves
@@ -365,7 +366,7 @@ class MatteRefiner:
         else:
             inside = out
         cv2.threshold(inside, TINY, 0.0, cv2.THRESH_TOZERO, dst=inside)
-        cv2.min(inside, 1.0, dst=inside)
+        cv2.min(inside, 1.0, dst=inside)  # type: ignore[call-overload]  # cv2 takes a scalar; its stubs do not say so
         _SUPPORT[id(out)] = (self._out_ref, box if self.guided else (0, 0, width, height))
         return out
 
@@ -440,6 +441,7 @@ class MatteRefiner:
         if previous is None or previous.shape != coarse.shape:
             self._previous_alpha = coarse
             return coarse
+        assert previous_grey is not None  # set in every call that set the previous alpha
         if self.follow:
             previous, previous_grey = self._follow(previous, previous_grey, grey_small)
         # Local grey change, averaged over a small window so that sensor noise does not count as motion.
@@ -448,7 +450,7 @@ class MatteRefiner:
             self.cuts += 1
             self._previous_alpha = coarse
             return coarse
-        weight = cv2.min(change * self.motion_gain + self.still_weight, 1.0)
+        weight = cv2.min(change * self.motion_gain + self.still_weight, 1.0)  # type: ignore[call-overload]  # as above
         smoothed = previous + weight * (coarse - previous)
         if dropped is not None:
             # Hide fast: weight 1 for a fall inside a dropped person (min keeps every rise on the EMA).
@@ -463,10 +465,11 @@ class MatteRefiner:
                 ) -> tuple[np.ndarray, np.ndarray]:
         """previous matte and grey warped onto the current frame along the optical flow (work grid)."""
         if self._flow is None:
-            self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+            self._flow = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)  # = DISOpticalFlow_create
         current8 = cv2.convertScaleAbs(grey, alpha=255.0)
         previous8 = cv2.convertScaleAbs(previous_grey, alpha=255.0)
-        flow = self._flow.calc(current8, previous8, None)  # for each current pixel, where it was before
+        # for each current pixel, where it was before (None: cv2 allocates the flow; its stubs want an array)
+        flow = self._flow.calc(current8, previous8, None)  # type: ignore[call-overload]  # stubs: see above
         height, width = grey.shape
         if self._grid is None or self._grid[0].shape != grey.shape:
             self._grid = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))

@@ -186,7 +186,9 @@ def _flatbuffer_io(buffer: bytes) -> tuple[list[int], list[str]]:
         offset = int.from_bytes(buffer[offset_pos : offset_pos + 2], "little")
         return table + offset if offset else None
 
-    def vector(pos: int) -> tuple[int, int]:
+    def vector(pos: int | None) -> tuple[int, int]:
+        if pos is None:  # field() found no such field: one the cv2.dnn fallback needs
+            raise ValueError("a required field is missing from the model file")
         start = pos + u32(pos)
         return start + 4, u32(start)
 

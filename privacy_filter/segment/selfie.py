@@ -31,7 +31,8 @@ class SelfieSegmenter:
     ((256, 144) for model_selection=1, (256, 256) for 0); the map spans the whole frame (stretched).
     """
 
-    def __init__(self, model_selection: int = 1, model_dir: Path | None = None, runtime: str | None = None) -> None:
+    def __init__(self, model_selection: int = 1, model_dir: str | Path | None = None,
+                 runtime: str | None = None) -> None:
         if model_selection not in MODEL_FILES:
             raise ModelError(f"model_selection must be 0 or 1, not {model_selection}")
         name = MODEL_FILES[model_selection]
