@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -36,7 +37,6 @@ from .signals import Interrupted, JobInterrupted, no_interrupts
 CAMERA_LOST_AFTER_S = 0.5  # no new frame for this long: the camera is lost, say so on screen
 CAMERA_GIVE_UP_AFTER_S = 10.0  # ...and for this long: stop with an error
 STILL_INTERVAL_S = 1 / 30  # a paused video or a still image is re-filtered (and streamed) at this rate
-# What a folder of inputs may hold (other files in it are left alone).
 
 def check_snapshot_dir(value: str) -> Path:
     folder = Path(value)
@@ -89,7 +89,12 @@ class Session:
 
 def run_job(session: Session, job: Job) -> int:
     """Filter one input into its outputs; the number of frames written. Raises JobInterrupted on Ctrl-C,
-    SIGTERM or SIGHUP (see ``main``) once the files so far are safely closed."""
+    SIGTERM or SIGHUP (see ``main``) once the files so far are safely closed.
+
+    A video file's result that is not the whole input (interrupted, quit with q, the input truncated or
+    stalled) goes under its partial name (``files.partial_name``), never under the user's name: that name
+    only ever holds a complete result, and an existing file there stays as it was. A camera has no end to
+    reach: what it recorded is the result."""
     args = session.args
     source = open_source(job.input, args.width).start()
     try:  # segmentation on a worker thread, overlapped with compositing (Mask R-CNN in real time: asynchronous)
@@ -100,21 +105,23 @@ def run_job(session: Session, job: Job) -> int:
         raise
     outputs = Outputs(
         job.output, job.mask_output, video=job.video, fps=source.fps or 30.0,
-        virtual_cam=args.virtual_cam, virtual_cam_device=args.virtual_cam_device, overwrite=args.overwrite,
+        virtual_cam=args.virtual_cam, virtual_cam_device=args.virtual_cam_device,
+        overwrite=args.overwrite,
         models="" if session.display else describe_models(session.processor.finder),
         clock=getattr(source, "clock", None), quality=args.quality,
     )
     progress = Progress(source.frame_count) if (job.output or job.mask_output) and not source.live else None
+    unfinished = not source.live  # a file's result is partial unless the loop reads it to its end
     loop: Loop | None = None
     try:
         window = session.ensure_window()
         loop = Loop(args, source, session.processor, outputs, window, session.controls, session.background,
                     progress, input_spec=job.input, snapshot_dir=session.snapshot_dir)
         loop.run()
-    except (KeyboardInterrupt, Interrupted):
+    except (KeyboardInterrupt, Interrupted) as stop:
         with no_interrupts():
             (loop.source if loop else source).stop()
-            outputs.close(publish=True)
+            outputs.close(publish=True, partial=unfinished)
             # After SIGHUP the terminal may be gone (writing to it fails): the files are saved all the same.
             with contextlib.suppress(OSError):
                 if progress:
@@ -122,14 +129,16 @@ def run_job(session: Session, job: Job) -> int:
                 saved = interrupted_message(job, outputs)
                 if saved:
                     print(saved, file=sys.stderr)
-        raise JobInterrupted(max(outputs.frames("output"), outputs.frames("mask"), outputs.streamed)) from None
+        delivered = max(outputs.frames("output"), outputs.frames("mask"), outputs.streamed)
+        raise JobInterrupted(delivered, getattr(stop, "signum", signal.SIGINT)) from None
     except SourceError as exc:
-        # The input died mid-way (camera gone, file truncated): what was filtered so far is good, keep it.
+        # The input died mid-way (camera gone, file truncated or stalled): what was filtered so far is good, keep it.
         with no_interrupts():
             (loop.source if loop else source).stop()
-            frames = outputs.close(publish=True)
-        if job.output and frames:
-            raise SourceError(f"{exc}; {job.output} holds the {frames} frames done before") from None
+            outputs.close(publish=True, partial=unfinished)
+        saved = holding(job, outputs, "before")
+        if saved:
+            raise SourceError(f"{exc}; {saved}") from None
         raise
     except BaseException:
         with no_interrupts():
@@ -138,33 +147,51 @@ def run_job(session: Session, job: Job) -> int:
         raise
     finally:
         session.processor.close()  # end the segmentation worker (after a model run in progress)
+    quit_early = session.controls.quit
     with no_interrupts():
         loop.source.stop()
         # Read to its end (not quit with q half-way): the file gets all of the input's sound.
-        frames = outputs.close(publish=True, complete=not session.controls.quit)
+        frames = outputs.close(publish=True, complete=not quit_early, partial=unfinished and quit_early)
         if progress:
             progress.finish()
-    if job.output:
+    if quit_early and unfinished and outputs.published:
+        print(f"stopped: {holding(job, outputs, 'so far')}", file=sys.stderr)
+    elif job.output and "output" in outputs.published:
         print(f"wrote {frames} frame{'' if frames == 1 else 's'} to {one_line(str(job.output))}", file=sys.stderr)
     return frames
 
 
 def interrupted_message(job: Job, outputs: Outputs) -> str | None:
     """What an interrupted job saved, in one line (None if it had no files to write)."""
-    saved = [(path, outputs.frames(key)) for key, path in (("output", job.output), ("mask", job.mask_output)) if path]
+    if not (job.output or job.mask_output):
+        return None
+    saved = holding(job, outputs, "so far")
+    return f"interrupted: {saved}" if saved else "interrupted before any frame was filtered: nothing was saved"
+
+
+def holding(job: Job, outputs: Outputs, when: str) -> str | None:
+    """Where the job's files went and how many frames they hold, in words (None if none was saved):
+    "a.partial.mp4 holds the 285 frames done so far; a.mp4 is left as it was"."""
+    saved = [(key, path, outputs.frames(key)) for key, path in outputs.published.items()]
     if not saved:
         return None
-    if not any(count for _, count in saved):
-        return "interrupted before any frame was filtered: nothing was saved"
-    counts = {count for _, count in saved}
+    counts = {count for _, _, count in saved}
     if len(counts) > 1:  # cannot happen since a frame goes to both or neither; said plainly if it ever does
-        return "interrupted: " + " and ".join(
-            f"{one_line(str(path))} holds {count} frame{'' if count == 1 else 's'}" for path, count in saved
-        )
-    (count,) = counts
-    names = " and ".join(one_line(str(path)) for path, _ in saved)
-    verb = "holds" if len(saved) == 1 else "hold"
-    return f"interrupted: {names} {verb} the {count} frame{'' if count == 1 else 's'} done so far"
+        text = " and ".join(f"{one_line(str(path))} holds {count} frame{'' if count == 1 else 's'}"
+                            for _, path, count in saved)
+    else:
+        (count,) = counts
+        names = " and ".join(one_line(str(path)) for _, path, _ in saved)
+        verb = "holds" if len(saved) == 1 else "hold"
+        text = f"{names} {verb} the {count} frame{'' if count == 1 else 's'} done {when}"
+    targets = {"output": job.output, "mask": job.mask_output}
+    for key, path, _ in saved:
+        target = targets[key]
+        if target is not None and path != target:
+            shown = one_line(str(target))
+            text += (f"; {shown} is left as it was" if target.exists() or target.is_symlink()
+                     else f"; {shown} is written only by a run that reaches the end")
+    return text
 
 
 @dataclass
@@ -250,6 +277,7 @@ class Loop:
         realtime = self.window is not None or self.outputs.virtual_cam
         if source.finished and getattr(source, "ended_early", False):
             raise SourceError(f"{source.name} {source.shortfall}: the file is truncated or corrupt")
+
         if source.finished:
             if isinstance(source, ImageSource) and realtime and self.last_frame is not None:
                 self.still = True

@@ -3,8 +3,8 @@
 source -> ... -> sink, for files:
 ``open_video_file(path, width)``  a ``CaptureReader`` (the same threaded reader as the camera) over ``AVCapture``;
     every frame's time is kept in ``reader.clock`` (a ``FileClock``), in order.
-``AVVideoSink(path, fps, size, color, clock, quality)``  write(frame) / close(publish, complete): H.264 (VP9 in
-    .webm) yuv420p, each frame at its input time (a variable frame rate stays variable), the input's audio
+``AVVideoSink(path, fps, size, color, clock, quality)``  write(frame) / finish(complete), publish(partial): H.264 (VP9
+    in .webm) yuv420p, each frame at its input time (a variable frame rate stays variable), the input's audio
     copied when the container takes it, else re-encoded (AAC; Opus in .webm), interleaved as frames are written
     so that a file closed early (Ctrl-C) holds the sound up to its last frame. The matte (color=False) is
     grey: luma only, neutral chroma. Like the other file sinks it writes a hidden temporary file beside the
@@ -209,6 +209,7 @@ class AVVideoSink:
         self.fps = fps if 0 < fps < 1000 else 30.0
         self._clock = clock
         self._closed = False
+        self._ready = False  # finished, checked, not yet published
         self._last_pts = -1
         self._audio: _Audio | None = None
         suffix = self.path.suffix.lower()
@@ -309,15 +310,41 @@ class AVVideoSink:
         cv2.convertScaleAbs(frame, planes[:height], alpha=219 / 255, beta=16)
         return planes
 
-    def close(self, publish: bool = True, complete: bool = False) -> None:
-        """Finish the file and move it to its name (publish=False, or no frames: throw it away).
+    def close(self, publish: bool = True, complete: bool = False, partial: bool = False) -> Path | None:
+        """``finish`` the file, then ``publish`` it (or, publish=False, ``discard`` it); where it went (None: no
+        frames, or discarded). Closing twice does nothing."""
+        if not publish:
+            self.discard()
+            return None
+        return self.publish(partial) if self.finish(complete) else None
+
+    def finish(self, complete: bool = False) -> bool:
+        """Finish the temporary file and check that it reads back; True if it holds frames to publish.
 
         complete: the input was read to its end, so all its sound goes in (else the sound up to the last
-        frame's end). Raises SinkError if the finished file is not a complete video (it is then removed) or
-        cannot be renamed (it is then kept, and the message says where). Closing twice does nothing.
+        frame's end). Raises SinkError if the finished file is not a complete video (it is then removed).
+        Finishing twice does nothing more.
         """
         if self._closed:
-            return
+            return self._ready
+        problem = self._end(complete)
+        if self.frames == 0:
+            self._temp.unlink(missing_ok=True)
+            return False
+        gone = files.removed_during_run(self._temp)
+        if gone:  # written to the end without an error (an open file outlives its name): not the disk
+            raise SinkError(f"could not finish {self.path}: {gone}; nothing was saved")
+        count = None if problem else files.video_frames(self._temp)
+        problem = problem or files.short_of(count, self.frames)
+        if problem:
+            self._temp.unlink(missing_ok=True)
+            raise SinkError(f"could not finish {self.path}: {problem} (is the disk full?); nothing was saved")
+        self.frames = count or self.frames  # what the file really holds
+        self._ready = True
+        return True
+
+    def _end(self, complete: bool) -> str | None:
+        """Flush the encoder, add the rest of the sound and close the container; what went wrong, or None."""
         self._closed = True
         problem = None
         try:
@@ -342,19 +369,25 @@ class AVVideoSink:
                 self._out.close()
             except (av.error.FFmpegError, OSError) as exc:
                 problem = problem or str(exc)
-        if not publish or self.frames == 0:
-            self._temp.unlink(missing_ok=True)
-            return
-        gone = files.removed_during_run(self._temp)
-        if gone:  # written to the end without an error (an open file outlives its name): not the disk
-            raise SinkError(f"could not finish {self.path}: {gone}; nothing was saved")
-        count = None if problem else files.video_frames(self._temp)
-        problem = problem or files.short_of(count, self.frames)
-        if problem:
-            self._temp.unlink(missing_ok=True)
-            raise SinkError(f"could not finish {self.path}: {problem} (is the disk full?); nothing was saved")
-        self.frames = count or self.frames  # what the file really holds
+        return problem
+
+    def publish(self, partial: bool = False) -> Path:
+        """Put the finished file under its name (partial: under its partial name, ``files.partial_name``,
+        never over a file); the path it went to. SinkError (the file kept, the message says where) if not."""
+        if not self._ready:
+            raise ValueError("publish() before a successful finish()")
+        self._ready = False
+        if partial:
+            return files.publish_partial(self._temp, self.path, what="video")
         files.publish(self._temp, self.path, self.overwrite, what="video")
+        return self.path
+
+    def discard(self) -> None:
+        """Throw the file away (finishing it first if need be, so the encoder and the input are closed)."""
+        if not self._closed:
+            self._end(complete=False)
+        self._ready = False
+        self._temp.unlink(missing_ok=True)
 
 
 def _no_sound(path: Path, exc: Exception) -> None:

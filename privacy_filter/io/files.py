@@ -141,6 +141,28 @@ def publish(temporary: Path, target: Path, overwrite: bool, what: str = "file") 
         ) from None
 
 
+def partial_name(target: Path) -> Path:
+    """Where a result that is not complete (an interrupted run, a truncated input) goes: ``STEM.partial.EXT``
+    beside ``target``, so that the user's name only ever holds a complete result."""
+    return target.with_name(f"{target.stem}.partial{target.suffix}")
+
+
+def publish_partial(temporary: Path, target: Path, what: str = "video") -> Path:
+    """Put the finished but incomplete ``temporary`` under ``target``'s partial name (the first free one of
+    ``STEM.partial.EXT``, ``STEM.partial-2.EXT``...), never over any file; the path it ended up at.
+    Raises SinkError, keeping ``temporary``, if it cannot be put anywhere."""
+    first = partial_name(target)
+    try:
+        for number in range(1, 1000):
+            name = first if number == 1 else first.with_name(f"{first.stem}-{number}{first.suffix}")
+            if _publish_new(temporary, name):
+                return name
+        raise FileExistsError(errno.EEXIST, "every name tried exists")
+    except OSError as exc:
+        raise SinkError(f"cannot save the partial {what} beside {target} ({exc.strerror or exc}); "
+                        f"it is kept as {temporary}") from None
+
+
 def _publish_new(temporary: Path, target: Path) -> bool:
     """Move ``temporary`` to ``target`` if nothing has that name; False (temporary untouched) if something has."""
     try:
@@ -237,3 +259,4 @@ def short_of(count: int | None, frames: int) -> str | None:
     if count < frames:
         return f"only {count} of its {frames} frames read back"
     return None
+
