@@ -1,6 +1,7 @@
 """A finished file stays finished (issue 22): a result that is not the whole input (interrupted, the input cut
 short) goes to ``STEM.partial.EXT`` beside the output, never over the user's file; an interrupted run exits as
-shells report a signal; an image and its matte are saved both or neither.
+shells report a signal; an image and its matte are saved both or neither; --skip-existing finishes what is
+not complete.
 
 Real clips from ../shared (cut as an interrupted copy leaves them), real signals to the real program.
 """
@@ -115,6 +116,61 @@ def test_a_second_interrupted_run_does_not_replace_the_first_partial(monkeypatch
                "run that reaches the end" in capsys.readouterr().err
     assert len(read_video(tmp_path / "o.partial.mp4")) == 19 and len(read_video(tmp_path / "o.partial-2.mp4")) == 9
     assert not out.exists()
+
+
+# --- item 3: --skip-existing finishes what is not complete ---------------------------------------------------
+
+
+@pytest.mark.required_in_ci
+def test_skip_existing_after_an_interrupted_batch_finishes_it(monkeypatch, capsys, tmp_path, clip62) -> None:
+    inputs, results = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    for name in ("a", "b"):
+        shutil.copy(clip62, inputs / f"{name}.avi")
+    signal_self_on_frame(monkeypatch, 62 + 30)  # half-way through b
+    assert app.main(["--input", str(inputs), "--no-display", "-o", str(results)]) == 130
+    capsys.readouterr()
+    assert sorted(p.name for p in results.iterdir()) == ["a.avi", "b.partial.avi"]
+    monkeypatch.undo()
+    assert app.main(["--input", str(inputs), "--no-display", "-o", str(results), "--skip-existing"]) == 0
+    err = capsys.readouterr().err
+    assert f"skipped: {results / 'a.avi'} exists" in err and "b.avi" not in "".join(
+        line for line in err.splitlines() if line.startswith("skipped"))
+    assert len(read_video(results / "a.avi")) == 62 and len(read_video(results / "b.avi")) == 62
+
+
+@pytest.mark.required_in_ci
+def test_skip_existing_redoes_an_old_partial_under_the_name(capsys, tmp_path, clip62) -> None:
+    """An interrupted run of an older version left 20 of the input's 62 frames under the output's name."""
+    out = tmp_path / "o.avi"
+    write_video(out, clip_frames(20))
+    assert app.main(["--input", str(clip62), "--no-display", "-o", str(out), "--skip-existing"]) == 0
+    err = capsys.readouterr().err
+    assert (f"not complete: {out} (it holds 20 of its input's 62 frames); filtering {clip62} again (the file is "
+            "replaced once the new one is complete)") in err
+    assert len(read_video(out)) == 62
+
+
+@pytest.mark.required_in_ci
+def test_skip_existing_redoes_a_truncated_output(capsys, tmp_path, clip62) -> None:
+    """A copy cut short: its header announces 62 frames, fewer are there."""
+    out = tmp_path / "o.mp4"
+    assert app.main(["--input", str(clip62), "--no-display", "-o", str(tmp_path / "whole.mp4")]) == 0
+    truncate(tmp_path / "whole.mp4", out, 0.35)
+    capsys.readouterr()
+    assert app.main(["--input", str(clip62), "--no-display", "-o", str(out), "--skip-existing"]) == 0
+    err = capsys.readouterr().err
+    assert f"not complete: {out} (its header announces 62 frames but it holds " in err, err
+    assert len(read_video(out)) == 62
+
+
+def test_skip_existing_still_skips_a_complete_output(capsys, tmp_path, clip62) -> None:
+    out = tmp_path / "o.mp4"
+    assert app.main(["--input", str(clip62), "--no-display", "-o", str(out)]) == 0
+    before = digest(out)
+    assert app.main(["--input", str(clip62), "--no-display", "-o", str(out), "--skip-existing"]) == 0
+    assert "nothing to do" in capsys.readouterr().err and digest(out) == before
+
 
 
 # --- item 4: an image and its matte, both or neither -------------------------------------------------------

@@ -106,7 +106,7 @@ def run_job(session: Session, job: Job) -> int:
     outputs = Outputs(
         job.output, job.mask_output, video=job.video, fps=source.fps or 30.0,
         virtual_cam=args.virtual_cam, virtual_cam_device=args.virtual_cam_device,
-        overwrite=args.overwrite,
+        overwrite=args.overwrite or job.redo,
         models="" if session.display else describe_models(session.processor.finder),
         clock=getattr(source, "clock", None), quality=args.quality,
     )
