@@ -1,7 +1,6 @@
 """A finished file stays finished (issue 22): a result that is not the whole input (interrupted, the input cut
-short) goes to ``STEM.partial.EXT`` beside the output, never over the user's file; an interrupted run exits as
-shells report a signal; an image and its matte are saved both or neither; --skip-existing finishes what is
-not complete.
+short or stalled) goes to ``STEM.partial.EXT`` beside the output, never over the user's file; an interrupted
+run exits as shells report a signal; --skip-existing finishes what is not complete.
 
 Real clips from ../shared (cut as an interrupted copy leaves them), real signals to the real program.
 """
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import EVAL, PORTRAITS, REPO, SPEED_CLIP, needs_eval, run_cli
 from faultkit import (
+    StallingPipe,
     clip_frames,
     error_lines,
     interrupt_when_written,
@@ -198,3 +198,45 @@ def test_an_image_and_its_matte_on_a_full_disk_are_both_refused(tmp_path) -> Non
     assert ours(result.stderr) == [f"privacy-filter: error: cannot write image {image} (is the disk full?)"]
     left = result.stdout.strip().splitlines()[-1]
     assert left.strip() == "left:", f"neither file (a matte alone would make a re-run refuse): {left}"
+
+
+# --- item 5: a dangling symlink as --output ----------------------------------------------------------------
+
+
+@pytest.mark.required_in_ci
+def test_a_dangling_symlink_as_output_is_refused_before_any_frame(tmp_path) -> None:
+    link = tmp_path / "out.mp4"
+    link.symlink_to(tmp_path / "gone.mp4")
+    result = run_cli("--input", str(SHORT_CLIP), "--no-display", "-o", str(link))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert ours(result.stderr) == [f"privacy-filter: error: --output {link} already exists (a link to "
+                                   f"{tmp_path / 'gone.mp4'}, which is missing); pass --overwrite to replace it"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"] and link.is_symlink(), "nothing written"
+    result = run_cli("--input", str(SHORT_CLIP), "--no-display", "-o", str(link), "--overwrite")
+    assert result.returncode == 0, result.stderr
+    assert not link.is_symlink() and len(read_video(link)) == 41, "--overwrite replaces the link itself"
+
+
+# --- item 7: a pipe that stalls mid-stream -------------------------------------------------------------------
+
+
+@pytest.mark.required_in_ci
+def test_a_pipe_that_stalls_mid_stream_ends_with_one_line_keeping_the_frames(tmp_path) -> None:
+    pipe = StallingPipe(tmp_path, clip_frames(15))
+    out = tmp_path / "o.mp4"
+    try:
+        process = start_cli("--input", str(pipe.path), "--no-display", "-o", str(out))
+        try:
+            _, err = process.communicate(timeout=60)  # the 10 s time-out, and the start-up
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    finally:
+        pipe.release()
+    assert process.returncode == 1 and "Traceback" not in err, err
+    partial = tmp_path / "o.partial.mp4"
+    assert ours(err) == [f"privacy-filter: error: {pipe.path} gave no new frame for 10 s (a pipe or stream that "
+                         f"stalled?); {partial} holds the 15 frames done before; {out} is written only by a run "
+                         "that reaches the end"]
+    assert len(read_video(partial)) == 15

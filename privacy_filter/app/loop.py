@@ -37,6 +37,9 @@ from .signals import Interrupted, JobInterrupted, no_interrupts
 CAMERA_LOST_AFTER_S = 0.5  # no new frame for this long: the camera is lost, say so on screen
 CAMERA_GIVE_UP_AFTER_S = 10.0  # ...and for this long: stop with an error
 STILL_INTERVAL_S = 1 / 30  # a paused video or a still image is re-filtered (and streamed) at this rate
+# A file, pipe or stream that gives no next frame for this long (a pipe whose writer hangs) ends the run with
+# an error, keeping what was done: the same time the first frame is given (capture.OPEN_TIMEOUT_S).
+STALL_TIMEOUT_S = 10.0
 
 def check_snapshot_dir(value: str) -> Path:
     folder = Path(value)
@@ -277,7 +280,9 @@ class Loop:
         realtime = self.window is not None or self.outputs.virtual_cam
         if source.finished and getattr(source, "ended_early", False):
             raise SourceError(f"{source.name} {source.shortfall}: the file is truncated or corrupt")
-
+        if not source.live and float(getattr(source, "stalled_s", 0.0)) > STALL_TIMEOUT_S:
+            raise SourceError(f"{source.name} gave no new frame for {STALL_TIMEOUT_S:.0f} s "
+                              "(a pipe or stream that stalled?)")
         if source.finished:
             if isinstance(source, ImageSource) and realtime and self.last_frame is not None:
                 self.still = True

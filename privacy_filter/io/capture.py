@@ -144,6 +144,7 @@ class CaptureReader:
         self._stopped = False
         self._finished = False
         self.last_frame_time = time.monotonic()
+        self._reading_since: float | None = None  # when the read the reader thread is inside began
         self._thread = threading.Thread(target=self._run, name=f"reader:{name}", daemon=True)
         self._thread.start()
         timeout = OPEN_TIMEOUT_S if open_timeout is None else open_timeout
@@ -264,12 +265,22 @@ class CaptureReader:
             self.error = _cannot_open(self.name, self.live)
         return False
 
+    @property
+    def stalled_s(self) -> float:
+        """How long the reader has been inside one read of the device (a pipe or stream that stopped sending
+        blocks there); 0 when it is not reading (a frame just came, or the queue is full: the filter is slow)."""
+        since = self._reading_since
+        return time.monotonic() - since if since is not None else 0.0
+
     def _read_one(self) -> np.ndarray | None:
         """One frame from the device, or None if it failed (an exception counts as a failure)."""
+        self._reading_since = time.monotonic()
         try:
             ok, frame = self._capture.read()
         except Exception:
             return None
+        finally:
+            self._reading_since = None
         if not (ok and isinstance(frame, np.ndarray)):
             return None
         self._note_time()

@@ -62,6 +62,10 @@ def _check_output_path(path: Path, overwrite: bool, video: bool, flag: str) -> P
         raise SinkError(f"{flag} {path}: {folder} is a file, not a folder")
     if path.is_dir():
         raise SinkError(f"{flag} {path} is a folder, not a file name")
+    if path.is_symlink() and not path.exists() and not overwrite:
+        # A dangling link is a name that is taken: publishing would find it there only at the end of the run.
+        raise SinkError(f"{flag} {path} already exists (a link to {os.readlink(path)}, which is missing); "
+                        "pass --overwrite to replace it")
     if path.exists() and not overwrite:
         raise SinkError(f"{flag} {path} already exists; pass --overwrite to replace it")
     try:
