@@ -226,7 +226,7 @@ def test_a_still_image_keeps_streaming_until_interrupted(recording_pyvirtualcam,
     monkeypatch.setattr(loop.time, "sleep", sleep)
     status = app.main(["--input", str(image), "--virtual-cam", "--no-display"])
     [camera] = recording_pyvirtualcam.opened
-    assert status == 0, "frames went out before Ctrl-C: a normal end"
+    assert status == 130, "Ctrl-C: the status shells report for it"
     assert len(camera.frames) >= 10 and camera.closed
     assert all(0 < seconds <= 1 / 30 for seconds in sleeps)
     assert all(np.array_equal(frame.shape, camera.frames[0].shape) for frame in camera.frames)
@@ -339,8 +339,9 @@ def test_camera_loss_sends_the_notice_never_the_room(recording_backend, monkeypa
     # The files: the filtered frames the call got, in the same order; nothing from the time the camera was lost.
     written, mattes = read_video(output), read_video(matte)
     assert len(written) == len(mattes) == len(filtered), err
-    assert f"{output} holds the {len(filtered)} frames done before" in err
+    assert f"{output} and {matte} hold the {len(filtered)} frames done before" in err
     for picture, alpha, index in zip(written, mattes, delivered, strict=True):
         frame, truth = pairs[index]
         assert shows_the_room(picture, frame, effect(frame), truth) < 0.05, f"written frame {index}"
         assert alpha.max() > 200, f"matte {index}: the person is kept"
+
