@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 
 from ..errors import SourceError, UserError, native_stderr_silenced, one_line
+from ..imagefiles import read_image
 from ..io.files import IMAGE_EXTENSIONS as WRITABLE_IMAGES
 from ..io.files import VIDEO_CODECS, check_output_path, unfinished, video_frames
 from ..io.sources import IMAGE_EXTENSIONS, is_camera, is_image_name
@@ -208,7 +209,7 @@ def without_existing(source: str, targets: dict[str, Path], video: bool) -> tupl
             readable = target.is_file() and video_frames(target) is not None
         else:
             with native_stderr_silenced():
-                readable = target.is_file() and cv2.imread(str(target), cv2.IMREAD_UNCHANGED) is not None
+                readable = target.is_file() and read_image(target, cv2.IMREAD_UNCHANGED) is not None
         if not readable:
             raise UserError(f"{flag} {target} exists but does not read back as a {'video' if video else 'picture'}; "
                             "remove it to filter its input again")

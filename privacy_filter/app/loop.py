@@ -21,6 +21,7 @@ import numpy as np
 
 from ..concurrent import overlap
 from ..errors import SourceError, UserError, one_line
+from ..imagefiles import write_image
 from ..io.capture import conform
 from ..io.progress import Progress
 from ..io.sinks import PreviewWindow, alpha_to_gray
@@ -37,6 +38,7 @@ from .signals import Interrupted, JobInterrupted, no_interrupts
 CAMERA_LOST_AFTER_S = 0.5  # no new frame for this long: the camera is lost, say so on screen
 CAMERA_GIVE_UP_AFTER_S = 10.0  # ...and for this long: stop with an error
 STILL_INTERVAL_S = 1 / 30  # a paused video or a still image is re-filtered (and streamed) at this rate
+FPS_WINDOW_S = 0.5  # the rate shown (title, f overlay) is averaged over about this long
 # A file, pipe or stream that gives no next frame for this long (a pipe whose writer hangs) ends the run with
 # an error, keeping what was done: the same time the first frame is given (capture.OPEN_TIMEOUT_S).
 STALL_TIMEOUT_S = 10.0
@@ -215,11 +217,12 @@ class Loop:
     last_frame: np.ndarray | None = None
     still: bool = False  # an image input: keep filtering it (keys still change the result) until quit
     fps: float = 0.0
+    _interval: float = 0.0  # moving average of the time between frames going out (s)
+    _last_time: float = 0.0
     lost: bool = False  # the live source has been silent for CAMERA_LOST_AFTER_S
 
     def run(self) -> None:
-        last_time = time.perf_counter()
-        interval = 0.0  # moving average of the time between frames; FPS = 1 / it (an average of 1/dt is biased)
+        self._last_time = time.perf_counter()
         # A file shown in the window or streamed as a camera plays at its own rate, not as fast as we can.
         realtime = self.window is not None or self.outputs.virtual_cam
         pace = 1.0 / self.source.fps if (realtime and not self.source.live and self.source.fps) else 0.0
@@ -247,10 +250,7 @@ class Loop:
             self.outputs.stream(result.output)
             if self.progress:
                 self.progress.update()
-            now = time.perf_counter()
-            interval = 0.9 * interval + 0.1 * (now - last_time) if interval else now - last_time
-            self.fps = 1.0 / max(interval, 1e-6)
-            last_time = now
+            self._tick()
             if self.window is not None:
                 self._show(result.output, result.alpha)
             self._wait(pace, start)
@@ -262,9 +262,21 @@ class Loop:
         start = time.perf_counter()
         result = self.processor.process(self.last_frame)
         self.outputs.stream(result.output)
+        self._tick()  # the rate shown is the replay's (about 1 / STILL_INTERVAL_S), not one frame's time
         if self.window is not None:
             self._show(result.output, result.alpha)
         self._wait(STILL_INTERVAL_S, start)
+
+    def _tick(self) -> None:
+        """A frame went out: update ``fps``, from a moving average of the time between frames (an average of
+        1/dt would be biased) over about FPS_WINDOW_S, whatever the rate (a fixed weight per frame would take
+        seconds to follow a slow rate)."""
+        now = time.perf_counter()
+        elapsed = now - self._last_time
+        weight = min(1.0, elapsed / FPS_WINDOW_S)
+        self._interval = (1 - weight) * self._interval + weight * elapsed if self._interval else elapsed
+        self.fps = 1.0 / max(self._interval, 1e-6)
+        self._last_time = now
 
     def _wait(self, interval: float, start: float) -> None:
         """Until ``interval`` s after ``start``, reading keys meanwhile if there is a window."""
@@ -286,6 +298,7 @@ class Loop:
         if source.finished:
             if isinstance(source, ImageSource) and realtime and self.last_frame is not None:
                 self.still = True
+                self._interval, self._last_time = 0.0, time.perf_counter()  # the rate is now the replays'
                 return False
             if realtime and self.args.loop and not source.live:
                 source.stop()
@@ -341,7 +354,7 @@ class Loop:
     def _snapshot(self, picture: np.ndarray) -> None:
         path = snapshot_path(self.snapshot_dir)
         try:
-            saved = cv2.imwrite(str(path), picture)
+            saved = write_image(path, picture)  # cv2.imwrite crashes on a folder name that is not UTF-8
         except cv2.error:
             saved = False
         if saved:

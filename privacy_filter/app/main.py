@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.virtual_cam:
         import_pyvirtualcam()  # not installed: say how to install it before any work
+    note_no_privacy(args, jobs)
     background = load_background(args.background) if args.background else None
     display = not args.no_display
     if not display and not (args.output or args.mask_output or args.virtual_cam):
@@ -70,6 +71,21 @@ def run(args: argparse.Namespace) -> int:
         return exit_status(stop)
     finally:
         session.close()
+
+
+def note_no_privacy(args: argparse.Namespace, jobs: list[Job]) -> None:
+    """--no-privacy with something going out (a file, the virtual camera): one note line, since what goes out
+    shows the room and everyone in it (in the window, p turns privacy on)."""
+    if not args.no_privacy:
+        return
+    going = [one_line(str(job.output)) for job in jobs if job.output is not None][:3]
+    if args.virtual_cam:
+        going.append("the virtual camera")
+    if not going:
+        return
+    until = "until you press p" if not args.no_display else "for the whole run"
+    print(f"{PROGRAM}: note: --no-privacy: {' and '.join(going)} will show the room and everyone in it, "
+          f"unfiltered, {until}", file=sys.stderr)
 
 
 def run_batch(session: Session, jobs: list[Job]) -> int:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
-import cv2
 
 from ..errors import SinkError
+from ..imagefiles import can_write_image
 from .capture import SHORT_BY_FRACTION, SHORT_BY_FRAMES
 
 # The encoder PyAV (avfile.py) writes each video container with: H.264 plays everywhere; browsers play VP9 in .webm;
@@ -80,7 +80,7 @@ def _check_output_path(path: Path, overwrite: bool, video: bool, flag: str) -> P
             problem = check_encoder(path)
             if problem:
                 raise SinkError(f"{flag} {path}: {problem}; try .mp4")
-        elif not cv2.haveImageWriter(str(path)):
+        elif not can_write_image(path):
             raise SinkError(f"{flag} {path}: this OpenCV cannot write {suffix} images; try .png")
     finally:
         probe.unlink(missing_ok=True)

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from ..errors import SinkError, native_stderr_silenced
+from ..imagefiles import write_image
 from . import files
 
 SYSTEM_FONTS = "/usr/share/fonts"
@@ -65,8 +66,8 @@ class ImageFileSink:
         except OSError as exc:
             raise SinkError(f"cannot write image {self.path}: {exc.strerror or exc}") from None
         try:
-            with native_stderr_silenced():  # libpng's own "Write Error" on a full disk
-                written = cv2.imwrite(str(temp), last)
+            with native_stderr_silenced():  # libpng's own complaints
+                written = write_image(temp, last)  # by its bytes: cv2.imwrite crashes on a non-UTF-8 name
         except cv2.error:
             written = False
         if not written:
