@@ -318,3 +318,74 @@ def test_decoded_frames_are_contiguous_so_the_worker_result_is_used(tmp_path) ->
     finally:
         source.stop()
     assert seen == 6
+
+
+# ---------------------------------------------------------------- clips that start late (issue 22, item 15)
+
+def make_marked_clip(path: Path, frames: list[np.ndarray], video_start: float, audio_start: float) -> Path:
+    """``frames`` (HxWx3 uint8 BGR) at 30 fps from ``video_start`` s, with a white flash as frame 30; a sound
+    track from ``audio_start`` s, silent but for a 0.1 s beep starting exactly with the flash. As a recording
+    cut from a longer one (or a TS from a running recorder) has: its timestamps do not start at 0, and its
+    picture and sound need not start together."""
+    rate = 48000
+    out = av.open(str(path), "w")
+    video = out.add_stream("libx264", rate=30)
+    video.height, video.width = frames[0].shape[:2]
+    video.pix_fmt = "yuv420p"
+    video.codec_context.time_base = Fraction(1, 90000)
+    sound = out.add_stream("aac", rate=rate, layout="mono")
+    for index, frame in enumerate(frames):
+        picture = av.VideoFrame.from_ndarray(np.full_like(frame, 255) if index == 30 else frame, format="bgr24")
+        picture.pts, picture.time_base = round((video_start + index / 30) * 90000), Fraction(1, 90000)
+        for packet in video.encode(picture):
+            out.mux(packet)
+    for packet in video.encode(None):
+        out.mux(packet)
+    flash = video_start + 1.0
+    total, done = round((video_start + len(frames) / 30 - audio_start) * rate), 0
+    while done < total:
+        count = min(1024, total - done)
+        when = audio_start + np.arange(done, done + count) / rate
+        wave = np.where((when >= flash) & (when < flash + 0.1), 0.5 * np.sin(2 * np.pi * TONE_HZ * when), 0.0)
+        chunk = av.AudioFrame.from_ndarray((wave * 32767).astype(np.int16)[None], format="s16", layout="mono")
+        chunk.sample_rate, chunk.pts, chunk.time_base = rate, round(audio_start * rate) + done, Fraction(1, rate)
+        for packet in sound.encode(chunk):
+            out.mux(packet)
+        done += count
+    for packet in sound.encode(None):
+        out.mux(packet)
+    out.close()
+    return path
+
+
+def beep_after_flash(path: Path) -> float:
+    """When the beep starts minus when the flash is shown (s), as a player decodes ``path``: 0 in step."""
+    with av.open(str(path)) as container:
+        flash = next(frame.time for frame in container.decode(video=0)
+                     if frame.to_ndarray(format="gray").mean() > 200)
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            wave = frame.to_ndarray().astype(np.float64).ravel()
+            wave = wave / 32768 if np.abs(wave).max() > 2 else wave
+            loud = np.nonzero(np.abs(wave) > 0.1)[0]
+            if loud.size:
+                return frame.time + loud[0] / frame.sample_rate - flash
+    raise AssertionError(f"no beep in {path}")
+
+
+@pytest.mark.required_in_ci
+@pytest.mark.parametrize(("name", "video_start", "audio_start"), [
+    ("recorder.ts", 10.0, 10.0),  # a TS from a recorder that had been running
+    ("picture-late.ts", 10.2, 10.0),  # ...whose picture starts after its sound
+    ("trimmed.mp4", 5.0, 5.0),  # an MP4 cut from a longer one
+    ("sound-late.mp4", 5.0, 5.3),
+    ("trimmed.mkv", 3.2, 3.0),
+])
+def test_a_clip_that_starts_late_keeps_its_sound_in_step(frames, tmp_path, name, video_start, audio_start) -> None:
+    source = make_marked_clip(tmp_path / name, frames[:60], video_start, audio_start)
+    assert abs(beep_after_flash(source)) < 0.005, "the input itself is in step"
+    out = tmp_path / "out.mp4"
+    result = run_cli("--input", str(source), "--output", str(out), "--no-display")
+    assert result.returncode == 0, result.stderr  # a late start is not a truncated file
+    assert len(read_back(out)["times"]) == 60
+    assert abs(beep_after_flash(out)) < 0.015, f"sound {beep_after_flash(out) * 1000:+.0f} ms off the picture"

@@ -107,11 +107,24 @@ class AVCapture:
                 return float(self._stream.frames)  # from the header (mp4, avi)
             # WebM, MKV, TS...: no count, only a duration; estimate it as OpenCV does (duration x rate), which
             # CaptureReader treats as an estimate (exact_count=False) and turns back into the duration.
-            duration, rate = self._container.duration, self.get(cv2.CAP_PROP_FPS)
-            return float(round(duration / av.time_base * rate)) if duration and rate else 0.0
+            duration, rate = self._duration(), self.get(cv2.CAP_PROP_FPS)
+            return float(round(duration * rate)) if duration > 0 and rate else 0.0
         if prop == cv2.CAP_PROP_POS_MSEC:  # the last frame's time, for CaptureReader's truncation check
             return 1000.0 * self.clock.times[-1] if self.clock.times else 0.0
         return 0.0
+
+    def _duration(self) -> float:
+        """The container's duration in seconds from its first timestamp (``clock.start``), like the frame times;
+        0 if unknown. FFmpeg's Matroska/WebM demuxer gives the segment's Duration, which FFmpeg's own muxer
+        writes as the last timestamp counted from 0: a recording that starts late (cut from a longer one)
+        would otherwise look truncated by its start time."""
+        duration = self._container.duration
+        if not duration:
+            return 0.0
+        seconds = duration / av.time_base
+        if "matroska" in self._container.format.name:
+            seconds -= self.clock.start
+        return seconds
 
     def read(self) -> tuple[bool, np.ndarray | None]:
         try:

@@ -286,16 +286,17 @@ def video_extent(path: Path, count: bool = True) -> Extent | None:
     try:
         with av.open(str(path), "r") as container:
             stream = container.streams.video[0]
+            start = container.start_time / av.time_base if container.start_time else 0.0
             duration = container.duration / av.time_base if container.duration else 0.0
+            if duration and "matroska" in container.format.name:
+                duration -= start  # its Duration is the last timestamp (see avfile.AVCapture._duration)
             packets, end = 0, 0.0
             if count:
                 for packet in container.demux(stream):
                     if packet.size == 0 or packet.pts is None:
                         continue  # AVI's repeat chunks and the end marker
                     packets += 1
-                    end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
-                start = container.start_time / av.time_base if container.start_time else 0.0
-                end -= start
+                    end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base) - start)
             return Extent(packets, end, int(stream.frames or 0), duration)
     except (av.error.FFmpegError, IndexError, OSError):
         return None
