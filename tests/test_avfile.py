@@ -389,3 +389,20 @@ def test_a_clip_that_starts_late_keeps_its_sound_in_step(frames, tmp_path, name,
     assert result.returncode == 0, result.stderr  # a late start is not a truncated file
     assert len(read_back(out)["times"]) == 60
     assert abs(beep_after_flash(out)) < 0.015, f"sound {beep_after_flash(out) * 1000:+.0f} ms off the picture"
+
+
+# ---------------------------------------------------------------- AVI timing (issue 22, item 10)
+
+@pytest.mark.parametrize("fps", [12.5, 30.0, 30000 / 1001])
+def test_an_avi_output_keeps_a_fractional_rate(frames, tmp_path, fps) -> None:
+    """AVI has one fixed rate: it must be the input's (12.5 fps was written as 12: 4.96 s became 5.17 s),
+    with every frame at its time and the header counting exactly the frames written."""
+    times = [i / fps for i in range(len(frames))]
+    source = make_clip(tmp_path / "in.mp4", frames, times, audio=None)
+    out = tmp_path / "out.avi"
+    filter_file(source, out)
+    result = read_back(out)
+    assert result["times"] == pytest.approx(times, abs=1e-3), "each frame at its input time"
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert float(stream.average_rate) == pytest.approx(fps, abs=1e-3) and stream.frames == len(frames)

@@ -100,7 +100,12 @@ class AVCapture:
 
     def get(self, prop: int) -> float:
         if prop == cv2.CAP_PROP_FPS:
-            rate = self._stream.average_rate or self._stream.guessed_rate
+            average, guessed = self._stream.average_rate, self._stream.guessed_rate
+            # A constant rate is best told by FFmpeg's guess from the timestamps (12.5 exactly), the average
+            # being a little off when the last frame has no duration (12.58); a variable rate by the average.
+            if average and guessed and abs(float(guessed) / float(average) - 1) < 0.02:
+                return float(guessed)
+            rate = average or guessed
             return float(rate) if rate else 0.0
         if prop == cv2.CAP_PROP_FRAME_COUNT:
             if self._stream.frames:
@@ -253,12 +258,14 @@ class AVVideoSink:
 
     def _video_stream(self, suffix: str, quality: int) -> av.VideoStream:
         codec = VIDEO_CODECS[suffix]
-        stream = self._out.add_stream(codec, rate=Fraction(self.fps).limit_denominator(1001))
+        rate = Fraction(self.fps).limit_denominator(1001)
+        stream = self._out.add_stream(codec, rate=rate)
         stream.width, stream.height = self._even
         # What every browser and player decodes (Motion JPEG's own variant is full range).
         stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
-        # AVI has one fixed rate: there frames go at their nearest tick (gaps become repeats).
-        self._time_base = Fraction(1, max(1, round(self.fps))) if suffix == ".avi" else VIDEO_TIME_BASE
+        # AVI has one fixed rate: there frames go at their nearest tick (gaps become repeats). The rate as a
+        # fraction (12.5 fps: a tick of 2/25 s), not rounded to whole frames a second (12 fps: 4 % too slow).
+        self._time_base = 1 / rate if suffix == ".avi" else VIDEO_TIME_BASE
         stream.codec_context.time_base = self._time_base
         self._jpeg = codec == "mjpeg"
         if codec == "libx264":
