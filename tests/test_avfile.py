@@ -406,3 +406,28 @@ def test_an_avi_output_keeps_a_fractional_rate(frames, tmp_path, fps) -> None:
     with av.open(str(out)) as container:
         stream = container.streams.video[0]
         assert float(stream.average_rate) == pytest.approx(fps, abs=1e-3) and stream.frames == len(frames)
+
+
+# ---------------------------------------------------------------- odd sizes (issue 22, item 11)
+
+def test_an_odd_size_is_said_in_one_line(frames, tmp_path) -> None:
+    """4:2:0 video needs even sizes: 481x271 frames come out 480x270, and a note says so (it was silent)."""
+    source = tmp_path / "odd.mkv"  # FFV1 (lossless) keeps an odd size, as a screen recorder's file may have
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream("ffv1", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 481, 271, "bgr0"
+        for frame in frames[:10]:
+            picture = cv2.resize(frame, (481, 271), interpolation=cv2.INTER_AREA)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(picture, format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    assert read_back(source)["size"] == (481, 271)
+    out, matte = tmp_path / "out.mp4", tmp_path / "matte.mp4"
+    result = filter_file(source, out, "--mask-output", str(matte))
+    notes = [line for line in result.stderr.splitlines() if "note:" in line]
+    assert notes == [f"privacy-filter: note: {out} and {matte}: the 481x271 frames are written as 480x270 "
+                     "(video files need even sizes)"]
+    assert read_back(out)["size"] == read_back(matte)["size"] == (480, 270)
+    even = filter_file(make_clip(tmp_path / "even.mp4", frames[:10], [i / 30 for i in range(10)]), tmp_path / "e.mp4")
+    assert "note:" not in even.stderr

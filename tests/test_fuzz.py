@@ -39,6 +39,8 @@ OURS = (
     re.compile(r"^privacy-filter: error: "),
     re.compile(r"^privacy-filter: note: --kernel \d+ is under the privacy floor; using \d+$"),  # issue 13
     re.compile(r"^privacy-filter: note: --no-privacy: "),  # issue 22
+    re.compile(r"^privacy-filter: note: .+: the \d+x\d+ frames are written as \d+x\d+ \(video files need even "
+               r"sizes\)$"),
     re.compile(r"^\d+(/\d+)? frames "),  # progress
     re.compile(r"^wrote \d+ frames? to "),
     re.compile(r"^interrupted: "),

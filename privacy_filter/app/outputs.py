@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, one_line
 from ..io.avfile import DEFAULT_QUALITY, AVVideoSink, FileClock
 from ..io.sinks import ImageFileSink, alpha_to_gray
 from ..io.virtualcam import VirtualCamera
+from .cli import PROGRAM
 from .signals import signals_deferred
 
 
@@ -43,11 +44,23 @@ class Outputs:
         gray = None
         if self.mask_output is not None:
             gray = alpha_to_gray(alpha) if alpha is not None else np.zeros(output.shape[:2], np.uint8)
+        if self.video and not self.sinks:
+            self._note_odd_size(size)
         with signals_deferred():
             if self.output is not None:
                 self._sink("output", self.output, size, color=True).write(output)
             if self.mask_output is not None:
                 self._sink("mask", self.mask_output, size, color=False).write(gray)
+
+    def _note_odd_size(self, size: tuple[int, int]) -> None:
+        """Video files are 4:2:0 (what every player takes: H.264, VP9, Motion JPEG), which needs even sizes: an
+        odd width or height loses its last column or row. Said in one line rather than in silence."""
+        width, height = size
+        if not (width % 2 or height % 2):
+            return
+        names = " and ".join(one_line(str(path)) for path in (self.output, self.mask_output) if path is not None)
+        print(f"{PROGRAM}: note: {names}: the {width}x{height} frames are written as "
+              f"{width - width % 2}x{height - height % 2} (video files need even sizes)", file=sys.stderr)
 
     def frames(self, key: str) -> int:
         """Frames written to the "output" or "mask" file so far."""
