@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import numpy as np
 
 from ..errors import SinkError
 from . import files
+from .audio import AudioTrack, no_sound
 from .capture import CaptureReader
 from .files import VIDEO_CODECS
 
@@ -42,14 +42,6 @@ DEFAULT_QUALITY = 23  # x264's CRF: 0 lossless ... 51 worst; 18 looks transparen
 PRESET = "ultrafast"
 X264_PARAMS = "cabac=1:deblock=1"
 VIDEO_TIME_BASE = Fraction(1, 90000)  # MPEG's clock: fine enough for any frame time a camera gives
-# Audio codecs a browser plays in these containers: copied as they are. Any other is re-encoded.
-BROWSER_AUDIO = {
-    ".mp4": {"aac", "mp3", "opus", "flac"},
-    ".m4v": {"aac", "mp3"},
-    ".webm": {"opus", "vorbis"},
-}
-AUDIO_ENCODER = {".webm": "libopus"}  # re-encoding: AAC everywhere else
-AUDIO_BITRATE = 128_000
 MAX_BAD_PACKETS = 50  # a file whose next this-many packets do not decode is treated as ending there
 
 
@@ -229,7 +221,7 @@ class AVVideoSink:
         self._closed = False
         self._ready = False  # finished, checked, not yet published
         self._last_pts = -1
-        self._audio: _Audio | None = None
+        self._audio: list[AudioTrack] = []  # every audio track of the input
         suffix = self.path.suffix.lower()
         self._even = (size[0] - size[0] % 2, size[1] - size[1] % 2)
         if min(self._even) < 2:
@@ -242,13 +234,13 @@ class AVVideoSink:
             options = {"movflags": "+faststart"} if suffix in (".mp4", ".m4v", ".mov") else {}
             self._out = av.open(str(self._temp), "w", format=files.format_name(suffix), options=options)
             self._stream = self._video_stream(suffix, quality)
-            # The sound: read from the input a second time, so only from a regular file (not a pipe, which
-            # would lose the frames this read takes).
+            # The sound, every track of it: read from the input a second time, so only from a regular file
+            # (not a pipe, which would lose the frames this read takes).
             if color and clock is not None and clock.path.is_file():
                 try:
-                    self._audio = _Audio.open(self._out, clock, suffix)
+                    self._audio = AudioTrack.open_all(self._out, clock.path, clock.start, suffix)
                 except (av.error.FFmpegError, ValueError) as exc:
-                    _no_sound(self.path, exc)
+                    no_sound(self.path, exc)
             self._out.start_encoding()
         except (av.error.FFmpegError, ValueError, OSError) as exc:
             with contextlib.suppress(Exception):
@@ -304,15 +296,15 @@ class AVVideoSink:
         self.frames += 1
         for packet in packets:
             self._out.mux(packet)
-        if self._audio is not None:
+        for track in list(self._audio):
             try:
-                self._audio.copy_until(time)
+                track.copy_until(time)
             except av.error.FFmpegError as exc:
                 if isinstance(exc, OSError):
                     raise  # the disk, not the sound
-                self._audio.close()  # sound the muxer refuses (broken timestamps): the picture goes on
-                self._audio = None
-                _no_sound(self.path, exc)
+                track.close()  # sound the muxer refuses (broken timestamps): the picture goes on
+                self._audio.remove(track)
+                no_sound(self.path, exc)
 
     def _frame_time(self) -> float:
         """This frame's time (s): the input's, else one ``fps`` period after the previous frame."""
@@ -371,20 +363,20 @@ class AVVideoSink:
             if self.frames:
                 for packet in self._stream.encode(None):
                     self._out.mux(packet)
-                if self._audio is not None:
-                    # All of the sound, or (stopped early) up to the end of the last frame.
-                    end = None if complete else self._last_pts * float(self._time_base) + 1 / self.fps
+                # All of the sound, or (stopped early) up to the end of the last frame.
+                end = None if complete else self._last_pts * float(self._time_base) + 1 / self.fps
+                for track in self._audio:
                     try:
-                        self._audio.finish(end)
+                        track.finish(end)
                     except av.error.FFmpegError as exc:
                         if isinstance(exc, OSError):
                             raise
-                        _no_sound(self.path, exc)
+                        no_sound(self.path, exc)
         except (av.error.FFmpegError, OSError) as exc:
             problem = str(exc)
         finally:
-            if self._audio is not None:
-                self._audio.close()
+            for track in self._audio:
+                track.close()
             try:
                 self._out.close()
             except (av.error.FFmpegError, OSError) as exc:
@@ -410,12 +402,6 @@ class AVVideoSink:
         self._temp.unlink(missing_ok=True)
 
 
-def _no_sound(path: Path, exc: Exception) -> None:
-    """The input's sound cannot go into ``path``: say so once, and write the picture without it."""
-    print(f"privacy-filter: warning: the sound cannot be carried into {path} ({exc}); the video is written "
-          "without it (or without the rest of it)", file=sys.stderr)
-
-
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
     """Hold SIGINT/SIGTERM inside the block and act on them at its end, with the handlers that were there
@@ -439,87 +425,3 @@ def _signals_held() -> Iterator[None]:
                 handler(signum, None)
             elif handler == signal.SIG_DFL:
                 signal.raise_signal(signum)
-
-
-class _Audio:
-    """The input's first audio track carried into the output, packet by packet, as video frames are written:
-    copied when the output container plays it (BROWSER_AUDIO; any codec the container takes for .mkv, .mov,
-    .avi), else decoded and re-encoded (AAC, or Opus for .webm). Times are shifted by the clock's start like
-    the video's, so sound and picture stay in step."""
-
-    def __init__(self, out: av.container.OutputContainer, source: av.container.InputContainer,
-                 stream: av.AudioStream, start: float, suffix: str) -> None:
-        self._out = out
-        self._source = source
-        self._in = stream
-        self._start = start
-        codec = stream.codec_context.name
-        allowed = BROWSER_AUDIO.get(suffix, out.supported_codecs)
-        self.copy = codec in allowed and codec in out.supported_codecs
-        if self.copy:
-            self._stream = out.add_stream_from_template(stream)
-        else:
-            encoder = AUDIO_ENCODER.get(suffix, "aac")
-            rate = stream.rate if encoder == "aac" else 48000  # Opus only takes 48 kHz (and lower steps)
-            self._stream = out.add_stream(encoder, rate=rate, layout="stereo" if stream.channels > 1 else "mono")
-            self._stream.bit_rate = AUDIO_BITRATE
-        self._packets = source.demux(stream)
-        self._pending: av.Packet | None = None
-        self._shift = round(start / stream.time_base) if stream.time_base else 0
-
-    @classmethod
-    def open(cls, out: av.container.OutputContainer, clock: FileClock, suffix: str) -> _Audio | None:
-        """The input's sound for ``out``, or None if the input has none."""
-        source = av.open(str(clock.path), "r")
-        if not source.streams.audio:
-            source.close()
-            return None
-        try:
-            return cls(out, source, source.streams.audio[0], clock.start, suffix)
-        except BaseException:
-            source.close()
-            raise
-
-    def copy_until(self, until: float | None) -> None:
-        """Mux the input's sound up to ``until`` s (output time; None: all of it)."""
-        for packet in self._next_packets(until):
-            if self.copy:
-                packet.pts -= self._shift
-                packet.dts -= self._shift
-                packet.stream = self._stream
-                self._out.mux(packet)
-                continue
-            try:
-                frames = packet.decode()
-            except av.error.FFmpegError:
-                continue  # one bad sound packet: a short gap, not a failed file
-            for frame in frames:
-                if frame.pts is not None:
-                    frame.pts -= self._shift
-                for encoded in self._stream.encode(frame):
-                    self._out.mux(encoded)
-
-    def _next_packets(self, until: float | None) -> Iterator[av.Packet]:
-        while True:
-            packet = self._pending
-            self._pending = None
-            if packet is None:
-                packet = next(self._packets, None)
-                if packet is None:
-                    return
-            if packet.dts is None or packet.pts is None:
-                continue  # the demuxer's end-of-stream marker
-            if until is not None and float(packet.pts * packet.time_base) - self._start >= until:
-                self._pending = packet
-                return
-            yield packet
-
-    def finish(self, until: float | None) -> None:
-        """The rest of the sound up to ``until`` (None: to its end), and the encoder's last packets."""
-        self.copy_until(until)
-        if not self.copy:
-            for packet in self._stream.encode(None):
-                self._out.mux(packet)
-
-    def close(self) -> None:
-        self._source.close()

@@ -1,0 +1,76 @@
+"""Sound from the other kinds of input (issue 22, items 6 and 9): every audio track of a file (a second
+language, a commentary), and the sound of a pipe.
+
+Inputs are made here with PyAV from the real webcam clip in ../shared and generated tones, one pitch per
+track, so that each output track can be told by its pitch; results are read back with PyAV.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from conftest import needs_eval, run_cli
+from faultkit import clip_frames
+
+pytestmark = needs_eval
+
+RATE = 48000
+
+
+def make_tracks_clip(path: Path, frames: list[np.ndarray], pitches: list[int], fps: int = 30) -> Path:
+    """``frames`` (HxWx3 uint8 BGR) as H.264 at ``fps``, with one audio track (AAC, mono) per pitch (Hz), each a
+    tone as long as the video."""
+    out = av.open(str(path), "w")
+    video = out.add_stream("libx264", rate=fps)
+    video.height, video.width = frames[0].shape[:2]
+    video.pix_fmt = "yuv420p"
+    tracks = [out.add_stream("aac", rate=RATE, layout="mono") for _ in pitches]
+    for stream in tracks:
+        stream.metadata["title"] = f"tone {stream.index}"
+    total = round(len(frames) / fps * RATE)
+    for index, frame in enumerate(frames):
+        for packet in video.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")):
+            out.mux(packet)
+        first, last = round(index / fps * RATE), round((index + 1) / fps * RATE)
+        for stream, pitch in zip(tracks, pitches, strict=True):
+            wave = 0.3 * np.sin(2 * np.pi * pitch * np.arange(first, min(last, total)) / RATE)
+            chunk = av.AudioFrame.from_ndarray((wave * 32767).astype(np.int16)[None], format="s16", layout="mono")
+            chunk.sample_rate, chunk.pts, chunk.time_base = RATE, first, Fraction(1, RATE)
+            for packet in stream.encode(chunk):
+                out.mux(packet)
+    for stream in (video, *tracks):
+        for packet in stream.encode(None):
+            out.mux(packet)
+    out.close()
+    return path
+
+
+def pitches_of(path: Path) -> list[tuple[int, float]]:
+    """Each audio track of ``path``: (its strongest frequency in Hz, its length in s)."""
+    found = []
+    with av.open(str(path)) as container:
+        count = len(container.streams.audio)
+    for number in range(count):
+        with av.open(str(path)) as container:
+            wave = np.concatenate([frame.to_ndarray().astype(np.float64).mean(axis=0)
+                                   for frame in container.decode(audio=number)])
+            rate = container.streams.audio[number].rate
+        spectrum = np.abs(np.fft.rfft(wave))
+        found.append((round(float(np.fft.rfftfreq(wave.size, 1 / rate)[spectrum.argmax()])), wave.size / rate))
+    return found
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".webm"])
+def test_every_audio_track_is_kept(tmp_path, suffix) -> None:
+    source = make_tracks_clip(tmp_path / "talk.mp4", clip_frames(60), [440, 880])
+    assert [pitch for pitch, _ in pitches_of(source)] == [440, 880]
+    out = tmp_path / f"out{suffix}"
+    result = run_cli("--input", str(source), "--output", str(out), "--no-display")
+    assert result.returncode == 0, result.stderr
+    kept = pitches_of(out)
+    assert [pitch for pitch, _ in kept] == [440, 880], "both tracks, in order"
+    assert all(seconds == pytest.approx(2.0, abs=0.05) for _, seconds in kept)
