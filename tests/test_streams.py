@@ -7,13 +7,15 @@ track, so that each output track can be told by its pitch; results are read back
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
-from conftest import needs_eval, run_cli
+from conftest import REPO, needs_eval, run_cli
 from faultkit import clip_frames
 
 pytestmark = needs_eval
@@ -74,3 +76,20 @@ def test_every_audio_track_is_kept(tmp_path, suffix) -> None:
     kept = pitches_of(out)
     assert [pitch for pitch, _ in kept] == [440, 880], "both tracks, in order"
     assert all(seconds == pytest.approx(2.0, abs=0.05) for _, seconds in kept)
+
+
+@pytest.mark.parametrize("suffix", [".ts", ".mkv"])
+def test_the_sound_of_a_pipe_is_kept(tmp_path, suffix) -> None:
+    """``cat talk.ts | privacy-filter -i /dev/stdin -o o.mp4``: the sound comes through the pipe too (it was
+    dropped in silence: the sound was read from the input a second time, which a pipe does not allow)."""
+    source = make_tracks_clip(tmp_path / f"talk{suffix}", clip_frames(60), [440, 880])
+    out = tmp_path / "o.mp4"
+    with open(source, "rb") as pipe_end:
+        result = subprocess.run([sys.executable, str(REPO / "instance_segmentation.py"), "--input", "/dev/stdin",
+                                 "--output", str(out), "--no-display"], stdin=pipe_end, cwd=REPO,
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr, result.stderr
+    kept = pitches_of(out)
+    assert [pitch for pitch, _ in kept] == [440, 880], "every track, through the pipe"
+    assert all(seconds == pytest.approx(2.0, abs=0.1) for _, seconds in kept), kept

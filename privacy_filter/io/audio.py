@@ -5,6 +5,8 @@ output container plays its codec, else re-encoded, interleaved with the picture 
 from __future__ import annotations
 
 import sys
+import threading
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,8 +34,10 @@ class AudioTrack:
     .avi), else decoded and re-encoded (AAC, or Opus for .webm). Times are shifted by the clock's start like
     the video's, so sound and picture stay in step."""
 
-    def __init__(self, out: av.container.OutputContainer, source: av.container.InputContainer,
-                 stream: av.AudioStream, start: float, suffix: str) -> None:
+    def __init__(self, out: av.container.OutputContainer, stream: av.AudioStream, packets: Iterator[av.Packet],
+                 start: float, suffix: str, source: av.container.InputContainer | None = None) -> None:
+        """stream: the input's track; packets: its packets in order (``next`` gives None when there are none
+        for now); source: the container to close with the track (None: not the track's own)."""
         self._out = out
         self._source = source
         self._in = stream
@@ -48,7 +52,7 @@ class AudioTrack:
             rate = stream.rate if encoder == "aac" else 48000  # Opus only takes 48 kHz (and lower steps)
             self._stream = out.add_stream(encoder, rate=rate, layout="stereo" if stream.channels > 1 else "mono")
             self._stream.bit_rate = AUDIO_BITRATE
-        self._packets = source.demux(stream)
+        self._packets = packets
         self._pending: av.Packet | None = None
         self._shift = round(start / stream.time_base) if stream.time_base else 0
 
@@ -64,7 +68,8 @@ class AudioTrack:
             for number in range(count):
                 source = av.open(str(path), "r")
                 try:
-                    tracks.append(cls(out, source, source.streams.audio[number], start, suffix))
+                    stream = source.streams.audio[number]
+                    tracks.append(cls(out, stream, source.demux(stream), start, suffix, source=source))
                 except BaseException:
                     source.close()
                     raise
@@ -115,5 +120,72 @@ class AudioTrack:
             for packet in self._stream.encode(None):
                 self._out.mux(packet)
 
+    @classmethod
+    def from_feed(cls, out: av.container.OutputContainer, feed: AudioFeed, start: float,
+                  suffix: str) -> list[AudioTrack]:
+        """Every audio track of an input read only once (a pipe), from the packets its reader set aside."""
+        return [cls(out, stream, feed.packets(stream.index), start, suffix) for stream in feed.streams]
+
     def close(self) -> None:
-        self._source.close()
+        if self._source is not None:
+            self._source.close()
+
+
+class AudioFeed:
+    """The sound of an input that can be read only once (a pipe, a FIFO): the reader thread, which demuxes it
+    for the picture, sets its audio packets aside here (``put``) and the sink takes them (``packets``).
+
+    The input container stays open until the sink is done (``hand_over`` then ``close``): a packet that is
+    re-encoded is decoded with its stream's decoder. At most MAX_PACKETS wait per track (about 7 minutes of
+    AAC): with no file taking them (the virtual camera alone), the oldest are let go.
+    """
+
+    MAX_PACKETS = 20_000
+
+    def __init__(self, streams: list[av.AudioStream]) -> None:
+        self.streams = streams
+        self._queues: dict[int, deque[av.Packet]] = {s.index: deque(maxlen=self.MAX_PACKETS) for s in streams}
+        self._lock = threading.Lock()
+        self._container: av.container.InputContainer | None = None
+        self._closed = False
+
+    def put(self, packet: av.Packet) -> None:
+        """An audio packet just demuxed (the reader thread)."""
+        queue = self._queues.get(packet.stream.index)
+        if queue is not None:
+            with self._lock:
+                queue.append(packet)
+
+    def packets(self, index: int) -> _Drain:
+        """Track ``index``'s packets as they come: ``next`` gives the oldest, or None when none waits now."""
+        return _Drain(self._queues[index], self._lock)
+
+    def hand_over(self, container: av.container.InputContainer) -> None:
+        """The reader is done with ``container``: it is closed with the feed (at once if that already is)."""
+        with self._lock:
+            closed, self._container = self._closed, container
+        if closed:
+            container.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed, container, self._container = True, self._container, None
+        if container is not None:
+            container.close()
+
+
+class _Drain:
+    """An iterator over a queue that others fill: StopIteration when it is empty *now*, and more later."""
+
+    def __init__(self, queue: deque[av.Packet], lock: threading.Lock) -> None:
+        self._queue = queue
+        self._lock = lock
+
+    def __iter__(self) -> _Drain:
+        return self
+
+    def __next__(self) -> av.Packet:
+        with self._lock:
+            if not self._queue:
+                raise StopIteration
+            return self._queue.popleft()

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import SinkError
 from . import files
-from .audio import AudioTrack, no_sound
+from .audio import AudioFeed, AudioTrack, no_sound
 from .capture import CaptureReader
 from .files import VIDEO_CODECS
 
@@ -65,6 +65,7 @@ class FileClock:
     path: Path
     start: float = 0.0
     times: list[float] = field(default_factory=list)
+    audio: AudioFeed | None = None  # an input read only once (a pipe): its sound, set aside by the reader
 
 
 class AVCapture:
@@ -85,6 +86,9 @@ class AVCapture:
         self._stream.thread_type = "AUTO"  # FFmpeg's frame threads: decoding keeps up on two cores
         start = self._container.start_time
         clock.start = start / av.time_base if start is not None else 0.0
+        if self._container.streams.audio and not clock.path.is_file():
+            # A pipe cannot be read a second time for its sound: this reader sets it aside for the sink.
+            clock.audio = AudioFeed(list(self._container.streams.audio))
         self._frames = self._decode()
 
     def isOpened(self) -> bool:  # cv2.VideoCapture's name
@@ -137,12 +141,18 @@ class AVCapture:
 
     def release(self) -> None:
         container, self._container = self._container, None
-        if container is not None:
+        if container is not None and self.clock.audio is not None:
+            self.clock.audio.hand_over(container)  # its sound may still be decoded by the sink
+        elif container is not None:
             container.close()
 
     def _decode(self) -> Iterator[av.VideoFrame]:
         bad = 0
-        for packet in self._container.demux(self._stream):
+        feed = self.clock.audio
+        for packet in self._container.demux(self._stream, *(feed.streams if feed else ())):
+            if feed is not None and packet.stream.type == "audio":
+                feed.put(packet)
+                continue
             try:
                 frames = packet.decode()
             except av.error.FFmpegError:
@@ -151,7 +161,7 @@ class AVCapture:
                     return
                 continue
             bad = 0
-            yield from frames
+            yield from (frame for frame in frames if isinstance(frame, av.VideoFrame))
 
 
 def _to_bgr(frame: av.VideoFrame) -> np.ndarray:
@@ -234,11 +244,13 @@ class AVVideoSink:
             options = {"movflags": "+faststart"} if suffix in (".mp4", ".m4v", ".mov") else {}
             self._out = av.open(str(self._temp), "w", format=files.format_name(suffix), options=options)
             self._stream = self._video_stream(suffix, quality)
-            # The sound, every track of it: read from the input a second time, so only from a regular file
-            # (not a pipe, which would lose the frames this read takes).
-            if color and clock is not None and clock.path.is_file():
+            # The sound, every track of it: read from the input a second time if it is a regular file, else
+            # (a pipe, which can be read only once) taken from what the reader set aside.
+            if color and clock is not None and (clock.path.is_file() or clock.audio is not None):
                 try:
-                    self._audio = AudioTrack.open_all(self._out, clock.path, clock.start, suffix)
+                    self._audio = (AudioTrack.open_all(self._out, clock.path, clock.start, suffix)
+                                   if clock.audio is None else
+                                   AudioTrack.from_feed(self._out, clock.audio, clock.start, suffix))
                 except (av.error.FFmpegError, ValueError) as exc:
                     no_sound(self.path, exc)
             self._out.start_encoding()
@@ -377,6 +389,8 @@ class AVVideoSink:
         finally:
             for track in self._audio:
                 track.close()
+            if self._audio and self._clock is not None and self._clock.audio is not None:
+                self._clock.audio.close()  # the pipe's container, kept open for decoding its sound
             try:
                 self._out.close()
             except (av.error.FFmpegError, OSError) as exc:
