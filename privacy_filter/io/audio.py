@@ -35,9 +35,11 @@ class AudioTrack:
     the video's, so sound and picture stay in step."""
 
     def __init__(self, out: av.container.OutputContainer, stream: av.AudioStream, packets: Iterator[av.Packet],
-                 start: float, suffix: str, source: av.container.InputContainer | None = None) -> None:
+                 start: float, suffix: str, source: av.container.InputContainer | None = None,
+                 resets: list[float] | None = None) -> None:
         """stream: the input's track; packets: its packets in order (``next`` gives None when there are none
-        for now); source: the container to close with the track (None: not the track's own)."""
+        for now); source: the container to close with the track (None: not the track's own); resets: the
+        picture's timeline offsets (``FileClock.resets``), filled as it is read."""
         self._out = out
         self._source = source
         self._in = stream
@@ -54,10 +56,18 @@ class AudioTrack:
             self._stream.bit_rate = AUDIO_BITRATE
         self._packets = packets
         self._pending: av.Packet | None = None
+        self._held: av.Packet | None = None  # the pending packet, already moved onto the timeline
+        self._offset = 0  # added to the timestamps (stream time base) after resets (``_on_timeline``)
+        # The picture's offset (s) after each of its resets, as its reader finds them.
+        self._resets = resets if resets is not None else []
+        self._resets_seen = 0
+        self._last_dts = 0
+        self._next_dts: int | None = None
         self._shift = round(start / stream.time_base) if stream.time_base else 0
 
     @classmethod
-    def open_all(cls, out: av.container.OutputContainer, path: Path, start: float, suffix: str) -> list[AudioTrack]:
+    def open_all(cls, out: av.container.OutputContainer, path: Path, start: float, suffix: str,
+                 resets: list[float] | None = None) -> list[AudioTrack]:
         """Every audio track of the input file at ``path`` (whose timeline starts at ``start`` s) for ``out``, in
         order (a second language, a commentary: none is dropped); [] if it has none. Each track reads the file
         on its own, so that each is interleaved with the picture at its own pace."""
@@ -69,7 +79,7 @@ class AudioTrack:
                 source = av.open(str(path), "r")
                 try:
                     stream = source.streams.audio[number]
-                    tracks.append(cls(out, stream, source.demux(stream), start, suffix, source=source))
+                    tracks.append(cls(out, stream, source.demux(stream), start, suffix, source, resets))
                 except BaseException:
                     source.close()
                     raise
@@ -108,10 +118,42 @@ class AudioTrack:
                     return
             if packet.dts is None or packet.pts is None:
                 continue  # the demuxer's end-of-stream marker
+            if packet is not self._held:
+                moved = self._on_timeline(packet, final=until is None)
+                if moved == "drop":
+                    continue
+                if moved == "wait":
+                    self._pending = packet
+                    return
             if until is not None and float(packet.pts * packet.time_base) - self._start >= until:
-                self._pending = packet
+                self._pending = self._held = packet  # already on the timeline
                 return
             yield packet
+
+    def _on_timeline(self, packet: av.Packet, final: bool) -> str:
+        """Move ``packet`` onto the picture's one timeline (``avfile.AVCapture._on_timeline``): after the k-th
+        time the timestamps start over (concatenated recordings), the sound is shifted as the picture was at
+        its k-th reset, so the two stay in step, and an encoder's padding that would overlap is dropped (the
+        muxer refuses timestamps that go back). "ok" (moved), "drop", or "wait": the picture has not reached
+        that reset yet (``final``: it never will; the sound then goes on where it was)."""
+        assert packet.pts is not None and packet.dts is not None
+        offset = self._offset
+        if self._next_dts is not None and packet.dts + offset < self._last_dts:
+            if self._resets_seen < len(self._resets):
+                offset = round(self._resets[self._resets_seen] / packet.time_base)
+            elif final:
+                offset += self._next_dts - (packet.dts + offset)
+            else:
+                return "wait"
+            self._resets_seen += 1
+            self._offset = offset
+        if self._next_dts is not None and packet.dts + offset <= self._last_dts:
+            return "drop"
+        packet.pts += offset
+        packet.dts += offset
+        self._last_dts = packet.dts
+        self._next_dts = packet.dts + (packet.duration or 1)
+        return "ok"
 
     def finish(self, until: float | None) -> None:
         """The rest of the sound up to ``until`` (None: to its end), and the encoder's last packets."""
@@ -121,10 +163,10 @@ class AudioTrack:
                 self._out.mux(packet)
 
     @classmethod
-    def from_feed(cls, out: av.container.OutputContainer, feed: AudioFeed, start: float,
-                  suffix: str) -> list[AudioTrack]:
+    def from_feed(cls, out: av.container.OutputContainer, feed: AudioFeed, start: float, suffix: str,
+                  resets: list[float] | None = None) -> list[AudioTrack]:
         """Every audio track of an input read only once (a pipe), from the packets its reader set aside."""
-        return [cls(out, stream, feed.packets(stream.index), start, suffix) for stream in feed.streams]
+        return [cls(out, stream, feed.packets(stream.index), start, suffix, None, resets) for stream in feed.streams]
 
     def close(self) -> None:
         if self._source is not None:

@@ -66,6 +66,7 @@ class FileClock:
     start: float = 0.0
     times: list[float] = field(default_factory=list)
     audio: AudioFeed | None = None  # an input read only once (a pipe): its sound, set aside by the reader
+    resets: list[float] = field(default_factory=list)  # the offset (s) added after each timestamp reset
 
 
 class AVCapture:
@@ -89,6 +90,8 @@ class AVCapture:
         if self._container.streams.audio and not clock.path.is_file():
             # A pipe cannot be read a second time for its sound: this reader sets it aside for the sink.
             clock.audio = AudioFeed(list(self._container.streams.audio))
+        self._offset = 0.0  # added to the frames' times after timestamp resets (``_on_timeline``)
+        self.resets = 0
         self._frames = self._decode()
 
     def isOpened(self) -> bool:  # cv2.VideoCapture's name
@@ -136,8 +139,23 @@ class AVCapture:
         time = frame.time
         if time is None:
             time = self.clock.start + (len(times) / self.get(cv2.CAP_PROP_FPS) if self.get(cv2.CAP_PROP_FPS) else 0)
-        times.append(time - self.clock.start)
+        times.append(self._on_timeline(time - self.clock.start))
         return True, _upright(_to_bgr(frame), frame.rotation)
+
+    def _on_timeline(self, time: float) -> float:
+        """A frame's time (s from the start) on one timeline that only grows: a stream whose timestamps start
+        over (``cat r1.ts r2.ts``: a restarted recorder, a spliced stream) goes on one frame after the last
+        frame before the reset (``resets`` counts them), instead of piling its frames onto the first ones."""
+        time += self._offset
+        times = self.clock.times
+        if times and time <= times[-1]:
+            rate = self.get(cv2.CAP_PROP_FPS)
+            step = 1 / rate if rate else 1 / 30
+            self._offset += times[-1] + step - time
+            time = times[-1] + step
+            self.resets += 1
+            self.clock.resets.append(self._offset)  # the sound is shifted as much (audio.AudioTrack)
+        return time
 
     def release(self) -> None:
         container, self._container = self._container, None
@@ -248,9 +266,9 @@ class AVVideoSink:
             # (a pipe, which can be read only once) taken from what the reader set aside.
             if color and clock is not None and (clock.path.is_file() or clock.audio is not None):
                 try:
-                    self._audio = (AudioTrack.open_all(self._out, clock.path, clock.start, suffix)
+                    self._audio = (AudioTrack.open_all(self._out, clock.path, clock.start, suffix, clock.resets)
                                    if clock.audio is None else
-                                   AudioTrack.from_feed(self._out, clock.audio, clock.start, suffix))
+                                   AudioTrack.from_feed(self._out, clock.audio, clock.start, suffix, clock.resets))
                 except (av.error.FFmpegError, ValueError) as exc:
                     no_sound(self.path, exc)
             self._out.start_encoding()

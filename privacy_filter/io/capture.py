@@ -129,6 +129,7 @@ class CaptureReader:
         self.exact_count = exact_count
         self.duration_ms = 0.0  # the container's duration (files), 0 if unknown
         self.last_ms = 0.0  # timestamp of the last frame read (files)
+        self.timeline_resets = 0  # times the file's timestamps started over (files; see avfile.AVCapture)
         self.width = width
         self.retry_interval = retry_interval
         self.fps = 30.0
@@ -176,8 +177,10 @@ class CaptureReader:
         if self.exact_count:
             slack = max(SHORT_BY_FRAMES, int(self.frame_count * SHORT_BY_FRACTION))
             return self.frames_read + slack < self.frame_count
-        if self.duration_ms <= 0 or self.last_ms <= 0:
-            return False  # no timestamps to judge by: the estimate alone proves nothing
+        if self.duration_ms <= 0 or self.last_ms <= 0 or self.timeline_resets:
+            # No timestamps to judge by (the estimate alone proves nothing), or timestamps that start over
+            # (concatenated recordings): the container's duration is then not the timeline's.
+            return False
         slack_ms = max(SHORT_BY_FRAMES * 1000.0 / self.fps, self.duration_ms * SHORT_BY_FRACTION)
         return self.last_ms + slack_ms < self.duration_ms
 
@@ -291,6 +294,7 @@ class CaptureReader:
         if not self.live and not self.exact_count:
             with contextlib.suppress(Exception):
                 self.last_ms = float(self._capture.get(cv2.CAP_PROP_POS_MSEC) or 0.0)
+                self.timeline_resets = int(getattr(self._capture, "resets", 0))
 
     def _release(self) -> None:
         capture, self._capture = self._capture, None
