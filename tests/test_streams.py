@@ -166,3 +166,13 @@ def test_timestamps_that_start_over_make_one_timeline_with_its_sound(tmp_path, h
     assert times[-1] == pytest.approx(6.0 - 1 / 30, abs=0.1) and sound == pytest.approx(6.0, abs=0.15)
     assert len(flashes) == len(beeps) == 3, (flashes, beeps)
     assert all(abs(beep - flash) < 0.04 for flash, beep in zip(flashes, beeps, strict=True)), (flashes, beeps)
+
+
+def test_the_sound_of_a_ts_goes_into_an_avi(tmp_path) -> None:
+    """AAC from a TS (ADTS frames) cannot be copied into AVI: it is re-encoded there (the run used to fail
+    at its first frame: "ADTS is only supported with codec tag 0x1610")."""
+    source = make_tracks_clip(tmp_path / "talk.ts", clip_frames(60), [440, 880])
+    out = tmp_path / "out.avi"
+    result = run_cli("--input", str(source), "--output", str(out), "--no-display")
+    assert result.returncode == 0, result.stderr
+    assert [pitch for pitch, _ in pitches_of(out)] == [440, 880]

@@ -19,6 +19,9 @@ BROWSER_AUDIO = {
     ".webm": {"opus", "vorbis"},
 }
 AUDIO_ENCODER = {".webm": "libopus"}  # re-encoding: AAC everywhere else
+# Codecs a container takes but not as every input holds them: AAC from a TS (ADTS frames) is refused by the
+# AVI muxer ("ADTS is only supported with codec tag 0x1610"), which failed the whole run: re-encoded there.
+NOT_COPIED = {".avi": {"aac"}}
 AUDIO_BITRATE = 128_000
 
 
@@ -46,7 +49,7 @@ class AudioTrack:
         self._start = start
         codec = stream.codec_context.name
         allowed = BROWSER_AUDIO.get(suffix, out.supported_codecs)
-        self.copy = codec in allowed and codec in out.supported_codecs
+        self.copy = codec in allowed and codec in out.supported_codecs and codec not in NOT_COPIED.get(suffix, ())
         if self.copy:
             self._stream = out.add_stream_from_template(stream)
         else:
