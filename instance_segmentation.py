@@ -10,12 +10,12 @@ import signal
 import sys
 
 
-def _stopped_while_starting(_signum: int, _frame: object) -> None:
+def _stopped_while_starting(signum: int, _frame: object) -> None:
     # Nothing has been read or written yet: say so in one line and end with the usual status, rather than a
     # KeyboardInterrupt traceback from inside the imports below (OpenCV, numpy, LiteRT take a moment).
     sys.stderr.write("privacy-filter: interrupted\n")
     sys.stderr.flush()
-    os._exit(130)
+    os._exit(128 + signum)  # as shells report it: 130 SIGINT, 143 SIGTERM, 129 SIGHUP
 
 
 # Installed before the heavy imports; privacy_filter.app.main replaces them with its own once it runs.

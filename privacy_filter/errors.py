@@ -26,10 +26,18 @@ class SinkError(UserError):
 
 def one_line(message: str) -> str:
     """``message`` made safe to print as one line: newlines and other control characters (which a file name
-    may hold) are shown escaped, as Python would in a string literal."""
+    may hold) are shown escaped, as Python would in a string literal. A byte of a file name that is not UTF-8
+    (which Python holds as a lone surrogate, U+DC80..U+DCFF) is shown as that byte, ``\\xfe``, not as the
+    surrogate ``\\udcfe`` nobody would recognise."""
     if message.isprintable():
         return message
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
+    return "".join(ch if ch.isprintable() else _escaped(ch) for ch in message)
+
+
+def _escaped(ch: str) -> str:
+    if 0xDC80 <= ord(ch) <= 0xDCFF:  # os.fsdecode's surrogateescape: the byte it stands for
+        return f"\\x{ord(ch) - 0xDC00:02x}"
+    return repr(ch)[1:-1]
 
 
 @contextlib.contextmanager

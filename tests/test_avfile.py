@@ -231,16 +231,16 @@ def test_ctrl_c_leaves_a_playable_file_with_sound_up_to_its_last_frame(tmp_path)
     out.parent.mkdir()
     process = start_cli("--input", str(source), "--output", str(out), "--no-display")
     stderr = interrupt_when_written(out.parent, process, signal.SIGINT, min_bytes=100_000)  # ~1/6 of the whole
-    assert process.returncode == 0, stderr
+    assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
-    result = read_back(out)
+    result = read_back(out.with_name("call.partial.mp4"))
     frames = len(result["times"])
     assert 0 < frames < 300, "interrupted half-way"
     video_end = result["times"][-1] + 1 / 30
     assert result["audio"] == "aac" and result["audio_end"] == pytest.approx(video_end, abs=0.05), \
         "the sound goes up to the last frame, no further"
     assert result["tone"] > 0.15
-    assert [p.name for p in out.parent.iterdir()] == ["call.mp4"], "no temporary file left behind"
+    assert [p.name for p in out.parent.iterdir()] == ["call.partial.mp4"], "no temporary file left behind"
 
 
 # ---------------------------------------------------------------- the sink itself
@@ -318,3 +318,116 @@ def test_decoded_frames_are_contiguous_so_the_worker_result_is_used(tmp_path) ->
     finally:
         source.stop()
     assert seen == 6
+
+
+# ---------------------------------------------------------------- clips that start late (issue 22, item 15)
+
+def make_marked_clip(path: Path, frames: list[np.ndarray], video_start: float, audio_start: float) -> Path:
+    """``frames`` (HxWx3 uint8 BGR) at 30 fps from ``video_start`` s, with a white flash as frame 30; a sound
+    track from ``audio_start`` s, silent but for a 0.1 s beep starting exactly with the flash. As a recording
+    cut from a longer one (or a TS from a running recorder) has: its timestamps do not start at 0, and its
+    picture and sound need not start together."""
+    rate = 48000
+    out = av.open(str(path), "w")
+    video = out.add_stream("libx264", rate=30)
+    video.height, video.width = frames[0].shape[:2]
+    video.pix_fmt = "yuv420p"
+    video.codec_context.time_base = Fraction(1, 90000)
+    sound = out.add_stream("aac", rate=rate, layout="mono")
+    for index, frame in enumerate(frames):
+        picture = av.VideoFrame.from_ndarray(np.full_like(frame, 255) if index == 30 else frame, format="bgr24")
+        picture.pts, picture.time_base = round((video_start + index / 30) * 90000), Fraction(1, 90000)
+        for packet in video.encode(picture):
+            out.mux(packet)
+    for packet in video.encode(None):
+        out.mux(packet)
+    flash = video_start + 1.0
+    total, done = round((video_start + len(frames) / 30 - audio_start) * rate), 0
+    while done < total:
+        count = min(1024, total - done)
+        when = audio_start + np.arange(done, done + count) / rate
+        wave = np.where((when >= flash) & (when < flash + 0.1), 0.5 * np.sin(2 * np.pi * TONE_HZ * when), 0.0)
+        chunk = av.AudioFrame.from_ndarray((wave * 32767).astype(np.int16)[None], format="s16", layout="mono")
+        chunk.sample_rate, chunk.pts, chunk.time_base = rate, round(audio_start * rate) + done, Fraction(1, rate)
+        for packet in sound.encode(chunk):
+            out.mux(packet)
+        done += count
+    for packet in sound.encode(None):
+        out.mux(packet)
+    out.close()
+    return path
+
+
+def beep_after_flash(path: Path) -> float:
+    """When the beep starts minus when the flash is shown (s), as a player decodes ``path``: 0 in step."""
+    with av.open(str(path)) as container:
+        flash = next(frame.time for frame in container.decode(video=0)
+                     if frame.to_ndarray(format="gray").mean() > 200)
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            wave = frame.to_ndarray().astype(np.float64).ravel()
+            wave = wave / 32768 if np.abs(wave).max() > 2 else wave
+            loud = np.nonzero(np.abs(wave) > 0.1)[0]
+            if loud.size:
+                return frame.time + loud[0] / frame.sample_rate - flash
+    raise AssertionError(f"no beep in {path}")
+
+
+@pytest.mark.required_in_ci
+@pytest.mark.parametrize(("name", "video_start", "audio_start"), [
+    ("recorder.ts", 10.0, 10.0),  # a TS from a recorder that had been running
+    ("picture-late.ts", 10.2, 10.0),  # ...whose picture starts after its sound
+    ("trimmed.mp4", 5.0, 5.0),  # an MP4 cut from a longer one
+    ("sound-late.mp4", 5.0, 5.3),
+    ("trimmed.mkv", 3.2, 3.0),
+])
+def test_a_clip_that_starts_late_keeps_its_sound_in_step(frames, tmp_path, name, video_start, audio_start) -> None:
+    source = make_marked_clip(tmp_path / name, frames[:60], video_start, audio_start)
+    assert abs(beep_after_flash(source)) < 0.005, "the input itself is in step"
+    out = tmp_path / "out.mp4"
+    result = run_cli("--input", str(source), "--output", str(out), "--no-display")
+    assert result.returncode == 0, result.stderr  # a late start is not a truncated file
+    assert len(read_back(out)["times"]) == 60
+    assert abs(beep_after_flash(out)) < 0.015, f"sound {beep_after_flash(out) * 1000:+.0f} ms off the picture"
+
+
+# ---------------------------------------------------------------- AVI timing (issue 22, item 10)
+
+@pytest.mark.parametrize("fps", [12.5, 30.0, 30000 / 1001])
+def test_an_avi_output_keeps_a_fractional_rate(frames, tmp_path, fps) -> None:
+    """AVI has one fixed rate: it must be the input's (12.5 fps was written as 12: 4.96 s became 5.17 s),
+    with every frame at its time and the header counting exactly the frames written."""
+    times = [i / fps for i in range(len(frames))]
+    source = make_clip(tmp_path / "in.mp4", frames, times, audio=None)
+    out = tmp_path / "out.avi"
+    filter_file(source, out)
+    result = read_back(out)
+    assert result["times"] == pytest.approx(times, abs=1e-3), "each frame at its input time"
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert float(stream.average_rate) == pytest.approx(fps, abs=1e-3) and stream.frames == len(frames)
+
+
+# ---------------------------------------------------------------- odd sizes (issue 22, item 11)
+
+def test_an_odd_size_is_said_in_one_line(frames, tmp_path) -> None:
+    """4:2:0 video needs even sizes: 481x271 frames come out 480x270, and a note says so (it was silent)."""
+    source = tmp_path / "odd.mkv"  # FFV1 (lossless) keeps an odd size, as a screen recorder's file may have
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream("ffv1", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 481, 271, "bgr0"
+        for frame in frames[:10]:
+            picture = cv2.resize(frame, (481, 271), interpolation=cv2.INTER_AREA)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(picture, format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    assert read_back(source)["size"] == (481, 271)
+    out, matte = tmp_path / "out.mp4", tmp_path / "matte.mp4"
+    result = filter_file(source, out, "--mask-output", str(matte))
+    notes = [line for line in result.stderr.splitlines() if "note:" in line]
+    assert notes == [f"privacy-filter: note: {out} and {matte}: the 481x271 frames are written as 480x270 "
+                     "(video files need even sizes)"]
+    assert read_back(out)["size"] == read_back(matte)["size"] == (480, 270)
+    even = filter_file(make_clip(tmp_path / "even.mp4", frames[:10], [i / 30 for i in range(10)]), tmp_path / "e.mp4")
+    assert "note:" not in even.stderr

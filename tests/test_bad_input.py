@@ -112,7 +112,7 @@ def test_truncated_video_keeps_the_frames_it_had(files, tmp_path) -> None:
     assert "ended after" in message and "of its 40 frames: the file is truncated or corrupt" in message
     done = int(message.split("holds the ")[1].split(" frames")[0])
     assert 0 < done < 40
-    assert len(read_video(tmp_path / "out.mp4")) == done
+    assert len(read_video(tmp_path / "out.partial.mp4")) == done and not (tmp_path / "out.mp4").exists()
 
 
 @pytest.mark.parametrize("name", ["cut_png", "text_jpg"])

@@ -126,9 +126,14 @@ def test_the_seed_kernel_in_pixels_would_fail_that_test() -> None:
 @pytest.mark.parametrize("name", ["blur", "pixelate", "desaturate"])
 @pytest.mark.parametrize("kernel", [1, 3, 11, 19])
 def test_no_kernel_goes_under_the_privacy_floor(name, kernel) -> None:
-    frame = shifted_textures(640)
-    assert KERNEL_FLOOR == 21
-    assert np.array_equal(make_effect(name, kernel=kernel)(frame), make_effect(name, kernel=KERNEL_FLOOR)(frame))
+    """Whatever --kernel asks, the hidden region keeps at most 2x the detail of the seed's look (a 41-px
+    Gaussian at 600 px wide): the floor's promise, measured rather than its constant pinned (at 600 px the floor
+    keeps 1.2-1.6x; a floor of 11 would keep 3.3x)."""
+    frame = shifted_textures(600)
+    seed = detail(cv2.GaussianBlur(frame, (41, 41), 0))
+    hidden = make_effect(name, kernel=kernel)(frame)
+    assert detail(hidden) <= 2.0 * seed, f"{name} at --kernel {kernel}: {detail(hidden) / seed:.2f}x the seed's detail"
+    assert np.array_equal(hidden, make_effect(name, kernel=KERNEL_FLOOR)(frame)), "raised to the floor itself"
 
 
 def test_desaturate_blurs_as_much_as_blur() -> None:

@@ -19,13 +19,15 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from conftest import REPO, needs_eval
-from faultkit import captured_stderr, clip_frames, write_video
+from faultkit import captured_stderr, clip_frames, read_video, write_video
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from privacy_filter.app import main as app
+from privacy_filter.io.files import partial_name
 
 pytestmark = needs_eval
 
@@ -36,6 +38,9 @@ OUT_EXTENSIONS = [".mp4", ".avi", ".mkv", ".m4v", ".png", ".jpg", ".webp", ".gif
 OURS = (
     re.compile(r"^privacy-filter: error: "),
     re.compile(r"^privacy-filter: note: --kernel \d+ is under the privacy floor; using \d+$"),  # issue 13
+    re.compile(r"^privacy-filter: note: --no-privacy: "),  # issue 22
+    re.compile(r"^privacy-filter: note: .+: the \d+x\d+ frames are written as \d+x\d+ \(video files need even "
+               r"sizes\)$"),
     re.compile(r"^\d+(/\d+)? frames "),  # progress
     re.compile(r"^wrote \d+ frames? to "),
     re.compile(r"^interrupted: "),
@@ -165,7 +170,7 @@ def argv_for(draw, pool: dict[str, Path], folder: Path) -> list[str]:
 
 def check_output(status: int, stderr: str, argv: list[str]) -> None:
     """The exit status and what was printed are those of a clean ending."""
-    assert status in (0, 1, 2, 130), (status, argv)
+    assert status in (0, 1, 2, 130, 143, 129), (status, argv)
     lines = [line.rsplit("\r", 1)[-1] for line in stderr.splitlines() if line.strip()]
     assert "Traceback" not in stderr and "Warning" not in stderr, (argv, stderr)
     if status == 2:
@@ -180,6 +185,58 @@ def check_output(status: int, stderr: str, argv: list[str]) -> None:
         assert "unexpected error" not in errors[0], (argv, stderr)
     else:
         assert not errors, (argv, stderr)
+
+
+# --- no raw frame comes out while privacy is on (issue 22, item 17) -------------------------------------------
+
+RAW_MATCH = 0.6  # measured: a raw frame keeps 0.67-0.82 of its detail through the encoders, a filtered one <= 0.42
+
+
+def written_by(argv: list[str]) -> list[Path]:
+    """The filtered-picture files a run may write: its --output and that name's partial name."""
+    names = [argv[i + 1] for i, flag in enumerate(argv[:-1]) if flag == "--output"]
+    return [path for name in names if name for path in (Path(name), partial_name(Path(name)))]
+
+
+def stamps(paths: list[Path]) -> dict[Path, int | None]:
+    """Each path's modification time (None: absent), to tell the files this run wrote from older ones."""
+    return {path: path.stat().st_mtime_ns if path.is_file() else None for path in paths}
+
+
+def pictures_in(path: Path) -> list[np.ndarray]:
+    """The frames (HxWx3 uint8 BGR) a written file holds; [] if it is neither a video nor an image we read."""
+    if path.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}:
+        picture = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        return [] if picture is None else [picture]
+    return read_video(path)
+
+
+def raw_share(picture: np.ndarray, raw: np.ndarray) -> float:
+    """Of the raw frame's fine detail (pixels a blur changes by > 25), the share the picture shows as it was
+    (within 12 grey levels: what an encoder keeps), both brought to the smaller of their sizes (--width may
+    have scaled the picture). A filtered frame shows only the person's detail; a raw one nearly all of it."""
+    size = min((picture.shape[1], picture.shape[0]), (raw.shape[1], raw.shape[0]))
+    if min(size) < 80:
+        return 0.0  # too small to tell a raw frame from a filtered one (both are mostly blur at that size)
+    picture, raw = (cv2.resize(a, size, interpolation=cv2.INTER_AREA).astype(np.int16) for a in (picture, raw))
+    blurred = cv2.GaussianBlur(raw.astype(np.uint8), (0, 0), 3).astype(np.int16)
+    detail = np.abs(raw - blurred).max(axis=2) > 25
+    if detail.sum() < 50:
+        return 0.0  # too little detail to tell (a frame too small to judge)
+    same = np.abs(picture - raw).max(axis=2) <= 12
+    return float((same & detail).sum() / detail.sum())
+
+
+def check_no_raw_frame(argv: list[str], before: dict[Path, int | None], originals: list[np.ndarray]) -> None:
+    """With privacy on, no file this run wrote holds one of the clip's frames as it was."""
+    if "--no-privacy" in argv:
+        return
+    for path, stamp in stamps(list(before)).items():
+        if stamp is None or stamp == before[path]:
+            continue  # not written by this run
+        for number, picture in enumerate(pictures_in(path)):
+            share = max(raw_share(picture, raw) for raw in originals)
+            assert share < RAW_MATCH, f"{path} frame {number} is a raw frame ({share:.0%} of its detail): {argv}"
 
 
 def run_in_process(argv: list[str]) -> tuple[int, str]:
@@ -224,7 +281,13 @@ def with_examples(cases: list[list[str]]):
     return decorate
 
 
-def test_fuzz_in_process(pool, tmp_path_factory, no_display) -> None:
+@pytest.fixture(scope="module")
+def originals() -> list[np.ndarray]:
+    """The clip's frames as the pool's media hold them (HxWx3 uint8 BGR, 160x120)."""
+    return clip_frames(8, (160, 120))
+
+
+def test_fuzz_in_process(pool, originals, tmp_path_factory, no_display) -> None:
     folder = tmp_path_factory.mktemp("fuzz")
 
     # The example database and the seed come from the profile (tests/conftest.py): derandomised, no database
@@ -234,13 +297,15 @@ def test_fuzz_in_process(pool, tmp_path_factory, no_display) -> None:
     @with_examples(found_cases(pool, folder))
     @given(argv=argv_for(pool, folder))
     def one_run(argv: list[str]) -> None:
+        before = stamps(written_by(argv))
         status, stderr = run_in_process(argv)
         check_output(status, stderr, argv)
+        check_no_raw_frame(argv, before, originals)
 
     one_run()
 
 
-def test_fuzz_through_the_real_command_line(pool, tmp_path_factory) -> None:
+def test_fuzz_through_the_real_command_line(pool, originals, tmp_path_factory) -> None:
     folder = tmp_path_factory.mktemp("fuzz-cli")
     env = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
 
@@ -248,9 +313,11 @@ def test_fuzz_through_the_real_command_line(pool, tmp_path_factory) -> None:
     @with_examples(found_cases(pool, folder))
     @given(argv=argv_for(pool, folder))
     def one_run(argv: list[str]) -> None:
+        before = stamps(written_by(argv))
         result = subprocess.run([sys.executable, str(REPO / "instance_segmentation.py"), *argv], cwd=REPO,
                                 capture_output=True, text=True, timeout=120, env=env)
         assert result.returncode >= 0, f"killed by signal {-result.returncode}: {argv}"
         check_output(result.returncode, result.stderr, argv)
+        check_no_raw_frame(argv, before, originals)
 
     one_run()

@@ -40,3 +40,12 @@ def test_a_terminal_line_is_redrawn_in_place_and_ended() -> None:
     text = screen.getvalue()
     assert text.count("\r") == 2 and text.endswith("\n")
     assert text.rsplit("\r", 1)[1].startswith("2/2 frames (100%)")
+
+
+def test_a_count_past_an_estimated_total_is_shown_alone() -> None:
+    """The total of a WebM or TS is an estimate (concatenated TS parts read 180 frames of an estimated 61):
+    past it, the line shows the count alone, not "180/61 frames (100%)"."""
+    progress = Progress(2, stream=io.StringIO())
+    for _ in range(3):
+        progress.update()
+    assert progress.line().startswith("3 frames "), progress.line()

@@ -132,6 +132,21 @@ def test_someone_much_bigger_for_long_takes_over_but_not_sooner() -> None:
     assert shown(alpha, big) == 1.0 and shown(alpha, small_user) == 0.0
 
 
+def test_as_shipped_a_bigger_passer_by_does_not_take_over_but_a_lasting_one_does() -> None:
+    """The defaults as shipped (issue 22 item 14): someone much bigger than the user walking through the
+    picture for 1 s (30 frames at 30 FPS) never takes the user's place; someone who stays 5 s (a wrong first
+    pick: the real user sat down late) does. A delay of a few frames would hand the matte to any passer-by."""
+    small_user, big = (100, 120, 144, 140), (10, 150, 144, 256)
+    selector = UserSelector()
+    selector.select(people(small_user), GRID)
+    for frame in range(30):
+        alpha = selector.select(people(small_user, big), GRID)
+        assert shown(alpha, small_user) == 1.0 and shown(alpha, big) == 0.0, f"taken over at frame {frame}"
+    for _ in range(120):
+        alpha = selector.select(people(small_user, big), GRID)
+    assert shown(alpha, big) == 1.0 and shown(alpha, small_user) == 0.0, "a lasting bigger person is the user"
+
+
 def test_merge_guard_keeps_a_newcomer_touching_the_user_hidden() -> None:
     selector = UserSelector()
     for _ in range(3):

@@ -226,7 +226,7 @@ def test_a_still_image_keeps_streaming_until_interrupted(recording_pyvirtualcam,
     monkeypatch.setattr(loop.time, "sleep", sleep)
     status = app.main(["--input", str(image), "--virtual-cam", "--no-display"])
     [camera] = recording_pyvirtualcam.opened
-    assert status == 0, "frames went out before Ctrl-C: a normal end"
+    assert status == 130, "Ctrl-C: the status shells report for it"
     assert len(camera.frames) >= 10 and camera.closed
     assert all(0 < seconds <= 1 / 30 for seconds in sleeps)
     assert all(np.array_equal(frame.shape, camera.frames[0].shape) for frame in camera.frames)
@@ -339,8 +339,68 @@ def test_camera_loss_sends_the_notice_never_the_room(recording_backend, monkeypa
     # The files: the filtered frames the call got, in the same order; nothing from the time the camera was lost.
     written, mattes = read_video(output), read_video(matte)
     assert len(written) == len(mattes) == len(filtered), err
-    assert f"{output} holds the {len(filtered)} frames done before" in err
+    assert f"{output} and {matte} hold the {len(filtered)} frames done before" in err
     for picture, alpha, index in zip(written, mattes, delivered, strict=True):
         frame, truth = pairs[index]
         assert shows_the_room(picture, frame, effect(frame), truth) < 0.05, f"written frame {index}"
         assert alpha.max() > 200, f"matte {index}: the person is kept"
+
+
+# --- replays (a still image, a paused video): every frame the call gets is filtered (issue 22, item 13) -----
+
+
+def check_every_frame_filtered(sent: list[np.ndarray], pairs: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """sent: HxWx3 uint8 BGR pictures the call got; each must be the filtered version of one of ``pairs``'
+    frames: the room outside the true person hidden, and never the raw frame itself."""
+    effect = make_effect("blur", kernel=DEFAULT_KERNEL)  # what the program hides with
+    for number, picture in enumerate(sent):
+        frame, truth = pairs[source_index(picture, pairs)]
+        assert not np.array_equal(picture, frame), f"streamed frame {number} is the raw frame"
+        assert shows_the_room(picture, frame, effect(frame), truth) < 0.02, f"streamed frame {number}"
+
+
+@pytest.mark.required_in_ci
+@needs_eval
+def test_a_still_image_replayed_to_the_call_is_always_filtered(recording_backend, monkeypatch, tmp_path) -> None:
+    pairs = davis(1)
+    image = tmp_path / "me.png"
+    cv2.imwrite(str(image), pairs[0][0])
+    sleeps = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) >= 12:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop.time, "sleep", sleep)
+    assert app.main(["--input", str(image), "--virtual-cam", "--no-display", "--width", "0"]) == 130
+    [camera] = recording_backend.instances
+    sent = [cv2.cvtColor(picture, cv2.COLOR_RGB2BGR) for _, picture in camera.sent]
+    assert len(sent) >= 12, "the image is sent over and over"
+    check_every_frame_filtered(sent, pairs)
+
+
+@pytest.mark.required_in_ci
+@needs_eval
+def test_a_paused_video_replayed_to_the_call_is_always_filtered(recording_backend, monkeypatch, tmp_path) -> None:
+    """Space pauses a video in the window: the call keeps getting the paused frame, filtered, over and over."""
+    from faultkit import FakeWindow, write_video
+
+    pairs = davis(20)
+    clip = write_video(tmp_path / "lucia.avi", [frame for frame, _ in pairs])
+    FakeWindow.instances.clear()
+    monkeypatch.setattr(app, "check_display", lambda: None)
+    monkeypatch.setattr(loop, "PreviewWindow", FakeWindow)
+    presses = {6: ord(" "), 30: ord("q")}  # pause on the 6th picture shown, quit 24 pictures later
+
+    def key(self, wait_ms: int = 1) -> int:
+        time.sleep(max(wait_ms, 1) / 1000)
+        return presses.pop(len(self.shown), -1)
+
+    monkeypatch.setattr(FakeWindow, "key", key)
+    assert app.main(["--input", str(clip), "--virtual-cam", "--width", "0"]) == 0
+    [camera] = recording_backend.instances
+    sent = [cv2.cvtColor(picture, cv2.COLOR_RGB2BGR) for _, picture in camera.sent]
+    paused = [source_index(picture, pairs) for picture in sent[6:]]
+    assert len(sent) >= 30 and len(set(paused)) == 1, f"the paused frame, over and over: {paused}"
+    check_every_frame_filtered(sent, pairs)

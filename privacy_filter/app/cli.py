@@ -23,6 +23,7 @@ from ..io.sources import is_camera
 from ..people.selection import KEEP_CHOICES
 from ..render.effects import DEFAULT_KERNEL, EFFECT_NAMES, KERNEL_FLOOR, MAX_KERNEL, REFERENCE_WIDTH, parse_color
 from ..segment.mask_rcnn import DEFAULT_MODEL_DIR
+from ..segment.runtime import runtime_env_problem
 
 BACKENDS = ("selfie", "mask-rcnn")
 # How the user started it: the installed command (pip install .), or the script in the repository.
@@ -167,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
+    problem = runtime_env_problem()
+    if problem:
+        parser.error(problem)
     if not args.input.strip():
         parser.error("--input is empty; give a camera index, a file, a folder or a glob")
     try:  # a camera named by its device or its name: from here on, its index

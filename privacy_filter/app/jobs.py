@@ -14,8 +14,9 @@ from pathlib import Path
 import cv2
 
 from ..errors import SourceError, UserError, native_stderr_silenced, one_line
+from ..imagefiles import read_image
 from ..io.files import IMAGE_EXTENSIONS as WRITABLE_IMAGES
-from ..io.files import VIDEO_CODECS, check_output_path, video_frames
+from ..io.files import VIDEO_CODECS, check_output_path, unfinished, video_frames
 from ..io.sources import IMAGE_EXTENSIONS, is_camera, is_image_name
 
 # What a folder of inputs may hold (other files in it are left alone).
@@ -32,7 +33,7 @@ class Job:
     output: Path | None
     mask_output: Path | None
     video: bool
-
+    redo: bool = False  # --skip-existing found an unfinished result under an output's name: replace it
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:
@@ -62,13 +63,14 @@ def input_files(args: argparse.Namespace, source: str | None) -> dict[str, str]:
     return files
 
 
-def check_outputs(args: argparse.Namespace) -> bool:
-    """Validate --output/--mask-output before any work; True if they are videos (else images)."""
+def check_outputs(args: argparse.Namespace, replace: bool = False) -> bool:
+    """Validate --output/--mask-output before any work; True if they are videos (else images).
+    replace: an existing file there may be replaced (--overwrite, or an unfinished result to redo)."""
     video = not (not is_camera(args.input) and is_image_name(args.input))
     for flag, value in (("--output", args.output), ("--mask-output", args.mask_output)):
         if value:
             refuse_overwriting_inputs(flag, value, input_files(args, args.input))
-            check_output_path(Path(value), args.overwrite, video=video, flag=flag)
+            check_output_path(Path(value), args.overwrite or replace, video=video, flag=flag)
     if args.output and args.mask_output and same_file(args.output, args.mask_output):
         raise UserError("--output and --mask-output must be different files")
     return video
@@ -138,17 +140,18 @@ def plan_jobs(args: argparse.Namespace) -> tuple[list[Job], bool]:
     """The jobs the flags ask for, every output checked before any work; True if it is a batch."""
     if not is_batch(args.input):
         check_loop(args)
+        redo = False
         if args.skip_existing:
             video = is_camera(args.input) or not is_image_name(Path(args.input))
             wanted = {"--output": args.output, "--mask-output": args.mask_output}
-            left = without_existing(args.input, {k: Path(v) for k, v in wanted.items() if v}, video)
+            left, redo = without_existing(args.input, {k: Path(v) for k, v in wanted.items() if v}, video)
             if not left and (args.output or args.mask_output) and not args.virtual_cam:
                 return [], False
             args.output, args.mask_output = left.get("--output"), left.get("--mask-output")
-        video = check_outputs(args)
+        video = check_outputs(args, replace=redo)
         output = Path(args.output) if args.output else None
         mask = Path(args.mask_output) if args.mask_output else None
-        return [Job(args.input, output, mask, video)], False
+        return [Job(args.input, output, mask, video, redo=redo)], False
     if args.loop:
         raise UserError("--loop plays one file; it cannot be used with a folder or glob of inputs")
     if args.virtual_cam:
@@ -170,8 +173,9 @@ def plan_jobs(args: argparse.Namespace) -> tuple[list[Job], bool]:
     for source in sources:
         video = not is_image_name(source)
         targets = {flag: batch_name(source, folder) for flag, folder in folders.items()}
+        redo = False
         if args.skip_existing:
-            targets = without_existing(str(source), targets, video)
+            targets, redo = without_existing(str(source), targets, video)
             if not targets:
                 continue
         for flag, target in targets.items():
@@ -180,32 +184,40 @@ def plan_jobs(args: argparse.Namespace) -> tuple[list[Job], bool]:
             refuse_overwriting_inputs(flag, target, input_files(args, None))
             if target.resolve() in taken:
                 raise UserError(f"{taken[target.resolve()]} and {source} would both be written to {target}")
-            check_output_path(target, args.overwrite, video=video, flag=flag)
+            check_output_path(target, args.overwrite or redo, video=video, flag=flag)
             taken[target.resolve()] = source
-        jobs.append(Job(str(source), targets.get("--output"), targets.get("--mask-output"), video))
+        jobs.append(Job(str(source), targets.get("--output"), targets.get("--mask-output"), video, redo=redo))
     return jobs, True
 
 
-def without_existing(source: str, targets: dict[str, Path], video: bool) -> dict[str, Path]:
-    """--skip-existing: ``targets`` (flag -> file) less those that exist, each skipped with a line saying so.
+def without_existing(source: str, targets: dict[str, Path], video: bool) -> tuple[dict[str, Path], bool]:
+    """--skip-existing: ``targets`` (flag -> file) less those that hold a complete result, each skipped with a
+    line saying so; and True if some of those left are unfinished results to replace (each said in a line).
 
-    Outputs are published only once complete (written beside, then renamed), so an existing one is a finished
-    result; one that does not read back (not ours, or damaged since) is an error rather than silently kept.
+    A run publishes under the output's name only a complete result (the rest goes to ``STEM.partial.EXT``),
+    but a file there may be a truncated copy, or an interrupted run's output from an older version: a video
+    is complete if it holds what its header announces and as many frames as its input (``files.unfinished``).
+    It is then filtered again, and replaced once the new one is complete. A file that does not read back at
+    all (not ours, or damaged since) is an error rather than silently replaced.
     """
-    left = {}
+    left, redo = {}, False
     for flag, target in targets.items():
-        if not target.exists():
+        if not (target.exists() or target.is_symlink()):
             left[flag] = target
             continue
         if video:
-            complete = target.is_file() and video_frames(target) is not None
+            readable = target.is_file() and video_frames(target) is not None
         else:
             with native_stderr_silenced():
-                complete = target.is_file() and cv2.imread(str(target), cv2.IMREAD_UNCHANGED) is not None
-        if not complete:
+                readable = target.is_file() and read_image(target, cv2.IMREAD_UNCHANGED) is not None
+        if not readable:
             raise UserError(f"{flag} {target} exists but does not read back as a {'video' if video else 'picture'}; "
                             "remove it to filter its input again")
+        why = unfinished(target, None if is_camera(source) else Path(source)) if video else None
+        if why:
+            print(f"not complete: {one_line(str(target))} ({why}); filtering {one_line(source)} again "
+                  "(the file is replaced once the new one is complete)", file=sys.stderr)
+            left[flag], redo = target, True
+            continue
         print(f"skipped: {one_line(str(target))} exists (from {one_line(source)})", file=sys.stderr)
-    return left
-
-
+    return left, redo

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import numpy as np
 
 from ..concurrent import overlap
 from ..errors import SourceError, UserError, one_line
+from ..imagefiles import write_image
 from ..io.capture import conform
 from ..io.progress import Progress
 from ..io.sinks import PreviewWindow, alpha_to_gray
@@ -48,7 +50,10 @@ from .signals import Interrupted, JobInterrupted, no_interrupts
 CAMERA_LOST_AFTER_S = 0.5  # no new frame for this long: the camera is lost, say so on screen
 CAMERA_GIVE_UP_AFTER_S = 10.0  # ...and for this long: stop with an error
 STILL_INTERVAL_S = 1 / 30  # a paused video or a still image is re-filtered (and streamed) at this rate
-# What a folder of inputs may hold (other files in it are left alone).
+FPS_WINDOW_S = 0.5  # the rate shown (title, f overlay) is averaged over about this long
+# A file, pipe or stream that gives no next frame for this long (a pipe whose writer hangs) ends the run with
+# an error, keeping what was done: the same time the first frame is given (capture.OPEN_TIMEOUT_S).
+STALL_TIMEOUT_S = 10.0
 
 def check_snapshot_dir(value: str) -> Path:
     folder = Path(value)
@@ -101,7 +106,12 @@ class Session:
 
 def run_job(session: Session, job: Job) -> int:
     """Filter one input into its outputs; the number of frames written. Raises JobInterrupted on Ctrl-C,
-    SIGTERM or SIGHUP (see ``main``) once the files so far are safely closed."""
+    SIGTERM or SIGHUP (see ``main``) once the files so far are safely closed.
+
+    A video file's result that is not the whole input (interrupted, quit with q, the input truncated or
+    stalled) goes under its partial name (``files.partial_name``), never under the user's name: that name
+    only ever holds a complete result, and an existing file there stays as it was. A camera has no end to
+    reach: what it recorded is the result."""
     args = session.args
     source = open_source(job.input, args.width).start()
     try:  # segmentation on a worker thread, overlapped with compositing (Mask R-CNN in real time: asynchronous)
@@ -112,11 +122,13 @@ def run_job(session: Session, job: Job) -> int:
         raise
     outputs = Outputs(
         job.output, job.mask_output, video=job.video, fps=source.fps or 30.0,
-        virtual_cam=args.virtual_cam, virtual_cam_device=args.virtual_cam_device, overwrite=args.overwrite,
+        virtual_cam=args.virtual_cam, virtual_cam_device=args.virtual_cam_device,
+        overwrite=args.overwrite or job.redo,
         models="" if session.display else describe_models(session.processor.finder),
         clock=getattr(source, "clock", None), quality=args.quality,
     )
     progress = Progress(source.frame_count) if (job.output or job.mask_output) and not source.live else None
+    unfinished = not source.live  # a file's result is partial unless the loop reads it to its end
     loop: Loop | None = None
     try:
         window = session.ensure_window()
@@ -124,10 +136,10 @@ def run_job(session: Session, job: Job) -> int:
                     progress, input_spec=job.input, snapshot_dir=session.snapshot_dir,
                     demand=wants_on_demand(args, job, source))
         loop.run()
-    except (KeyboardInterrupt, Interrupted):
+    except (KeyboardInterrupt, Interrupted) as stop:
         with no_interrupts():
             (loop.source if loop else source).stop()
-            outputs.close(publish=True)
+            outputs.close(publish=True, partial=unfinished)
             # After SIGHUP the terminal may be gone (writing to it fails): the files are saved all the same.
             with contextlib.suppress(OSError):
                 if progress:
@@ -135,14 +147,16 @@ def run_job(session: Session, job: Job) -> int:
                 saved = interrupted_message(job, outputs)
                 if saved:
                     print(saved, file=sys.stderr)
-        raise JobInterrupted(max(outputs.frames("output"), outputs.frames("mask"), outputs.streamed)) from None
+        delivered = max(outputs.frames("output"), outputs.frames("mask"), outputs.streamed)
+        raise JobInterrupted(delivered, getattr(stop, "signum", signal.SIGINT)) from None
     except SourceError as exc:
-        # The input died mid-way (camera gone, file truncated): what was filtered so far is good, keep it.
+        # The input died mid-way (camera gone, file truncated or stalled): what was filtered so far is good, keep it.
         with no_interrupts():
             (loop.source if loop else source).stop()
-            frames = outputs.close(publish=True)
-        if job.output and frames:
-            raise SourceError(f"{exc}; {job.output} holds the {frames} frames done before") from None
+            outputs.close(publish=True, partial=unfinished)
+        saved = holding(job, outputs, "before")
+        if saved:
+            raise SourceError(f"{exc}; {saved}") from None
         raise
     except BaseException:
         with no_interrupts():
@@ -153,13 +167,16 @@ def run_job(session: Session, job: Job) -> int:
         session.processor.close()  # end the segmentation worker (after a model run in progress)
         if loop is not None and loop.on_demand is not None:
             loop.on_demand.close()
+    quit_early = session.controls.quit
     with no_interrupts():
         loop.source.stop()
         # Read to its end (not quit with q half-way): the file gets all of the input's sound.
-        frames = outputs.close(publish=True, complete=not session.controls.quit)
+        frames = outputs.close(publish=True, complete=not quit_early, partial=unfinished and quit_early)
         if progress:
             progress.finish()
-    if job.output:
+    if quit_early and unfinished and outputs.published:
+        print(f"stopped: {holding(job, outputs, 'so far')}", file=sys.stderr)
+    elif job.output and "output" in outputs.published:
         print(f"wrote {frames} frame{'' if frames == 1 else 's'} to {one_line(str(job.output))}", file=sys.stderr)
     return frames
 
@@ -177,20 +194,35 @@ def wants_on_demand(args: argparse.Namespace, job: Job, source: Source) -> bool:
 
 def interrupted_message(job: Job, outputs: Outputs) -> str | None:
     """What an interrupted job saved, in one line (None if it had no files to write)."""
-    saved = [(path, outputs.frames(key)) for key, path in (("output", job.output), ("mask", job.mask_output)) if path]
+    if not (job.output or job.mask_output):
+        return None
+    saved = holding(job, outputs, "so far")
+    return f"interrupted: {saved}" if saved else "interrupted before any frame was filtered: nothing was saved"
+
+
+def holding(job: Job, outputs: Outputs, when: str) -> str | None:
+    """Where the job's files went and how many frames they hold, in words (None if none was saved):
+    "a.partial.mp4 holds the 285 frames done so far; a.mp4 is left as it was"."""
+    saved = [(key, path, outputs.frames(key)) for key, path in outputs.published.items()]
     if not saved:
         return None
-    if not any(count for _, count in saved):
-        return "interrupted before any frame was filtered: nothing was saved"
-    counts = {count for _, count in saved}
+    counts = {count for _, _, count in saved}
     if len(counts) > 1:  # cannot happen since a frame goes to both or neither; said plainly if it ever does
-        return "interrupted: " + " and ".join(
-            f"{one_line(str(path))} holds {count} frame{'' if count == 1 else 's'}" for path, count in saved
-        )
-    (count,) = counts
-    names = " and ".join(one_line(str(path)) for path, _ in saved)
-    verb = "holds" if len(saved) == 1 else "hold"
-    return f"interrupted: {names} {verb} the {count} frame{'' if count == 1 else 's'} done so far"
+        text = " and ".join(f"{one_line(str(path))} holds {count} frame{'' if count == 1 else 's'}"
+                            for _, path, count in saved)
+    else:
+        (count,) = counts
+        names = " and ".join(one_line(str(path)) for _, path, _ in saved)
+        verb = "holds" if len(saved) == 1 else "hold"
+        text = f"{names} {verb} the {count} frame{'' if count == 1 else 's'} done {when}"
+    targets = {"output": job.output, "mask": job.mask_output}
+    for key, path, _ in saved:
+        target = targets[key]
+        if target is not None and path != target:
+            shown = one_line(str(target))
+            text += (f"; {shown} is left as it was" if target.exists() or target.is_symlink()
+                     else f"; {shown} is written only by a run that reaches the end")
+    return text
 
 
 @dataclass
@@ -211,6 +243,8 @@ class Loop:
     last_frame: np.ndarray | None = None
     still: bool = False  # an image input: keep filtering it (keys still change the result) until quit
     fps: float = 0.0
+    _interval: float = 0.0  # moving average of the time between frames going out (s)
+    _last_time: float = 0.0
     lost: bool = False  # the live source has been silent for CAMERA_LOST_AFTER_S
     demand: bool = False  # on demand wanted: watch the virtual camera's viewers once it is open
     on_demand: OnDemand | None = None
@@ -218,8 +252,7 @@ class Loop:
     paused_lines: tuple[str, ...] = PAUSED_LINES  # what it says
 
     def run(self) -> None:
-        last_time = time.perf_counter()
-        interval = 0.0  # moving average of the time between frames; FPS = 1 / it (an average of 1/dt is biased)
+        self._last_time = time.perf_counter()
         # A file shown in the window or streamed as a camera plays at its own rate, not as fast as we can.
         realtime = self.window is not None or self.outputs.virtual_cam
         pace = 1.0 / self.source.fps if (realtime and not self.source.live and self.source.fps) else 0.0
@@ -251,10 +284,7 @@ class Loop:
                 self._watch_viewers(self.outputs.camera.device)
             if self.progress:
                 self.progress.update()
-            now = time.perf_counter()
-            interval = 0.9 * interval + 0.1 * (now - last_time) if interval else now - last_time
-            self.fps = 1.0 / max(interval, 1e-6)
-            last_time = now
+            self._tick()
             if self.window is not None:
                 self._show(result.output, result.alpha)
             self._wait(pace, start)
@@ -340,9 +370,21 @@ class Loop:
         start = time.perf_counter()
         result = self.processor.process(self.last_frame)
         self.outputs.stream(result.output)
+        self._tick()  # the rate shown is the replay's (about 1 / STILL_INTERVAL_S), not one frame's time
         if self.window is not None:
             self._show(result.output, result.alpha)
         self._wait(STILL_INTERVAL_S, start)
+
+    def _tick(self) -> None:
+        """A frame went out: update ``fps``, from a moving average of the time between frames (an average of
+        1/dt would be biased) over about FPS_WINDOW_S, whatever the rate (a fixed weight per frame would take
+        seconds to follow a slow rate)."""
+        now = time.perf_counter()
+        elapsed = now - self._last_time
+        weight = min(1.0, elapsed / FPS_WINDOW_S)
+        self._interval = (1 - weight) * self._interval + weight * elapsed if self._interval else elapsed
+        self.fps = 1.0 / max(self._interval, 1e-6)
+        self._last_time = now
 
     def _wait(self, interval: float, start: float) -> None:
         """Until ``interval`` s after ``start``, reading keys meanwhile if there is a window."""
@@ -359,9 +401,13 @@ class Loop:
         if source.finished and getattr(source, "ended_early", False):
             assert not isinstance(source, ImageSource)  # only a file reader ends early (or a Lookahead over one)
             raise SourceError(f"{source.name} {source.shortfall}: the file is truncated or corrupt")
+        if not source.live and float(getattr(source, "stalled_s", 0.0)) > STALL_TIMEOUT_S:
+            raise SourceError(f"{source.name} gave no new frame for {STALL_TIMEOUT_S:.0f} s "
+                              "(a pipe or stream that stalled?)")
         if source.finished:
             if isinstance(source, ImageSource) and realtime and self.last_frame is not None:
                 self.still = True
+                self._interval, self._last_time = 0.0, time.perf_counter()  # the rate is now the replays'
                 return False
             if realtime and self.args.loop and not source.live:
                 source.stop()
@@ -417,7 +463,7 @@ class Loop:
     def _snapshot(self, picture: np.ndarray) -> None:
         path = snapshot_path(self.snapshot_dir)
         try:
-            saved = cv2.imwrite(str(path), picture)
+            saved = write_image(path, picture)  # cv2.imwrite crashes on a folder name that is not UTF-8
         except cv2.error:
             saved = False
         if saved:

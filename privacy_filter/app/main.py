@@ -1,11 +1,13 @@
 """The program: open the source, build the filter, run the loop, close the sinks.
 
-``main(argv) -> exit status``: 0 done, 1 a problem explained in one line on stderr, 2 bad flags, 130 interrupted
-before anything could be saved. No traceback reaches the user (PRIVACY_FILTER_DEBUG=1 shows them).
+``main(argv) -> exit status``: 0 done, 1 a problem explained in one line on stderr, 2 bad flags, 128 + the
+signal's number when interrupted (130 SIGINT, 143 SIGTERM, 129 SIGHUP), as shells report it. No traceback
+reaches the user (PRIVACY_FILTER_DEBUG=1 shows them).
 
 One input (a camera, a video, an image) is one *job*; a folder or glob of inputs is a batch of jobs sharing
 one filter (and one window). Ctrl-C (SIGINT), SIGTERM or SIGHUP (the terminal closed, SSH dropped) finishes
-the current file cleanly: a playable file with the frames done so far (and the matte file with as many).
+the current file cleanly: a playable file with the frames done so far (and the matte file with as many), under
+the partial name ``STEM.partial.EXT`` for a video file's result (the user's name holds only complete results).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from .cli import PROGRAM
 from .controls import Controls
 from .jobs import Job, plan_jobs
 from .loop import Session, check_snapshot_dir, run_job
-from .signals import Interrupted, JobInterrupted, stop_signals_handled
+from .signals import Interrupted, JobInterrupted, exit_status, stop_signals_handled
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.virtual_cam:
         import_pyvirtualcam()  # not installed: say how to install it before any work
+    note_no_privacy(args, jobs)
     background = load_background(args.background) if args.background else None
     display = not args.no_display
     if not display and not (args.output or args.mask_output or args.virtual_cam):
@@ -68,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         return run_batch(session, jobs)
     except JobInterrupted as stop:
-        return 0 if stop.delivered else 130
+        return exit_status(stop)
     finally:
         session.close()
 
@@ -83,11 +86,26 @@ def print_cameras() -> int:
     return 0
 
 
+def note_no_privacy(args: argparse.Namespace, jobs: list[Job]) -> None:
+    """--no-privacy with something going out (a file, the virtual camera): one note line, since what goes out
+    shows the room and everyone in it (in the window, p turns privacy on)."""
+    if not args.no_privacy:
+        return
+    going = [one_line(str(job.output)) for job in jobs if job.output is not None][:3]
+    if args.virtual_cam:
+        going.append("the virtual camera")
+    if not going:
+        return
+    until = "until you press p" if not args.no_display else "for the whole run"
+    print(f"{PROGRAM}: note: --no-privacy: {' and '.join(going)} will show the room and everyone in it, "
+          f"unfiltered, {until}", file=sys.stderr)
+
+
 def run_batch(session: Session, jobs: list[Job]) -> int:
     """Each file in turn; one that cannot be read is reported and skipped. 1 if any failed.
 
     Interrupted (Ctrl-C, SIGTERM, SIGHUP) with files still to do: the current file is finished as for one
-    input, the files never started are named, and the exit status is 130."""
+    input, the files never started are named, and the exit status is 128 + the signal's number."""
     failed = 0
     for number, job in enumerate(jobs, 1):
         started = False
@@ -101,13 +119,13 @@ def run_batch(session: Session, jobs: list[Job]) -> int:
         except SourceError as exc:
             print(f"{PROGRAM}: error: {one_line(str(exc))}", file=sys.stderr)
             failed += 1
-        except (JobInterrupted, KeyboardInterrupt, Interrupted):
+        except (JobInterrupted, KeyboardInterrupt, Interrupted) as stop:
             skipped = jobs[number:] if started else jobs[number - 1:]
             if not skipped:
                 raise
             names = ", ".join(one_line(skip.input) for skip in skipped)
             print(f"{PROGRAM}: interrupted at file {number} of {len(jobs)}; not filtered: {names}", file=sys.stderr)
-            return 130
+            return exit_status(stop)
         if session.controls.quit:
             print(f"stopped after {number} of {len(jobs)} files", file=sys.stderr)
             break
@@ -124,9 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with stop_signals_handled():
             return _main(argv)
-    except (KeyboardInterrupt, Interrupted):  # landed outside _main's own handling (while it returned, say)
+    except (KeyboardInterrupt, Interrupted) as stop:  # landed outside _main's own handling (while it returned)
         print(f"{PROGRAM}: interrupted", file=sys.stderr)
-        return 130
+        return exit_status(stop)
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -139,9 +157,9 @@ def _main(argv: Sequence[str] | None) -> int:
     except UserError as exc:
         print(f"{PROGRAM}: error: {one_line(str(exc))}", file=sys.stderr)
         return 1
-    except (KeyboardInterrupt, Interrupted):
+    except (KeyboardInterrupt, Interrupted) as stop:
         print(f"{PROGRAM}: interrupted", file=sys.stderr)
-        return 130
+        return exit_status(stop)
     except Exception as exc:
         if debug:
             raise

@@ -15,18 +15,30 @@ from collections.abc import Iterator
 
 
 class Interrupted(BaseException):
-    """SIGINT, SIGTERM or SIGHUP arrived: finish the files cleanly and stop.
+    """SIGINT, SIGTERM or SIGHUP (``signum``) arrived: finish the files cleanly and stop.
 
     A BaseException, like KeyboardInterrupt: the signal lands wherever the main thread is, often inside the
     filter, whose ``except Exception`` (fail closed) must not swallow it."""
 
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
 
 class JobInterrupted(Exception):
-    """A job was interrupted after its files were closed; ``delivered`` frames had gone out by then."""
+    """A job was interrupted (by ``signum``) after its files were closed; ``delivered`` frames had gone out."""
 
-    def __init__(self, delivered: int) -> None:
-        super().__init__(delivered)
+    def __init__(self, delivered: int, signum: int = signal.SIGINT) -> None:
+        super().__init__(delivered, signum)
         self.delivered = delivered
+        self.signum = int(signum)
+
+
+def exit_status(stop: BaseException) -> int:
+    """The exit status of a run that ``stop`` (Interrupted, JobInterrupted, KeyboardInterrupt) ended: 128 plus
+    the signal's number, as shells report it (130 SIGINT, 143 SIGTERM, 129 SIGHUP), so that
+    ``privacy-filter ... && upload`` never goes on with half a file."""
+    return 128 + int(getattr(stop, "signum", signal.SIGINT))
 
 
 # The signals that stop the program cleanly. SIGHUP is what a closed terminal or a dropped SSH session sends.
@@ -46,7 +58,7 @@ def _raise_interrupted(signum: int, _frame: object) -> None:
     if _Deferral.depth:
         _Deferral.pending = _Deferral.pending or signum
         return
-    raise Interrupted(signal.Signals(signum).name)
+    raise Interrupted(signum)
 
 
 @contextlib.contextmanager
@@ -78,7 +90,7 @@ def signals_deferred() -> Iterator[None]:
         if signum is not None:
             _Deferral.pending = None
     if signum is not None:
-        raise Interrupted(signal.Signals(signum).name)
+        raise Interrupted(signum)
 
 
 @contextlib.contextmanager

@@ -3,8 +3,8 @@
 source -> ... -> sink, for files:
 ``open_video_file(path, width)``  a ``CaptureReader`` (the same threaded reader as the camera) over ``AVCapture``;
     every frame's time is kept in ``reader.clock`` (a ``FileClock``), in order.
-``AVVideoSink(path, fps, size, color, clock, quality)``  write(frame) / close(publish, complete): H.264 (VP9 in
-    .webm) yuv420p, each frame at its input time (a variable frame rate stays variable), the input's audio
+``AVVideoSink(path, fps, size, color, clock, quality)``  write(frame) / finish(complete), publish(partial): H.264 (VP9
+    in .webm) yuv420p, each frame at its input time (a variable frame rate stays variable), the input's audio
     copied when the container takes it, else re-encoded (AAC; Opus in .webm), interleaved as frames are written
     so that a file closed early (Ctrl-C) holds the sound up to its last frame. The matte (color=False) is
     grey: luma only, neutral chroma. Like the other file sinks it writes a hidden temporary file beside the
@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ import numpy as np
 
 from ..errors import SinkError
 from . import files
+from .audio import AudioFeed, AudioTrack, no_sound
 from .capture import CaptureReader
 from .files import VIDEO_CODECS
 
@@ -44,14 +44,6 @@ DEFAULT_QUALITY = 23  # x264's CRF: 0 lossless ... 51 worst; 18 looks transparen
 PRESET = "ultrafast"
 X264_PARAMS = "cabac=1:deblock=1"
 VIDEO_TIME_BASE = Fraction(1, 90000)  # MPEG's clock: fine enough for any frame time a camera gives
-# Audio codecs a browser plays in these containers: copied as they are. Any other is re-encoded.
-BROWSER_AUDIO = {
-    ".mp4": {"aac", "mp3", "opus", "flac"},
-    ".m4v": {"aac", "mp3"},
-    ".webm": {"opus", "vorbis"},
-}
-AUDIO_ENCODER = {".webm": "libopus"}  # re-encoding: AAC everywhere else
-AUDIO_BITRATE = 128_000
 MAX_BAD_PACKETS = 50  # a file whose next this-many packets do not decode is treated as ending there
 
 
@@ -75,6 +67,8 @@ class FileClock:
     path: Path
     start: float = 0.0
     times: list[float] = field(default_factory=list)
+    audio: AudioFeed | None = None  # an input read only once (a pipe): its sound, set aside by the reader
+    resets: list[float] = field(default_factory=list)  # the offset (s) added after each timestamp reset
 
 
 class AVCapture:
@@ -95,6 +89,11 @@ class AVCapture:
         self._stream.thread_type = "AUTO"  # FFmpeg's frame threads: decoding keeps up on two cores
         start = self._container.start_time
         clock.start = start / av.time_base if start is not None else 0.0
+        if self._container.streams.audio and not clock.path.is_file():
+            # A pipe cannot be read a second time for its sound: this reader sets it aside for the sink.
+            clock.audio = AudioFeed(list(self._container.streams.audio))
+        self._offset = 0.0  # added to the frames' times after timestamp resets (``_on_timeline``)
+        self.resets = 0
         self._frames = self._decode()
 
     def isOpened(self) -> bool:  # cv2.VideoCapture's name
@@ -102,19 +101,36 @@ class AVCapture:
 
     def get(self, prop: int) -> float:
         if prop == cv2.CAP_PROP_FPS:
-            rate: Fraction | float | None = self._stream.average_rate or self._stream.guessed_rate
+            average, guessed = self._stream.average_rate, self._stream.guessed_rate
+            # A constant rate is best told by FFmpeg's guess from the timestamps (12.5 exactly), the average
+            # being a little off when the last frame has no duration (12.58); a variable rate by the average.
+            if average and guessed and abs(float(guessed) / float(average) - 1) < 0.02:
+                return float(guessed)
+            rate: Fraction | float | None = average or guessed
             return float(rate) if rate else 0.0
         if prop == cv2.CAP_PROP_FRAME_COUNT:
             if self._stream.frames:
                 return float(self._stream.frames)  # from the header (mp4, avi)
             # WebM, MKV, TS...: no count, only a duration; estimate it as OpenCV does (duration x rate), which
             # CaptureReader treats as an estimate (exact_count=False) and turns back into the duration.
-            assert self._container is not None  # CaptureReader asks get() only while the file is open
-            duration, rate = self._container.duration, self.get(cv2.CAP_PROP_FPS)
-            return float(round(duration / av.time_base * rate)) if duration and rate else 0.0
+            duration, rate = self._duration(), self.get(cv2.CAP_PROP_FPS)
+            return float(round(duration * rate)) if duration > 0 and rate else 0.0
         if prop == cv2.CAP_PROP_POS_MSEC:  # the last frame's time, for CaptureReader's truncation check
             return 1000.0 * self.clock.times[-1] if self.clock.times else 0.0
         return 0.0
+
+    def _duration(self) -> float:
+        """The container's duration in seconds from its first timestamp (``clock.start``), like the frame times;
+        0 if unknown. FFmpeg's Matroska/WebM demuxer gives the segment's Duration, which FFmpeg's own muxer
+        writes as the last timestamp counted from 0: a recording that starts late (cut from a longer one)
+        would otherwise look truncated by its start time."""
+        duration = self._container.duration
+        if not duration:
+            return 0.0
+        seconds = duration / av.time_base
+        if "matroska" in self._container.format.name:
+            seconds -= self.clock.start
+        return seconds
 
     def read(self) -> tuple[bool, np.ndarray | None]:
         try:
@@ -125,18 +141,39 @@ class AVCapture:
         time = frame.time
         if time is None:
             time = self.clock.start + (len(times) / self.get(cv2.CAP_PROP_FPS) if self.get(cv2.CAP_PROP_FPS) else 0)
-        times.append(time - self.clock.start)
+        times.append(self._on_timeline(time - self.clock.start))
         return True, _upright(_to_bgr(frame), frame.rotation)
+
+    def _on_timeline(self, time: float) -> float:
+        """A frame's time (s from the start) on one timeline that only grows: a stream whose timestamps start
+        over (``cat r1.ts r2.ts``: a restarted recorder, a spliced stream) goes on one frame after the last
+        frame before the reset (``resets`` counts them), instead of piling its frames onto the first ones."""
+        time += self._offset
+        times = self.clock.times
+        if times and time <= times[-1]:
+            rate = self.get(cv2.CAP_PROP_FPS)
+            step = 1 / rate if rate else 1 / 30
+            self._offset += times[-1] + step - time
+            time = times[-1] + step
+            self.resets += 1
+            self.clock.resets.append(self._offset)  # the sound is shifted as much (audio.AudioTrack)
+        return time
 
     def release(self) -> None:
         container, self._container = self._container, None
-        if container is not None:
+        if container is not None and self.clock.audio is not None:
+            self.clock.audio.hand_over(container)  # its sound may still be decoded by the sink
+        elif container is not None:
             container.close()
 
     def _decode(self) -> Iterator[av.VideoFrame]:
         bad = 0
         assert self._container is not None  # iterated by read(), only while the file is open
-        for packet in self._container.demux(self._stream):
+        feed = self.clock.audio
+        for packet in self._container.demux(self._stream, *(feed.streams if feed else ())):
+            if feed is not None and packet.stream.type == "audio":
+                feed.put(packet)
+                continue
             try:
                 frames = packet.decode()
             except av.error.FFmpegError:
@@ -145,7 +182,7 @@ class AVCapture:
                     return
                 continue
             bad = 0
-            yield from frames
+            yield from (frame for frame in frames if isinstance(frame, av.VideoFrame))
 
 
 def _to_bgr(frame: av.VideoFrame) -> np.ndarray:
@@ -213,8 +250,9 @@ class AVVideoSink:
         self.fps = fps if 0 < fps < 1000 else 30.0
         self._clock = clock
         self._closed = False
+        self._ready = False  # finished, checked, not yet published
         self._last_pts = -1
-        self._audio: _Audio | None = None
+        self._audio: list[AudioTrack] = []  # every audio track of the input
         suffix = self.path.suffix.lower()
         self._even = (size[0] - size[0] % 2, size[1] - size[1] % 2)
         if min(self._even) < 2:
@@ -227,13 +265,15 @@ class AVVideoSink:
             options = {"movflags": "+faststart"} if suffix in (".mp4", ".m4v", ".mov") else {}
             self._out = av.open(str(self._temp), "w", format=files.format_name(suffix), options=options)
             self._stream = self._video_stream(suffix, quality)
-            # The sound: read from the input a second time, so only from a regular file (not a pipe, which
-            # would lose the frames this read takes).
-            if color and clock is not None and clock.path.is_file():
+            # The sound, every track of it: read from the input a second time if it is a regular file, else
+            # (a pipe, which can be read only once) taken from what the reader set aside.
+            if color and clock is not None and (clock.path.is_file() or clock.audio is not None):
                 try:
-                    self._audio = _Audio.open(self._out, clock, suffix)
+                    self._audio = (AudioTrack.open_all(self._out, clock.path, clock.start, suffix, clock.resets)
+                                   if clock.audio is None else
+                                   AudioTrack.from_feed(self._out, clock.audio, clock.start, suffix, clock.resets))
                 except (av.error.FFmpegError, ValueError) as exc:
-                    _no_sound(self.path, exc)
+                    no_sound(self.path, exc)
             self._out.start_encoding()
         except (av.error.FFmpegError, ValueError, OSError) as exc:
             with contextlib.suppress(Exception):
@@ -243,13 +283,15 @@ class AVVideoSink:
 
     def _video_stream(self, suffix: str, quality: int) -> av.VideoStream:
         codec = VIDEO_CODECS[suffix]
+        rate = Fraction(self.fps).limit_denominator(1001)
         # A video codec's name (VIDEO_CODECS), so a video stream: the stubs only know that for literal names.
-        stream = cast(av.VideoStream, self._out.add_stream(codec, rate=Fraction(self.fps).limit_denominator(1001)))
+        stream = cast(av.VideoStream, self._out.add_stream(codec, rate=rate))
         stream.width, stream.height = self._even
         # What every browser and player decodes (Motion JPEG's own variant is full range).
         stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
-        # AVI has one fixed rate: there frames go at their nearest tick (gaps become repeats).
-        self._time_base = Fraction(1, max(1, round(self.fps))) if suffix == ".avi" else VIDEO_TIME_BASE
+        # AVI has one fixed rate: there frames go at their nearest tick (gaps become repeats). The rate as a
+        # fraction (12.5 fps: a tick of 2/25 s), not rounded to whole frames a second (12 fps: 4 % too slow).
+        self._time_base = 1 / rate if suffix == ".avi" else VIDEO_TIME_BASE
         stream.codec_context.time_base = self._time_base
         self._jpeg = codec == "mjpeg"
         if codec == "libx264":
@@ -288,15 +330,15 @@ class AVVideoSink:
         self.frames += 1
         for packet in packets:
             self._out.mux(packet)
-        if self._audio is not None:
+        for track in list(self._audio):
             try:
-                self._audio.copy_until(time)
+                track.copy_until(time)
             except av.error.FFmpegError as exc:
                 if isinstance(exc, OSError):
                     raise  # the disk, not the sound
-                self._audio.close()  # sound the muxer refuses (broken timestamps): the picture goes on
-                self._audio = None
-                _no_sound(self.path, exc)
+                track.close()  # sound the muxer refuses (broken timestamps): the picture goes on
+                self._audio.remove(track)
+                no_sound(self.path, exc)
 
     def _frame_time(self) -> float:
         """This frame's time (s): the input's, else one ``fps`` period after the previous frame."""
@@ -314,42 +356,27 @@ class AVVideoSink:
         cv2.convertScaleAbs(frame, planes[:height], alpha=219 / 255, beta=16)
         return planes
 
-    def close(self, publish: bool = True, complete: bool = False) -> None:
-        """Finish the file and move it to its name (publish=False, or no frames: throw it away).
+    def close(self, publish: bool = True, complete: bool = False, partial: bool = False) -> Path | None:
+        """``finish`` the file, then ``publish`` it (or, publish=False, ``discard`` it); where it went (None: no
+        frames, or discarded). Closing twice does nothing."""
+        if not publish:
+            self.discard()
+            return None
+        return self.publish(partial) if self.finish(complete) else None
+
+    def finish(self, complete: bool = False) -> bool:
+        """Finish the temporary file and check that it reads back; True if it holds frames to publish.
 
         complete: the input was read to its end, so all its sound goes in (else the sound up to the last
-        frame's end). Raises SinkError if the finished file is not a complete video (it is then removed) or
-        cannot be renamed (it is then kept, and the message says where). Closing twice does nothing.
+        frame's end). Raises SinkError if the finished file is not a complete video (it is then removed).
+        Finishing twice does nothing more.
         """
         if self._closed:
-            return
-        self._closed = True
-        problem = None
-        try:
-            if self.frames:
-                for packet in self._stream.encode(None):
-                    self._out.mux(packet)
-                if self._audio is not None:
-                    # All of the sound, or (stopped early) up to the end of the last frame.
-                    end = None if complete else self._last_pts * float(self._time_base) + 1 / self.fps
-                    try:
-                        self._audio.finish(end)
-                    except av.error.FFmpegError as exc:
-                        if isinstance(exc, OSError):
-                            raise
-                        _no_sound(self.path, exc)
-        except (av.error.FFmpegError, OSError) as exc:
-            problem = str(exc)
-        finally:
-            if self._audio is not None:
-                self._audio.close()
-            try:
-                self._out.close()
-            except (av.error.FFmpegError, OSError) as exc:
-                problem = problem or str(exc)
-        if not publish or self.frames == 0:
+            return self._ready
+        problem = self._end(complete)
+        if self.frames == 0:
             self._temp.unlink(missing_ok=True)
-            return
+            return False
         gone = files.removed_during_run(self._temp)
         if gone:  # written to the end without an error (an open file outlives its name): not the disk
             raise SinkError(f"could not finish {self.path}: {gone}; nothing was saved")
@@ -359,13 +386,56 @@ class AVVideoSink:
             self._temp.unlink(missing_ok=True)
             raise SinkError(f"could not finish {self.path}: {problem} (is the disk full?); nothing was saved")
         self.frames = count or self.frames  # what the file really holds
+        self._ready = True
+        return True
+
+    def _end(self, complete: bool) -> str | None:
+        """Flush the encoder, add the rest of the sound and close the container; what went wrong, or None."""
+        self._closed = True
+        problem = None
+        try:
+            if self.frames:
+                for packet in self._stream.encode(None):
+                    self._out.mux(packet)
+                # All of the sound, or (stopped early) up to the end of the last frame.
+                end = None if complete else self._last_pts * float(self._time_base) + 1 / self.fps
+                for track in self._audio:
+                    try:
+                        track.finish(end)
+                    except av.error.FFmpegError as exc:
+                        if isinstance(exc, OSError):
+                            raise
+                        no_sound(self.path, exc)
+        except (av.error.FFmpegError, OSError) as exc:
+            problem = str(exc)
+        finally:
+            for track in self._audio:
+                track.close()
+            if self._audio and self._clock is not None and self._clock.audio is not None:
+                self._clock.audio.close()  # the pipe's container, kept open for decoding its sound
+            try:
+                self._out.close()
+            except (av.error.FFmpegError, OSError) as exc:
+                problem = problem or str(exc)
+        return problem
+
+    def publish(self, partial: bool = False) -> Path:
+        """Put the finished file under its name (partial: under its partial name, ``files.partial_name``,
+        never over a file); the path it went to. SinkError (the file kept, the message says where) if not."""
+        if not self._ready:
+            raise ValueError("publish() before a successful finish()")
+        self._ready = False
+        if partial:
+            return files.publish_partial(self._temp, self.path, what="video")
         files.publish(self._temp, self.path, self.overwrite, what="video")
+        return self.path
 
-
-def _no_sound(path: Path, exc: Exception) -> None:
-    """The input's sound cannot go into ``path``: say so once, and write the picture without it."""
-    print(f"privacy-filter: warning: the sound cannot be carried into {path} ({exc}); the video is written "
-          "without it (or without the rest of it)", file=sys.stderr)
+    def discard(self) -> None:
+        """Throw the file away (finishing it first if need be, so the encoder and the input are closed)."""
+        if not self._closed:
+            self._end(complete=False)
+        self._ready = False
+        self._temp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -392,90 +462,3 @@ def _signals_held() -> Iterator[None]:
                 handler(signum, None)
             elif handler == signal.SIG_DFL:
                 signal.raise_signal(signum)
-
-
-class _Audio:
-    """The input's first audio track carried into the output, packet by packet, as video frames are written:
-    copied when the output container plays it (BROWSER_AUDIO; any codec the container takes for .mkv, .mov,
-    .avi), else decoded and re-encoded (AAC, or Opus for .webm). Times are shifted by the clock's start like
-    the video's, so sound and picture stay in step."""
-
-    def __init__(self, out: av.container.OutputContainer, source: av.container.InputContainer,
-                 stream: av.AudioStream, start: float, suffix: str) -> None:
-        self._out = out
-        self._source = source
-        self._in = stream
-        self._start = start
-        codec = stream.codec_context.name
-        allowed = BROWSER_AUDIO.get(suffix, out.supported_codecs)
-        self.copy = codec in allowed and codec in out.supported_codecs
-        if self.copy:
-            self._stream = out.add_stream_from_template(stream)
-        else:
-            encoder = AUDIO_ENCODER.get(suffix, "aac")
-            rate = stream.rate if encoder == "aac" else 48000  # Opus only takes 48 kHz (and lower steps)
-            # An audio encoder's name (AUDIO_ENCODER, "aac"): the stubs only know that for literal names.
-            self._stream = cast(av.AudioStream, out.add_stream(encoder, rate=rate,
-                                                               layout="stereo" if stream.channels > 1 else "mono"))
-            self._stream.bit_rate = AUDIO_BITRATE
-        self._packets = source.demux(stream)
-        self._pending: av.Packet[av.AudioStream] | None = None
-        self._shift = round(start / stream.time_base) if stream.time_base else 0
-
-    @classmethod
-    def open(cls, out: av.container.OutputContainer, clock: FileClock, suffix: str) -> _Audio | None:
-        """The input's sound for ``out``, or None if the input has none."""
-        source = av.open(str(clock.path), "r")
-        if not source.streams.audio:
-            source.close()
-            return None
-        try:
-            return cls(out, source, source.streams.audio[0], clock.start, suffix)
-        except BaseException:
-            source.close()
-            raise
-
-    def copy_until(self, until: float | None) -> None:
-        """Mux the input's sound up to ``until`` s (output time; None: all of it)."""
-        for packet in self._next_packets(until):
-            if self.copy:
-                assert packet.pts is not None and packet.dts is not None  # _next_packets yields only timed ones
-                packet.pts -= self._shift
-                packet.dts -= self._shift
-                packet.stream = self._stream
-                self._out.mux(packet)
-                continue
-            try:
-                frames = packet.decode()
-            except av.error.FFmpegError:
-                continue  # one bad sound packet: a short gap, not a failed file
-            for frame in frames:
-                if frame.pts is not None:
-                    frame.pts -= self._shift
-                for encoded in self._stream.encode(frame):
-                    self._out.mux(encoded)
-
-    def _next_packets(self, until: float | None) -> Iterator[av.Packet[av.AudioStream]]:
-        while True:
-            packet = self._pending
-            self._pending = None
-            if packet is None:
-                packet = next(self._packets, None)
-                if packet is None:
-                    return
-            if packet.dts is None or packet.pts is None:
-                continue  # the demuxer's end-of-stream marker
-            if until is not None and float(packet.pts * packet.time_base) - self._start >= until:
-                self._pending = packet
-                return
-            yield packet
-
-    def finish(self, until: float | None) -> None:
-        """The rest of the sound up to ``until`` (None: to its end), and the encoder's last packets."""
-        self.copy_until(until)
-        if not self.copy:
-            for packet in self._stream.encode(None):
-                self._out.mux(packet)
-
-    def close(self) -> None:
-        self._source.close()

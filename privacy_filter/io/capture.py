@@ -142,6 +142,7 @@ class CaptureReader:
         self.exact_count = exact_count
         self.duration_ms = 0.0  # the container's duration (files), 0 if unknown
         self.last_ms = 0.0  # timestamp of the last frame read (files)
+        self.timeline_resets = 0  # times the file's timestamps started over (files; see avfile.AVCapture)
         self.width = width
         self.retry_interval = retry_interval
         self.fps = 30.0
@@ -157,6 +158,7 @@ class CaptureReader:
         self._stopped = False
         self._finished = False
         self.last_frame_time = time.monotonic()
+        self._reading_since: float | None = None  # when the read the reader thread is inside began
         self._thread = threading.Thread(target=self._run, name=f"reader:{name}", daemon=True)
         self._thread.start()
         timeout = OPEN_TIMEOUT_S if open_timeout is None else open_timeout
@@ -188,8 +190,10 @@ class CaptureReader:
         if self.exact_count:
             slack = max(SHORT_BY_FRAMES, int(self.frame_count * SHORT_BY_FRACTION))
             return self.frames_read + slack < self.frame_count
-        if self.duration_ms <= 0 or self.last_ms <= 0:
-            return False  # no timestamps to judge by: the estimate alone proves nothing
+        if self.duration_ms <= 0 or self.last_ms <= 0 or self.timeline_resets:
+            # No timestamps to judge by (the estimate alone proves nothing), or timestamps that start over
+            # (concatenated recordings): the container's duration is then not the timeline's.
+            return False
         slack_ms = max(SHORT_BY_FRAMES * 1000.0 / self.fps, self.duration_ms * SHORT_BY_FRACTION)
         return self.last_ms + slack_ms < self.duration_ms
 
@@ -277,14 +281,24 @@ class CaptureReader:
             self.error = _cannot_open(self.name, self.live)
         return False
 
+    @property
+    def stalled_s(self) -> float:
+        """How long the reader has been inside one read of the device (a pipe or stream that stopped sending
+        blocks there); 0 when it is not reading (a frame just came, or the queue is full: the filter is slow)."""
+        since = self._reading_since
+        return time.monotonic() - since if since is not None else 0.0
+
     def _read_one(self) -> np.ndarray | None:
         """One frame from the device, or None if it failed (an exception counts as a failure)."""
+        self._reading_since = time.monotonic()
         try:
             if self._capture is None:  # a reopen that failed: no frame, like a failed read
                 return None
             ok, frame = self._capture.read()
         except Exception:
             return None
+        finally:
+            self._reading_since = None
         if not (ok and isinstance(frame, np.ndarray)):
             return None
         self._note_time()
@@ -296,6 +310,7 @@ class CaptureReader:
             with contextlib.suppress(Exception):
                 assert self._capture is not None  # called just after a read; were it not, suppressed like any failure
                 self.last_ms = float(self._capture.get(cv2.CAP_PROP_POS_MSEC) or 0.0)
+                self.timeline_resets = int(getattr(self._capture, "resets", 0))
 
     def _release(self) -> None:
         capture, self._capture = self._capture, None

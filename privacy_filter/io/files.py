@@ -12,12 +12,14 @@ import errno
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
-import cv2
 
 from ..errors import SinkError
+from ..imagefiles import can_write_image
+from .capture import SHORT_BY_FRACTION, SHORT_BY_FRAMES
 
 # The encoder PyAV (avfile.py) writes each video container with: H.264 plays everywhere; browsers play VP9 in .webm;
 # .avi (which cannot time B-frames) keeps Motion JPEG, as before.
@@ -60,6 +62,10 @@ def _check_output_path(path: Path, overwrite: bool, video: bool, flag: str) -> P
         raise SinkError(f"{flag} {path}: {folder} is a file, not a folder")
     if path.is_dir():
         raise SinkError(f"{flag} {path} is a folder, not a file name")
+    if path.is_symlink() and not path.exists() and not overwrite:
+        # A dangling link is a name that is taken: publishing would find it there only at the end of the run.
+        raise SinkError(f"{flag} {path} already exists (a link to {os.readlink(path)}, which is missing); "
+                        "pass --overwrite to replace it")
     if path.exists() and not overwrite:
         raise SinkError(f"{flag} {path} already exists; pass --overwrite to replace it")
     try:
@@ -74,7 +80,7 @@ def _check_output_path(path: Path, overwrite: bool, video: bool, flag: str) -> P
             problem = check_encoder(path)
             if problem:
                 raise SinkError(f"{flag} {path}: {problem}; try .mp4")
-        elif not cv2.haveImageWriter(str(path)):
+        elif not can_write_image(path):
             raise SinkError(f"{flag} {path}: this OpenCV cannot write {suffix} images; try .png")
     finally:
         probe.unlink(missing_ok=True)
@@ -139,6 +145,28 @@ def publish(temporary: Path, target: Path, overwrite: bool, what: str = "file") 
         raise SinkError(
             f"cannot save {target} ({exc.strerror or exc}); the finished {what} is kept as {temporary}"
         ) from None
+
+
+def partial_name(target: Path) -> Path:
+    """Where a result that is not complete (an interrupted run, a truncated input) goes: ``STEM.partial.EXT``
+    beside ``target``, so that the user's name only ever holds a complete result."""
+    return target.with_name(f"{target.stem}.partial{target.suffix}")
+
+
+def publish_partial(temporary: Path, target: Path, what: str = "video") -> Path:
+    """Put the finished but incomplete ``temporary`` under ``target``'s partial name (the first free one of
+    ``STEM.partial.EXT``, ``STEM.partial-2.EXT``...), never over any file; the path it ended up at.
+    Raises SinkError, keeping ``temporary``, if it cannot be put anywhere."""
+    first = partial_name(target)
+    try:
+        for number in range(1, 1000):
+            name = first if number == 1 else first.with_name(f"{first.stem}-{number}{first.suffix}")
+            if _publish_new(temporary, name):
+                return name
+        raise FileExistsError(errno.EEXIST, "every name tried exists")
+    except OSError as exc:
+        raise SinkError(f"cannot save the partial {what} beside {target} ({exc.strerror or exc}); "
+                        f"it is kept as {temporary}") from None
 
 
 def _publish_new(temporary: Path, target: Path) -> bool:
@@ -236,4 +264,68 @@ def short_of(count: int | None, frames: int) -> str | None:
         return "the file does not read back as a video"
     if count < frames:
         return f"only {count} of its {frames} frames read back"
+    return None
+
+
+# ------------------------------------------------------------------- is a video already there complete
+
+@dataclass(frozen=True)
+class Extent:
+    """How much of a video a file holds: ``packets`` video packets ending at ``end`` s (0 if unknown), and what
+    its header announces: ``frames`` (0: the container has no count) and ``duration`` s (0: none)."""
+
+    packets: int
+    end: float
+    frames: int
+    duration: float
+
+
+def video_extent(path: Path, count: bool = True) -> Extent | None:
+    """The ``Extent`` of the video at ``path`` (count=False: the header only, packets 0), or None if it has no
+    video stream. Packets are counted without decoding: a few seconds for an hour of video."""
+    try:
+        with av.open(str(path), "r") as container:
+            stream = container.streams.video[0]
+            start = container.start_time / av.time_base if container.start_time else 0.0
+            duration = container.duration / av.time_base if container.duration else 0.0
+            if duration and "matroska" in container.format.name:
+                duration -= start  # its Duration is the last timestamp (see avfile.AVCapture._duration)
+            packets, end = 0, 0.0
+            if count:
+                for packet in container.demux(stream):
+                    if packet.size == 0 or packet.pts is None:
+                        continue  # AVI's repeat chunks and the end marker
+                    packets += 1
+                    end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base) - start)
+            return Extent(packets, end, int(stream.frames or 0), duration)
+    except (av.error.FFmpegError, IndexError, OSError):
+        return None
+
+
+def is_short(done: float, announced: float, step: float) -> bool:
+    """True if ``done`` (frames, or seconds) falls clearly short of ``announced``: by more than SHORT_BY_FRAMES
+    steps (``step``: 1 frame, or one frame's time) and SHORT_BY_FRACTION of it (the rule a truncated input is
+    judged by)."""
+    return done + max(SHORT_BY_FRAMES * step, announced * SHORT_BY_FRACTION) < announced
+
+
+def unfinished(output: Path, source: Path | None) -> str | None:
+    """Why the video ``output`` is not a complete result of the video file ``source`` (None: a camera or a
+    pipe, judged by the output alone), or None if it is complete: its own header must match what it holds
+    (a truncated copy does not), and it must hold as many frames as the input announces (an interrupted
+    run's output from before partial names existed does not)."""
+    mine = video_extent(output)
+    if mine is None or not mine.packets:
+        return "it does not read back as a video"
+    if mine.frames and is_short(mine.packets, mine.frames, 1):
+        return f"its header announces {mine.frames} frames but it holds {mine.packets}"
+    if not mine.frames and mine.duration and is_short(mine.end, mine.duration, 0.1):
+        return f"its header announces {mine.duration:.1f} s but it ends at {mine.end:.1f} s"
+    theirs = video_extent(source, count=False) if source is not None and source.is_file() else None
+    if theirs is None:
+        return None
+    if theirs.frames and is_short(mine.packets, theirs.frames, 1):
+        return f"it holds {mine.packets} of its input's {theirs.frames} frames"
+    if not theirs.frames and theirs.duration and is_short(mine.end, theirs.duration, 0.1):
+        return f"it ends at {mine.end:.1f} s of its input's {theirs.duration:.1f} s"
     return None

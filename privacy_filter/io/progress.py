@@ -31,7 +31,9 @@ class Progress:
     def line(self, now: float | None = None) -> str:
         elapsed = max((now or time.monotonic()) - self._start, 1e-6)
         fps = self.done / elapsed
-        if self.total > 0:
+        # Past the total, the total was an estimate (a duration x a rate; timestamps that start over): no
+        # "180/61 frames (100%)", just the count.
+        if self.total > 0 and self.done <= self.total:
             percent = min(100.0, 100.0 * self.done / self.total)
             eta = max(0.0, (self.total - self.done) / fps) if fps > 0 else 0.0
             return f"{self.done}/{self.total} frames ({percent:3.0f}%)  {fps:5.1f} FPS  ETA {eta:4.0f} s"

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from ..errors import SinkError, native_stderr_silenced
+from ..imagefiles import write_image
 from . import files
 
 SYSTEM_FONTS = "/usr/share/fonts"
@@ -29,22 +30,34 @@ DISPLAY_ATTEMPTS = 3  # X connection attempts before the display is called unrea
 
 
 class ImageFileSink:
-    """write(frame: HxWx3 uint8 BGR or HxW uint8) keeps the last frame; close() writes it atomically."""
+    """write(frame: HxWx3 uint8 BGR or HxW uint8) keeps the last frame; finish() writes it to a temporary
+    file, publish() puts it under its name (close() does both): an image and its matte are published
+    both or neither (``Outputs.close``)."""
 
     def __init__(self, path: Path, overwrite: bool = False) -> None:
         self.path = Path(path)
         self.overwrite = overwrite
         self.frames = 0
         self._last: np.ndarray | None = None
+        self._temp: Path | None = None  # written by finish(), not yet published
 
     def write(self, frame: np.ndarray) -> None:
         self._last = frame
         self.frames += 1
 
-    def close(self, publish: bool = True) -> None:
-        last, self._last = self._last, None  # closing twice does nothing
-        if not publish or last is None:
-            return
+    def close(self, publish: bool = True) -> Path | None:
+        """``finish`` then ``publish`` (publish=False: ``discard``); where the image went, or None."""
+        if not publish:
+            self.discard()
+            return None
+        return self.publish() if self.finish() else None
+
+    def finish(self) -> bool:
+        """Write the last frame to a temporary file beside the target; True if there was one to write.
+        Raises SinkError (nothing left behind) if it cannot be written. Finishing twice does nothing more."""
+        last, self._last = self._last, None
+        if last is None:
+            return self._temp is not None
         if not self.path.parent.is_dir():
             raise SinkError(f"cannot write image {self.path}: the folder {self.path.parent} was removed during "
                             "the run; nothing was saved")
@@ -53,14 +66,29 @@ class ImageFileSink:
         except OSError as exc:
             raise SinkError(f"cannot write image {self.path}: {exc.strerror or exc}") from None
         try:
-            with native_stderr_silenced():  # libpng's own "Write Error" on a full disk
-                written = cv2.imwrite(str(temp), last)
+            with native_stderr_silenced():  # libpng's own complaints
+                written = write_image(temp, last)  # by its bytes: cv2.imwrite crashes on a non-UTF-8 name
         except cv2.error:
             written = False
         if not written:
             temp.unlink(missing_ok=True)
             raise SinkError(f"cannot write image {self.path} (is the disk full?)")
+        self._temp = temp
+        return True
+
+    def publish(self, partial: bool = False) -> Path:
+        """Put the written image under its name (an image is complete once written: ``partial`` is not used)."""
+        temp, self._temp = self._temp, None
+        if temp is None:
+            raise ValueError("publish() before a successful finish()")
         files.publish(temp, self.path, self.overwrite, what="image")
+        return self.path
+
+    def discard(self) -> None:
+        self._last = None
+        temp, self._temp = self._temp, None
+        if temp is not None:
+            temp.unlink(missing_ok=True)
 
 
 def alpha_to_gray(alpha: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from ..errors import SourceError, native_stderr_silenced
+from ..imagefiles import read_image
 from .avfile import open_video_file  # video files are decoded by PyAV, with their frames' times
 from .capture import CaptureReader, resize_to_width
 
@@ -39,8 +40,8 @@ class ImageSource:
         self.name = str(path)
         try:
             with native_stderr_silenced():  # libpng/libtiff print their own complaints about a bad file
-                image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        except cv2.error:
+                image = read_image(path)  # by its bytes: cv2.imread crashes on a name that is not UTF-8
+        except (cv2.error, OSError):
             image = None
         if image is None or image.size == 0:
             raise SourceError(f"cannot decode image {path} (not an image OpenCV can read, or corrupt)")

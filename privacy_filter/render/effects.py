@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from ..errors import UserError
+from ..imagefiles import read_image
 from .matte import support_of
 from .pyramid import halvings
 
@@ -308,8 +309,8 @@ def load_background(path: str | Path) -> np.ndarray:
     if file.is_dir():
         raise UserError(f"--background {path} is a folder; give a picture file (png, jpg...)")
     try:
-        image = cv2.imread(str(file), cv2.IMREAD_COLOR)
-    except cv2.error:
+        image = read_image(file)  # by its bytes: cv2.imread crashes on a name that is not UTF-8
+    except (cv2.error, OSError):
         image = None
     if image is None or image.size == 0:
         raise UserError(f"--background {path}: cannot decode it as a picture (png, jpg, bmp, webp, tiff)")

@@ -58,10 +58,23 @@ def _litert_interpreter() -> type | None:
     return Interpreter
 
 
+# What PRIVACY_FILTER_RUNTIME may say (any case); unset or empty: LiteRT if it imports, else cv2.dnn.
+RUNTIME_VALUES = {"cv2": OPENCV, "opencv": OPENCV, "cv2.dnn": OPENCV, "litert": LITERT}
+
+
+def runtime_env_problem() -> str | None:
+    """Why PRIVACY_FILTER_RUNTIME cannot be followed (a value it does not know: a typo must not be ignored in
+    silence), or None."""
+    wanted = os.environ.get(RUNTIME_ENV, "").strip()
+    if not wanted or wanted.lower() in RUNTIME_VALUES:
+        return None
+    return f"{RUNTIME_ENV}={wanted!r} is not a runtime; use cv2 (OpenCV's cv2.dnn) or litert, or unset it"
+
+
 def available_runtime() -> str:
     """The runtime new models get: LiteRT when it imports (and is not switched off), else cv2.dnn."""
     wanted = os.environ.get(RUNTIME_ENV, "").strip().lower()
-    if wanted in ("cv2", "opencv", "cv2.dnn"):
+    if RUNTIME_VALUES.get(wanted) == OPENCV:
         return OPENCV
     return LITERT if _litert_interpreter() is not None else OPENCV
 
