@@ -9,6 +9,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import av
 
@@ -55,7 +56,8 @@ class AudioTrack:
         else:
             encoder = AUDIO_ENCODER.get(suffix, "aac")
             rate = stream.rate if encoder == "aac" else 48000  # Opus only takes 48 kHz (and lower steps)
-            self._stream = out.add_stream(encoder, rate=rate, layout="stereo" if stream.channels > 1 else "mono")
+            self._stream = cast(av.AudioStream, out.add_stream(encoder, rate=rate,
+                                                              layout="stereo" if stream.channels > 1 else "mono"))
             self._stream.bit_rate = AUDIO_BITRATE
         self._packets = packets
         self._pending: av.Packet | None = None
@@ -96,6 +98,7 @@ class AudioTrack:
         """Mux the input's sound up to ``until`` s (output time; None: all of it)."""
         for packet in self._next_packets(until):
             if self.copy:
+                assert packet.pts is not None and packet.dts is not None  # _next_packets yields only timed ones
                 packet.pts -= self._shift
                 packet.dts -= self._shift
                 packet.stream = self._stream
@@ -111,7 +114,7 @@ class AudioTrack:
                 for encoded in self._stream.encode(frame):
                     self._out.mux(encoded)
 
-    def _next_packets(self, until: float | None) -> Iterator[av.Packet]:
+    def _next_packets(self, until: float | None) -> Iterator[av.Packet[av.AudioStream]]:
         while True:
             packet = self._pending
             self._pending = None

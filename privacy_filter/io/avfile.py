@@ -124,6 +124,7 @@ class AVCapture:
         0 if unknown. FFmpeg's Matroska/WebM demuxer gives the segment's Duration, which FFmpeg's own muxer
         writes as the last timestamp counted from 0: a recording that starts late (cut from a longer one)
         would otherwise look truncated by its start time."""
+        assert self._container is not None  # asked by get() only while the file is open
         duration = self._container.duration
         if not duration:
             return 0.0
