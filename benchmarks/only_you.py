@@ -39,7 +39,7 @@ from benchmarks.quality import (
 )
 from privacy_filter.matte import MatteRefiner
 from privacy_filter.people.selection import UserSelector
-from privacy_filter.pipeline import dropped_people
+from privacy_filter.pipeline import hide_at_once
 
 THREE_PEOPLE_CLIP = Path("videos") / "face-demographics-walking-and-pause.mp4"
 CUT_SHARE = 0.05  # a frame where ours hides this much more of the user than keep-all counts as "user cut"
@@ -82,14 +82,16 @@ class Method:
     def alpha(self, frame: np.ndarray) -> np.ndarray:
         people, grid = self.find(frame)
         kept = self.selector.select(people, grid)
-        dropped = dropped_people(people, kept) if self.hide_fast else None
+        dropped = hide_at_once(people, kept, self.selector) if self.hide_fast else None
         return self.refiner.refine(kept, frame, dropped).copy()
 
 
 def make_methods(refiner_kwargs: dict, model_selection: int = 1) -> tuple[Callable, list[Method]]:
     """(raw(frame) -> HxW map, [keep-all, regions, ours])."""
     from privacy_filter.people.bodies import BodyMasker
+    from privacy_filter.people.bodysplit import BodySplit
     from privacy_filter.people.faces import FaceDetector
+    from privacy_filter.people.multipose import MultiPoseDetector
     from privacy_filter.people.stage import EDGE_SCORE, FacePeople
     from privacy_filter.pipeline import SelfiePeople
     from privacy_filter.selfie import SelfieSegmenter
@@ -98,6 +100,8 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1) -> tuple[Callab
     regions = SelfiePeople(segmenter)
     stage = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE))
     bodies = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker())
+    movenet = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
+                         multipose=BodySplit(MultiPoseDetector()))
 
     def raw(frame: np.ndarray) -> np.ndarray:
         return cv2.resize(segmenter.process(frame), (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
@@ -106,7 +110,8 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1) -> tuple[Callab
         Method("keep-all", regions.find, "all", refiner_kwargs),
         Method("regions (previous default)", regions.find, "user", refiner_kwargs),
         Method("people stage, faces only (round one)", stage.find, "user", refiner_kwargs, stage.reset),
-        Method("ours (people stage + bodies)", bodies.find, "user", refiner_kwargs, bodies.reset),
+        Method("baseline (people stage + pose masks, main)", bodies.find, "user", refiner_kwargs, bodies.reset),
+        Method("ours (+ MoveNet bodies, face floor)", movenet.find, "user", refiner_kwargs, movenet.reset),
     ]
     return raw, methods
 

@@ -176,8 +176,21 @@ def _people_stage(args: argparse.Namespace, finder: PeopleFinder, every: int | N
             bodies = BodyMasker(model_dir=model_dir)
         except BodiesUnavailable:  # (the startup line already names cv2.dnn as the runtime)
             bodies = None
-        return FacePeople(finder, detector, bodies=bodies)
+        return FacePeople(finder, detector, bodies=bodies, multipose=_multipose(model_dir))
     return FacePeople(finder, detector, idle_every=every, busy_every=every)
+
+
+def _multipose(model_dir: str | None):
+    """MoveNet MultiPose inside the people stage (``people.bodysplit.BodySplit``), or None on cv2.dnn (it cannot
+    load the file): the stage then tells people apart by their faces alone, and the startup line says so."""
+    from .people.bodies import BodiesUnavailable
+    from .people.bodysplit import BodySplit
+    from .people.multipose import MultiPoseDetector
+
+    try:
+        return BodySplit(MultiPoseDetector(model_dir=model_dir))
+    except BodiesUnavailable:
+        return None
 
 
 def describe_models(finder: object) -> str:
@@ -186,9 +199,11 @@ def describe_models(finder: object) -> str:
         finder = finder.finder
     parts = ""
     if hasattr(finder, "base"):  # the people stage (people.stage.FacePeople) around the segmenter's people
-        for part in (finder.detector, getattr(finder, "bodies", None)):
+        for part in (finder.detector, getattr(finder, "bodies", None), getattr(finder, "multipose", None)):
             describe_part = getattr(part, "describe", None)
             parts += f"; {describe_part()}" if callable(describe_part) else ""
+        if getattr(finder, "multipose", False) is None:  # (the people stage without MoveNet: cv2.dnn fallback)
+            parts += "; no MoveNet bodies on cv2.dnn (people told apart by faces only)"
         finder = finder.base
     segmenter = getattr(finder, "segmenter", finder)
     describe = getattr(segmenter, "describe", None)

@@ -115,5 +115,10 @@ class MultiPoseDetector:
     def detect(self, frame: np.ndarray) -> list[Body]:
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"detect: expected HxWx3 uint8 BGR, got {frame.shape} {frame.dtype}")
-        output = next(iter(self._model.run(letterbox_int(frame)).values()))
-        return decode(output, frame.shape[:2], self.min_score)
+        return self.detect_letterboxed(letterbox_int(frame), frame.shape[:2])
+
+    def detect_letterboxed(self, tensor: np.ndarray, frame_hw: tuple[int, int]) -> list[Body]:
+        """``detect`` in two steps: tensor = letterbox_int(frame) (cheap, now), the model on it (later: the
+        people stage defers the run to the worker's idle time)."""
+        output = next(iter(self._model.run(tensor).values()))
+        return decode(output, frame_hw, self.min_score)

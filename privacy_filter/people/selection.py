@@ -20,6 +20,9 @@ The selfie model returns one map for everybody; ``split_people`` cuts it into co
   while it lasts (at most ``merge_frames``), only as many of the region's pixels as the user had, those
   nearest the user's last shape, are kept, so the newcomer stays hidden while the user may move. It ends as
   soon as the region holds one face and is one person wide (the user came back or came closer).
+* **Faces are the floor** (``floor.face_floor``): every other person's face, its box grown over the hair, is
+  cut out of what is kept, whatever the split said; ``floor`` holds it (hxw, or None) so that the matte hides
+  it at once (``pipeline.dropped_people``'s fast path).
 * **Re-pick** (the ``u`` key): ``repick()`` makes the person nearest the centre the user on the next frame.
 
 Frame counts assume about 30 frames per second.
@@ -33,6 +36,7 @@ import cv2
 import numpy as np
 
 from ..person import Person
+from .floor import face_floor
 
 KEEP_CHOICES = ("user", "all")
 ALONE_WIDTH = 4.0  # a region at most this many face widths wide, holding one face, is one person
@@ -141,6 +145,7 @@ class UserSelector:
         self.user_box: tuple[float, float, float, float] | None = None  # the user's box last frame, if any
         self._user_face: tuple[float, float, float, float] | None = None  # the user's face, when last seen
         self._repick = False
+        self.floor: np.ndarray | None = None  # hxw float32: other people's faces cut out of the last selection
         self._settled = False  # True once the user's face is known to be theirs (not a neighbour's in one region)
 
     def repick(self) -> None:
@@ -150,6 +155,18 @@ class UserSelector:
 
     def select(self, people: Sequence[Person], grid: tuple[int, int]) -> np.ndarray:
         """people: this frame's Persons (masks hxw on ``grid``) -> hxw float32 alpha of who stays sharp."""
+        self.floor = None
+        alpha = self._select(people, grid)
+        if self.keep != "user" or not alpha.any():
+            return alpha
+        # Faces are the floor: the faces of everyone but the user (the chosen person's face is ``_user_face``).
+        others = [p.face for p in people if p.face is not None and p.face != self._user_face]
+        self.floor = face_floor(others, self._user_face, alpha.shape)
+        if self.floor is None:
+            return alpha
+        return alpha * (1.0 - self.floor)
+
+    def _select(self, people: Sequence[Person], grid: tuple[int, int]) -> np.ndarray:
         grid = (int(grid[0]), int(grid[1]))
         if self.keep == "all":
             if not people:

@@ -1,0 +1,220 @@
+"""Whose pixels, by body: split the selfie map's fused regions between the people MoveNet (and the faces) found.
+
+Each person becomes a **stamp** on the selfie grid: their skeleton's limbs as thick segments, the torso
+(shoulders and hips) filled, the head as a disc, and their face box where the face detector saw one. A person
+with a face and no body (MoveNet missed them) gets a face stamp: the head plus a torso prior below the chin.
+Each pixel of a region that holds two or more stamps goes to the nearest stamp, its distance measured in that
+person's own size (a bigger person, nearer the camera, claims more around them: the depth order of the
+face split). Distance maps are computed on the small selfie grid (256x144), never at full resolution.
+
+A region with one stamp or none is never cut (a lone user stays whole). Arrays: regions are ``Person`` masks on
+the grid (hxw float32 in [0, 1]); faces are normalised (x1, y1, x2, y2) boxes; bodies are
+``multipose.Body`` in frame pixels, with the frame's (H, W) to map them onto the grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..person import Person
+from .multipose import HEAD, LEFT_EAR, LEFT_HIP, LEFT_SHOULDER, RIGHT_EAR, RIGHT_HIP, RIGHT_SHOULDER, Body
+from .split import FaceBox
+
+_HALO = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))  # as selection.split_people: the soft edge kept
+# COCO limbs: arms, legs, shoulders and hips across, neck. (The torso is filled separately.)
+LIMBS = ((5, 7), (7, 9), (6, 8), (8, 10), (11, 13), (13, 15), (12, 14), (14, 16), (5, 6), (11, 12), (5, 11), (6, 12))
+MIN_KEYPOINTS = 4  # a body with fewer sure keypoints is not drawn (a stray limb is no person)
+SAME_BODY = 0.5  # two bodies whose boxes overlap this much (IoU) are one person found twice: the weaker goes
+LIMB_WIDTH = 0.12  # a limb's thickness, in the person's size (shoulder width)
+TORSO_DOWN = 1.6  # no hips seen: the torso prior reaches this many shoulder widths below the shoulders
+FACE_TORSO = (2.6, 3.5)  # a face with no body: its torso prior is this many face widths across, heights down
+FACE_MATCH = 1.0  # a face whose centre is this close (face widths) to a body's head is that body's face
+MIN_IN_REGION = 0.1  # a stamp with this share of its pixels inside a region (or its face there) is in it
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """One person on the grid: mask hxw bool (their skeleton drawn), size (grid px, their scale), face."""
+
+    mask: np.ndarray
+    size: float
+    face: FaceBox | None
+
+
+def distinct(bodies: Sequence[Body], min_keypoints: int = MIN_KEYPOINTS) -> list[Body]:
+    """The bodies worth drawing: enough sure keypoints, and one per person (a weaker body whose box mostly
+    overlaps a stronger one's is the same person found twice: drawn apart, it would cut them in two)."""
+    kept: list[Body] = []
+    for body in sorted(bodies, key=lambda b: -b.score):
+        if np.count_nonzero(body.seen()) < min_keypoints:
+            continue
+        if all(_iou(body.box, other.box) < SAME_BODY for other in kept):
+            kept.append(body)
+    return kept
+
+
+def _iou(a: Sequence[float], b: Sequence[float]) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def body_size(points: np.ndarray, seen: np.ndarray, box: Sequence[float]) -> float:
+    """A person's scale in the points' units: shoulder width, else hip width x 1.3, else ear distance x 2.5,
+    else a fifth of the box's height; never under 2."""
+    for (a, b), factor in (((LEFT_SHOULDER, RIGHT_SHOULDER), 1.0), ((LEFT_HIP, RIGHT_HIP), 1.3),
+                           ((LEFT_EAR, RIGHT_EAR), 2.5)):
+        if seen[a] and seen[b]:
+            return max(2.0, float(np.hypot(*(points[a] - points[b]))) * factor)
+    return max(2.0, (box[3] - box[1]) / 5)
+
+
+def body_stamp(body: Body, grid: tuple[int, int], frame_hw: tuple[int, int], face: FaceBox | None = None) -> Stamp:
+    """A MoveNet body drawn on the grid: limbs, filled torso, head disc (and the face box when it has one)."""
+    height, width = grid
+    scale = np.array([width / frame_hw[1], height / frame_hw[0]], np.float32)
+    points = body.keypoints * scale
+    seen = body.seen()
+    box = (body.box[0] * scale[0], body.box[1] * scale[1], body.box[2] * scale[0], body.box[3] * scale[1])
+    size = body_size(points, seen, box)
+    mask = np.zeros(grid, np.uint8)
+    thick = max(1, round(LIMB_WIDTH * size))
+    for a, b in LIMBS:
+        if seen[a] and seen[b]:
+            cv2.line(mask, _pt(points[a]), _pt(points[b]), 1, thick)
+    # The torso: shoulders and hips filled; hips not seen (sitting at a desk, cut by the frame's bottom): the
+    # shoulders' quad carried TORSO_DOWN shoulder widths down, which is where the body is below a webcam.
+    shoulders = [points[k] for k in (LEFT_SHOULDER, RIGHT_SHOULDER) if seen[k]]
+    hips = [points[k] for k in (RIGHT_HIP, LEFT_HIP) if seen[k]]
+    if len(shoulders) == 2:
+        if not hips:
+            down = np.array([0.0, TORSO_DOWN * size], np.float32)
+            hips = [shoulders[1] + down, shoulders[0] + down]
+        cv2.fillPoly(mask, [np.round(np.array(shoulders + hips)).astype(np.int32)], 1)
+    head = [points[k] for k in HEAD if seen[k]]
+    if head:
+        centre = np.mean(head, axis=0)
+        cv2.circle(mask, _pt(centre), max(1, round(0.35 * size)), 1, -1)
+    if face is not None:
+        _draw_face(mask, face, grid)
+    if not mask.any():
+        cv2.rectangle(mask, _pt(box[:2]), _pt(box[2:]), 1, -1)  # nothing sure enough: its box, at least
+    return Stamp(mask.astype(bool), size, face)
+
+
+def face_stamp(face: FaceBox, grid: tuple[int, int]) -> Stamp:
+    """A face with no body found: the head, and a torso prior below the chin (FACE_TORSO face sizes)."""
+    height, width = grid
+    mask = np.zeros(grid, np.uint8)
+    _draw_face(mask, face, grid)
+    fw, fh = (face[2] - face[0]) * width, (face[3] - face[1]) * height
+    cx = (face[0] + face[2]) / 2 * width
+    half = FACE_TORSO[0] * fw / 2
+    top = face[3] * height + 0.2 * fh
+    cv2.rectangle(mask, _pt((cx - half, top)), _pt((cx + half, top + FACE_TORSO[1] * fh)), 1, -1)
+    return Stamp(mask.astype(bool), max(2.0, 2.5 * fw), face)
+
+
+def _draw_face(mask: np.ndarray, face: FaceBox, grid: tuple[int, int]) -> None:
+    height, width = grid
+    centre = ((face[0] + face[2]) / 2 * width, (face[1] + face[3]) / 2 * height)
+    axes = (max(1, round(0.65 * (face[2] - face[0]) * width)), max(1, round(0.75 * (face[3] - face[1]) * height)))
+    cv2.ellipse(mask, _pt(centre), axes, 0, 0, 360, 1, -1)
+
+
+def _pt(point: Sequence[float]) -> tuple[int, int]:
+    return round(float(point[0])), round(float(point[1]))
+
+
+def stamps_for(bodies: Sequence[Body], faces: Sequence[FaceBox], grid: tuple[int, int],
+               frame_hw: tuple[int, int]) -> list[Stamp]:
+    """One stamp per person: each body (with the face nearest its head, if within FACE_MATCH face widths),
+    then each face no body took (a face stamp)."""
+    height, width = frame_hw
+    free = list(faces)
+    stamps = []
+    for body in distinct(bodies):
+        seen = body.seen()
+        head = [body.keypoints[k] for k in HEAD if seen[k]]
+        face = None
+        if free:
+            # The body's face: the one its head keypoints fall in (grown by a face size: MoveNet's head points
+            # are rough on a close-up), else the nearest within FACE_MATCH face widths of the head's centre,
+            # else a face inside the top of its box. A body of the user taken for a faceless one would cut them.
+            centre = np.mean(head, axis=0) if head else np.array(
+                [(body.box[0] + body.box[2]) / 2, body.box[1]], np.float32)
+            distances = [np.hypot((f[0] + f[2]) / 2 * width - centre[0], (f[1] + f[3]) / 2 * height - centre[1])
+                         / max((f[2] - f[0]) * width, 1.0) for f in free]
+            best = int(np.argmin(distances))
+            if distances[best] < FACE_MATCH or _face_on_top(free[best], body, frame_hw):
+                face = free.pop(best)
+        stamps.append(body_stamp(body, grid, frame_hw, face))
+    return stamps + [face_stamp(face, grid) for face in free]
+
+
+def _face_on_top(face: FaceBox, body: Body, frame_hw: tuple[int, int]) -> bool:
+    """The face's centre lies in the upper third of the body's box (a body whose head MoveNet placed badly)."""
+    height, width = frame_hw
+    cx, cy = (face[0] + face[2]) / 2 * width, (face[1] + face[3]) / 2 * height
+    x0, y0, x1, y1 = body.box
+    return x0 <= cx <= x1 and y0 <= cy <= y0 + (y1 - y0) / 3
+
+
+def nearest(stamps: Sequence[Stamp]) -> np.ndarray:
+    """hxw int32: the index of the stamp each grid pixel is nearest to, in each person's own size. Where
+    stamps overlap, the bigger person (nearer the camera) wins."""
+    best = None
+    label = None
+    for k, stamp in enumerate(stamps):
+        distance = cv2.distanceTransform((~stamp.mask).astype(np.uint8), cv2.DIST_L2, 3)
+        # Each distance in the person's own size; inside a stamp, minus its size, so the biggest wins there.
+        cost = distance / np.float32(stamp.size) - np.float32(stamp.size) * stamp.mask
+        if best is None:
+            best, label = cost, np.zeros(cost.shape, np.int32)
+        else:
+            better = cost < best
+            best = np.where(better, cost, best)
+            label[better] = k
+    return label
+
+
+def split_by_bodies(people: Sequence[Person], stamps: Sequence[Stamp]) -> list[Person]:
+    """Cut each region between its own person and the faceless bodies in it; other regions as they were.
+
+    people: regions after the face split (each holds at most one face: its owner); masks hxw float32 on the
+    stamps' grid. A region's competitors are its owner's stamp (the body that carries its face, else the
+    face's stamp) and every faceless body with enough of its stamp inside it: faces are told apart by the face
+    split (watershed on colours, depth order), bodies add the people no face was found for.
+    """
+    out: list[Person] = []
+    for person in people:
+        core = person.mask > 0.5
+        faceless = [s for s in stamps if s.face is None and _in_region(s, core)]
+        owner = [s for s in stamps if person.face is not None and s.face == person.face]
+        competitors = owner[:1] + faceless
+        if len(competitors) <= 1 or not faceless:
+            out.append(person)
+            continue
+        height, width = core.shape
+        local = nearest(competitors)
+        for j, stamp in enumerate(competitors):
+            part = core & (local == j)
+            if not part.any():
+                continue
+            halo = cv2.dilate(part.astype(np.uint8), _HALO).astype(bool) & (part | ~core)
+            mask = np.where(halo, person.mask, 0.0).astype(np.float32)
+            ys, xs = np.nonzero(part)
+            box = (xs.min() / width, ys.min() / height, (xs.max() + 1) / width, (ys.max() + 1) / height)
+            out.append(Person(person.score, box, mask, stamp.face))
+    return out
+
+
+def _in_region(stamp: Stamp, core: np.ndarray) -> bool:
+    overlap = np.count_nonzero(stamp.mask & core)
+    return overlap >= max(4, MIN_IN_REGION * np.count_nonzero(stamp.mask))
