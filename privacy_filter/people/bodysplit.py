@@ -33,7 +33,7 @@ CALM = 3  # runs in a row with at most one person before the runs slow down agai
 
 
 class BodySplit:
-    """split(frame, people, faces, grid) -> people cut by body, or None (no faceless body: nothing to add).
+    """split(frame, people, faces, grid) -> people cut by body, or None (fewer than two bodies).
 
     frame: HxWx3 uint8 BGR; people: the selfie regions (masks hxw on ``grid``); faces: normalised face boxes.
     ``bodies`` holds the bodies in use (frame pixels); ``runs`` counts MoveNet runs; ``stage_ms["multipose"]``
@@ -88,8 +88,8 @@ class BodySplit:
             self._since = 0
         self.stage_ms["multipose"] = (time.perf_counter() - start) * 1000
         stamps = stamps_for(self.bodies or [], faces, grid, frame.shape[:2])
-        if not any(stamp.face is None for stamp in stamps):
-            return None  # every body has its face: the face split has told them apart already
+        if sum(stamp.body for stamp in stamps) < 2:
+            return None  # one body or none: nothing to tell apart by body
         return split_by_bodies(people, stamps)
 
     def _run(self, tensor: np.ndarray, frame_hw: tuple[int, int]) -> list[Body]:

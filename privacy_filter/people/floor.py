@@ -3,7 +3,8 @@
 The split of a fused region can be wrong (a head touching the user's, a face at the frame's edge merged with
 the user); a face the detector found is the one thing that must never stay recognisable. So after the
 selection, each other person's face box, grown to take in the hair, ears and chin, is cut out of the kept
-alpha. The user's own face (a little grown) is never cut: a neighbour's box that reaches over it stops there.
+alpha. The user's own head (their face box grown alike) is not cut by a neighbour's growth, and the user's face
+(a little grown) never: a neighbour's box that reaches over it stops there.
 Arrays: faces are normalised (x1, y1, x2, y2) boxes; the floor is hxw float32 in {0, 1} on the masks' grid.
 """
 
@@ -45,6 +46,14 @@ def face_floor(others: Sequence[FaceBox], user_face: FaceBox | None, grid: tuple
         x0, y0, x1, y1 = _pixels(grown(face), grid)
         floor[y0:y1, x0:x1] = 1.0
     if user_face is not None:
+        # The user's own head (grown alike) is not cut by a neighbour's grown box: a head peeking in beside
+        # the user's would otherwise take a fifth of the user (their hair and cheek). The neighbour's face
+        # itself is hidden all the same, up to the user's own face box.
+        x0, y0, x1, y1 = _pixels(grown(user_face), grid)
+        floor[y0:y1, x0:x1] = 0.0
+        for face in others:
+            x0, y0, x1, y1 = _pixels(face, grid)
+            floor[y0:y1, x0:x1] = 1.0
         x0, y0, x1, y1 = _pixels(grown(user_face, PROTECT, PROTECT, PROTECT), grid)
         floor[y0:y1, x0:x1] = 0.0
     return floor if floor.any() else None

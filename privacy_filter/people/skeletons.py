@@ -1,11 +1,11 @@
 """Whose pixels, by body: split the selfie map's fused regions between the people MoveNet (and the faces) found.
 
-Each person becomes a **stamp** on the selfie grid: their skeleton's limbs as thick segments, the torso
-(shoulders and hips) filled, the head as a disc, and their face box where the face detector saw one. A person
-with a face and no body (MoveNet missed them) gets a face stamp: the head plus a torso prior below the chin.
-Each pixel of a region that holds two or more stamps goes to the nearest stamp, its distance measured in that
-person's own size (a bigger person, nearer the camera, claims more around them: the depth order of the
-face split). Distance maps are computed on the small selfie grid (256x144), never at full resolution.
+Each person MoveNet found becomes a **stamp** on a small canvas of the frame's aspect ratio (longer side 256):
+their skeleton's limbs as thick segments, the torso (shoulders and hips) filled, the head as a disc, and their
+face box where the face detector saw one. Each pixel of a region that holds two or more bodies goes to the
+nearest stamp, its distance measured in that person's own size (a bigger person, nearer the camera, claims
+more around them). Distance maps are computed on that canvas, never at full resolution. A face with no body
+gets a face stamp (head plus a torso prior below the chin) but is left to the face split (``split``).
 
 A region with one stamp or none is never cut (a lone user stays whole). Arrays: regions are ``Person`` masks on
 the grid (hxw float32 in [0, 1]); faces are normalised (x1, y1, x2, y2) boxes; bodies are
@@ -33,16 +33,35 @@ LIMB_WIDTH = 0.12  # a limb's thickness, in the person's size (shoulder width)
 TORSO_DOWN = 1.6  # no hips seen: the torso prior reaches this many shoulder widths below the shoulders
 FACE_TORSO = (2.6, 3.5)  # a face with no body: its torso prior is this many face widths across, heights down
 FACE_MATCH = 1.0  # a face whose centre is this close (face widths) to a body's head is that body's face
+DEPTH_RATIO = 1.25  # a body this much bigger than another is nearer the camera (as split.DEPTH_RATIO for faces)
+NEAR_BODY = 0.5  # within this many of a person's own sizes of their skeleton: plausibly their body
 MIN_IN_REGION = 0.1  # a stamp with this share of its pixels inside a region (or its face there) is in it
 
 
 @dataclass(frozen=True)
 class Stamp:
-    """One person on the grid: mask hxw bool (their skeleton drawn), size (grid px, their scale), face."""
+    """One person drawn on the canvas: mask (canvas-sized bool), on_grid (the same on the selfie grid, hxw
+    bool), size (canvas pixels: their scale), face (their face box, if any)."""
 
     mask: np.ndarray
+    on_grid: np.ndarray
     size: float
     face: FaceBox | None
+    body: bool = True  # False: a face stamp (a face with no body found)
+    head: np.ndarray | None = None  # canvas-sized bool: their head (disc and face box), None if not seen
+    torso: bool = False  # both shoulders seen (a skeleton to go by, not just a head)
+
+
+def canvas_for(frame_hw: tuple[int, int], grid: tuple[int, int]) -> tuple[int, int]:
+    """(h, w) of the canvas stamps are drawn on: the frame's own aspect ratio (a disc stays round, a distance
+    is the same across and down), its longer side the grid's longer side, so it costs what the grid does."""
+    height, width = frame_hw
+    scale = max(grid) / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def _to_grid(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    return cv2.resize(mask.astype(np.uint8), (grid[1], grid[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
 def distinct(bodies: Sequence[Body], min_keypoints: int = MIN_KEYPOINTS) -> list[Body]:
@@ -76,14 +95,15 @@ def body_size(points: np.ndarray, seen: np.ndarray, box: Sequence[float]) -> flo
 
 
 def body_stamp(body: Body, grid: tuple[int, int], frame_hw: tuple[int, int], face: FaceBox | None = None) -> Stamp:
-    """A MoveNet body drawn on the grid: limbs, filled torso, head disc (and the face box when it has one)."""
-    height, width = grid
+    """A MoveNet body drawn on the canvas: limbs, filled torso, head disc (and the face box when it has one)."""
+    canvas = canvas_for(frame_hw, grid)
+    height, width = canvas
     scale = np.array([width / frame_hw[1], height / frame_hw[0]], np.float32)
     points = body.keypoints * scale
     seen = body.seen()
     box = (body.box[0] * scale[0], body.box[1] * scale[1], body.box[2] * scale[0], body.box[3] * scale[1])
     size = body_size(points, seen, box)
-    mask = np.zeros(grid, np.uint8)
+    mask = np.zeros(canvas, np.uint8)
     thick = max(1, round(LIMB_WIDTH * size))
     for a, b in LIMBS:
         if seen[a] and seen[b]:
@@ -97,28 +117,32 @@ def body_stamp(body: Body, grid: tuple[int, int], frame_hw: tuple[int, int], fac
             down = np.array([0.0, TORSO_DOWN * size], np.float32)
             hips = [shoulders[1] + down, shoulders[0] + down]
         cv2.fillPoly(mask, [np.round(np.array(shoulders + hips)).astype(np.int32)], 1)
-    head = [points[k] for k in HEAD if seen[k]]
-    if head:
-        centre = np.mean(head, axis=0)
-        cv2.circle(mask, _pt(centre), max(1, round(0.35 * size)), 1, -1)
+    head_points = [points[k] for k in HEAD if seen[k]]
+    head = np.zeros(canvas, np.uint8)
+    if head_points:
+        centre = np.mean(head_points, axis=0)
+        cv2.circle(head, _pt(centre), max(1, round(0.35 * size)), 1, -1)
     if face is not None:
-        _draw_face(mask, face, grid)
+        _draw_face(head, face, canvas)
+    mask |= head
     if not mask.any():
         cv2.rectangle(mask, _pt(box[:2]), _pt(box[2:]), 1, -1)  # nothing sure enough: its box, at least
-    return Stamp(mask.astype(bool), size, face)
+    return Stamp(mask.astype(bool), _to_grid(mask, grid), size, face, head=head.astype(bool) if head.any() else None,
+                 torso=len(shoulders) == 2)
 
 
-def face_stamp(face: FaceBox, grid: tuple[int, int]) -> Stamp:
+def face_stamp(face: FaceBox, grid: tuple[int, int], frame_hw: tuple[int, int]) -> Stamp:
     """A face with no body found: the head, and a torso prior below the chin (FACE_TORSO face sizes)."""
-    height, width = grid
-    mask = np.zeros(grid, np.uint8)
-    _draw_face(mask, face, grid)
+    canvas = canvas_for(frame_hw, grid)
+    height, width = canvas
+    mask = np.zeros(canvas, np.uint8)
+    _draw_face(mask, face, canvas)
     fw, fh = (face[2] - face[0]) * width, (face[3] - face[1]) * height
     cx = (face[0] + face[2]) / 2 * width
     half = FACE_TORSO[0] * fw / 2
     top = face[3] * height + 0.2 * fh
     cv2.rectangle(mask, _pt((cx - half, top)), _pt((cx + half, top + FACE_TORSO[1] * fh)), 1, -1)
-    return Stamp(mask.astype(bool), max(2.0, 2.5 * fw), face)
+    return Stamp(mask.astype(bool), _to_grid(mask, grid), max(2.0, 2.5 * fw), face, body=False)
 
 
 def _draw_face(mask: np.ndarray, face: FaceBox, grid: tuple[int, int]) -> None:
@@ -155,7 +179,7 @@ def stamps_for(bodies: Sequence[Body], faces: Sequence[FaceBox], grid: tuple[int
             if distances[best] < FACE_MATCH or _face_on_top(free[best], body, frame_hw):
                 face = free.pop(best)
         stamps.append(body_stamp(body, grid, frame_hw, face))
-    return stamps + [face_stamp(face, grid) for face in free]
+    return stamps + [face_stamp(face, grid, frame_hw) for face in free]
 
 
 def _face_on_top(face: FaceBox, body: Body, frame_hw: tuple[int, int]) -> bool:
@@ -166,44 +190,57 @@ def _face_on_top(face: FaceBox, body: Body, frame_hw: tuple[int, int]) -> bool:
     return x0 <= cx <= x1 and y0 <= cy <= y0 + (y1 - y0) / 3
 
 
-def nearest(stamps: Sequence[Stamp]) -> np.ndarray:
-    """hxw int32: the index of the stamp each grid pixel is nearest to, in each person's own size. Where
-    stamps overlap, the bigger person (nearer the camera) wins."""
-    best = None
-    label = None
-    for k, stamp in enumerate(stamps):
+def nearest(stamps: Sequence[Stamp], grid: tuple[int, int]) -> np.ndarray:
+    """hxw int32 on ``grid``: the index of the stamp each pixel is nearest to, in each person's own size
+    (measured on the canvas, where distances are the same across and down). Where stamps overlap, the bigger
+    person (nearer the camera) wins."""
+    costs = []
+    for stamp in stamps:
         distance = cv2.distanceTransform((~stamp.mask).astype(np.uint8), cv2.DIST_L2, 3)
         # Each distance in the person's own size; inside a stamp, minus its size, so the biggest wins there.
-        cost = distance / np.float32(stamp.size) - np.float32(stamp.size) * stamp.mask
-        if best is None:
-            best, label = cost, np.zeros(cost.shape, np.int32)
-        else:
-            better = cost < best
-            best = np.where(better, cost, best)
-            label[better] = k
-    return label
+        costs.append(distance / np.float32(stamp.size) - np.float32(stamp.size) * stamp.mask)
+    # Depth order: a body clearly smaller than another is behind it (farther from the camera): near the bigger
+    # one's skeleton it keeps only its own head. Without this a head peeking in over the user's shoulder took
+    # the shoulder (its skeleton's shoulders are drawn there, behind the user's).
+    for i, front in enumerate(stamps):
+        for j, back in enumerate(stamps):
+            if i != j and front.size >= DEPTH_RATIO * back.size:
+                behind = costs[i] < NEAR_BODY
+                if back.head is not None:
+                    behind &= ~back.head
+                costs[j][behind] = np.inf
+    label = np.zeros(costs[0].shape, np.int32)
+    best = costs[0]
+    for k in range(1, len(costs)):
+        better = costs[k] < best
+        best = np.where(better, costs[k], best)
+        label[better] = k
+    return cv2.resize(label, (grid[1], grid[0]), interpolation=cv2.INTER_NEAREST)
 
 
 def split_by_bodies(people: Sequence[Person], stamps: Sequence[Stamp]) -> list[Person]:
-    """Cut each region between its own person and the faceless bodies in it; other regions as they were.
+    """Each region that holds two or more bodies, cut into one Person per body (nearest skeleton), carrying
+    the body's face if it has one; other regions as they were.
 
-    people: regions after the face split (each holds at most one face: its owner); masks hxw float32 on the
-    stamps' grid. A region's competitors are its owner's stamp (the body that carries its face, else the
-    face's stamp) and every faceless body with enough of its stamp inside it: faces are told apart by the face
-    split (watershed on colours, depth order), bodies add the people no face was found for.
+    people: the selfie regions, masks hxw float32 on the stamps' grid; stamps: bodies only (``stamps_for``'s
+    face stamps are not used here: a face with no body is left to the face split, whose depth order keeps a
+    small head peeking in behind the user from claiming the user's shoulders).
     """
     out: list[Person] = []
+    bodies = [s for s in stamps if s.body]
     for person in people:
         core = person.mask > 0.5
-        faceless = [s for s in stamps if s.face is None and _in_region(s, core)]
-        owner = [s for s in stamps if person.face is not None and s.face == person.face]
-        competitors = owner[:1] + faceless
-        if len(competitors) <= 1 or not faceless:
+        inside = [s for s in bodies if _in_region(s, core)]
+        # Only where faces cannot tell everyone apart (a body in it has no face) or a body's torso is seen: a
+        # close-up where each body is a head with its face is better split by the face split's watershed on
+        # colours and depth order (peek-in scenes: a nearest-skeleton cut took the user's shoulder in 8 of 120
+        # frames there, with only head keypoints to go by).
+        if len(inside) <= 1 or all(s.face is not None and not s.torso for s in inside):
             out.append(person)
             continue
         height, width = core.shape
-        local = nearest(competitors)
-        for j, stamp in enumerate(competitors):
+        local = nearest(inside, core.shape)
+        for j, stamp in enumerate(inside):
             part = core & (local == j)
             if not part.any():
                 continue
@@ -216,5 +253,5 @@ def split_by_bodies(people: Sequence[Person], stamps: Sequence[Stamp]) -> list[P
 
 
 def _in_region(stamp: Stamp, core: np.ndarray) -> bool:
-    overlap = np.count_nonzero(stamp.mask & core)
-    return overlap >= max(4, MIN_IN_REGION * np.count_nonzero(stamp.mask))
+    overlap = np.count_nonzero(stamp.on_grid & core)
+    return overlap >= max(4, MIN_IN_REGION * np.count_nonzero(stamp.on_grid))

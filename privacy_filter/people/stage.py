@@ -142,14 +142,15 @@ class FacePeople:
         else:
             self.stage_ms["faces"] = 0.0
         middle = time.perf_counter()
+        if self.multipose is not None:
+            # Bodies first: a region holding two or more of MoveNet's bodies is cut by nearest skeleton (with or
+            # without faces); the faces then split what is left (a face MoveNet found no body for).
+            people = self.multipose.split(frame, people, self.faces, grid) or people
         if len(self.faces) > 1:
             guide = cv2.resize(frame, (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
             people = split_by_faces(people, self.faces, guide)
         elif self.faces:
             people = split_by_faces(people, self.faces)  # attaches the face; one face never cuts
-        if self.multipose is not None:
-            # Then the people no face was found for: each region cut between its owner and the faceless bodies.
-            people = self.multipose.split(frame, people, self.faces, grid) or people
         self.stage_ms["split"] = (time.perf_counter() - middle) * 1000
         if self.multipose is not None:
             self.stage_ms["multipose"] = self.multipose.stage_ms.get("multipose", 0.0)
