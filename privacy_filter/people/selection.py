@@ -105,6 +105,7 @@ class UserSelector:
         challenger has one.
     merge_frames: after this many frames a merge is taken for the user's own growth (standing up, coming
         closer) and the whole region is kept again.
+    floor: faces are the floor (every other person's face cut out of what is kept); on by default.
     """
 
     def __init__(
@@ -119,6 +120,7 @@ class UserSelector:
         merge_growth: float = 0.02,
         area_memory: float = 0.95,
         faceless_switch_frames: int = 5,
+        floor: bool = True,
     ) -> None:
         if keep not in KEEP_CHOICES:
             raise ValueError(f"keep must be one of {KEEP_CHOICES}, not {keep!r}")
@@ -132,6 +134,7 @@ class UserSelector:
         self.merge_growth = merge_growth
         self.area_memory = area_memory
         self.faceless_switch_frames = faceless_switch_frames
+        self.face_floor = floor  # False only to measure what the floor adds (benchmarks.only_you)
         self.reset()
 
     def reset(self) -> None:
@@ -157,7 +160,7 @@ class UserSelector:
         """people: this frame's Persons (masks hxw on ``grid``) -> hxw float32 alpha of who stays sharp."""
         self.floor = None
         alpha = self._select(people, grid)
-        if self.keep != "user" or not alpha.any():
+        if self.keep != "user" or not self.face_floor or not alpha.any():
             return alpha
         # Faces are the floor: the faces of everyone but the user (the chosen person's face is ``_user_face``).
         others = [p.face for p in people if p.face is not None and p.face != self._user_face]
