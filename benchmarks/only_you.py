@@ -411,34 +411,31 @@ def time_finders(frames: list[np.ndarray], finders: dict[str, Callable], repeats
 def speed_table(eval_root: Path) -> list[str]:
     """What the people stage adds to the segmenter, per frame, on a one-person and the three-person clip."""
     from privacy_filter.people.bodies import BodyMasker
+    from privacy_filter.people.bodysplit import BodySplit
     from privacy_filter.people.faces import FaceDetector
+    from privacy_filter.people.multipose import MultiPoseDetector
     from privacy_filter.people.stage import EDGE_SCORE, FacePeople
     from privacy_filter.pipeline import SelfiePeople
     from privacy_filter.selfie import SelfieSegmenter
 
     segmenter = SelfieSegmenter()
     regions = SelfiePeople(segmenter)
-    faces_only = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE))
-    stage = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker())
-    at_once = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
-                         spread=False)
-    detector = FaceDetector()
+    baseline = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker())
+    split = BodySplit(MultiPoseDetector())
+    ours = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
+                      multipose=split)
     lines = ["| clip | frames | finder | median ms | mean ms | mean CPU ms | p99 ms | over 33 ms (per 1000) "
-             "| face detections | pose checks (pose detector runs) |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| MoveNet runs |", "|---|---|---|---|---|---|---|---|---|"]
     for clip in (LONE_USER_CLIPS[0], THREE_PEOPLE_CLIP):
         frames = clip_frames(eval_root / clip)[:300]
-        finders = {"selfie regions (previous)": regions.find, "people stage, faces only (round one)": faces_only.find,
-                   "people stage + bodies, pose checks in one frame (before)": at_once.find,
-                   "people stage + bodies (ours)": stage.find, "face detector alone": detector.detect}
-        before, checks, detected = stage.detections, stage.body_checks, stage.body_detections
+        finders = {"selfie regions": regions.find, BASELINE: baseline.find, OURS: ours.find}
+        runs = split.runs
         timed = time_finders(frames, finders)
-        runs, poses = (stage.detections - before) / 3, (stage.body_checks - checks) / 3
-        detected = (stage.body_detections - detected) / 3
+        runs = (split.runs - runs) / 3
         for name, (median, mean, cpu, p99, over) in timed.items():
-            count = f"{runs:.0f} of {len(frames)}" if name.endswith("(ours)") else ""
-            pose = f"{poses:.0f} of {len(frames)} ({detected:.0f} detected)" if name.endswith("(ours)") else ""
+            count = f"{runs:.0f} of {len(frames)}" if name == OURS else ""
             lines.append(f"| {clip.name} | {len(frames)} | {name} | {median:.2f} | {mean:.2f} | {cpu:.2f} | {p99:.1f} "
-                         f"| {over:.0f} | {count} | {pose} |")
+                         f"| {over:.0f} | {count} |")
     return lines
 
 

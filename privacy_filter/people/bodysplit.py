@@ -26,7 +26,7 @@ from .multipose import Body, MultiPoseDetector, letterbox_int
 from .skeletons import distinct, split_by_bodies, stamps_for
 from .split import FaceBox
 
-IDLE_EVERY = 90  # frames between runs for a lone user (~30 ms each: ~0.35 CPU-ms a frame)
+IDLE_EVERY = 120  # frames between runs for a lone user (~30 ms each: ~0.25 CPU-ms a frame)
 BUSY_EVERY = 3  # frames between runs while others are about
 GROWTH = 1.08  # the largest region this much bigger than ever since the last run: someone may be merging in
 CALM = 3  # runs in a row with at most one person before the runs slow down again
@@ -51,6 +51,7 @@ class BodySplit:
     def reset(self) -> None:
         """Forget the bodies (the next frame runs MoveNet on itself)."""
         self.bodies: list[Body] | None = None
+        self._distinct: list[Body] = []  # the bodies worth drawing (``skeletons.distinct``)
         self._pending: tuple[np.ndarray, tuple[int, int]] | None = None
         self._since = 10**9
         self._regions = 0
@@ -87,10 +88,9 @@ class BodySplit:
             self._pending = (letterbox_int(frame), frame.shape[:2])
             self._since = 0
         self.stage_ms["multipose"] = (time.perf_counter() - start) * 1000
-        stamps = stamps_for(self.bodies or [], faces, grid, frame.shape[:2])
-        if sum(stamp.body for stamp in stamps) < 2:
-            return None  # one body or none: nothing to tell apart by body
-        return split_by_bodies(people, stamps)
+        if len(self._distinct) < 2:
+            return None  # one body or none: nothing to tell apart by body (a lone user costs nothing more here)
+        return split_by_bodies(people, stamps_for(self._distinct, faces, grid, frame.shape[:2]))
 
     def _run(self, tensor: np.ndarray, frame_hw: tuple[int, int]) -> list[Body]:
         self.runs += 1
@@ -98,5 +98,6 @@ class BodySplit:
 
     def _use(self, bodies: list[Body]) -> None:
         self.bodies = bodies
+        self._distinct = distinct(bodies)
         self._since = 0
-        self._calm = 0 if len(distinct(bodies)) > 1 else min(CALM, self._calm + 1)
+        self._calm = 0 if len(self._distinct) > 1 else min(CALM, self._calm + 1)
