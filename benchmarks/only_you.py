@@ -6,6 +6,15 @@ the people stage: the previous default) vs ours (the people stage: faces, split,
 people hidden, user IoU, and frames where the user was cut (ours hides more than 5 % of the user's truth
 beyond what keep-all hides). It also writes the three-person clip's contact sheet (``--sheet``).
 
+Issue 24 (bodies): the methods also include today's stage as the **baseline** (faces + pose masks), the same
+with MoveNet bodies but no face floor, and **ours** (+ MoveNet bodies + face floor), and the run ends with the
+issue's target rows, baseline vs ours: touching/peek-in, walk-behind, COCO (main person >= 5 %), one-person clips
+(frames with the user cut), DAVIS (ours >= raw IoU per clip) and other people's faces that OpenCV's Haar
+frontal-face cascade still finds in the output (``benchmarks/haar.py``; every 3rd scored frame).
+**Tune and check halves** (``--half``): the people stage's constants were tuned on the TUNE half only (the
+first half of the eg1800 portraits, sorted by name, and the COCO photos at even positions); the numbers to
+report are the CHECK half's (the second half of the portraits, the COCO photos at odd positions), the default.
+
 Scenes (``touching_scenes``): the user of eg1800 portrait 2i; the person of portrait 2i+1, cut out by its
 mask, scaled and pasted *behind* the user so that they touch, comes in from the side over 10 frames, stays
 10, leaves over 10; frames with less than 0.5 % of the image showing the other person are not scored.
