@@ -36,6 +36,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks.issue24 import BASELINE, OURS, count_faces, davis_rows, targets
 from benchmarks.quality import (
     LONE_USER_CLIPS,
     PASSER_BY_SET,
@@ -51,8 +52,6 @@ from privacy_filter.people.selection import UserSelector
 from privacy_filter.pipeline import hide_at_once
 
 THREE_PEOPLE_CLIP = Path("videos") / "face-demographics-walking-and-pause.mp4"
-BASELINE = "baseline: today's stage (faces + pose masks)"
-OURS = "ours: + MoveNet bodies + face floor"
 HAAR_EVERY = 3  # the Haar face detector judges every 3rd scored frame (as issue 24 did)
 CUT_SHARE = 0.05  # a frame where ours hides this much more of the user than keep-all counts as "user cut"
 FAR_SHARE = 0.04  # a shown pixel of another person farther than this (frame widths) from the user is not an edge
@@ -224,20 +223,7 @@ def score_clip(frames, raw: Callable, methods: Sequence[Method], scores: SceneSc
             cut = (hidden - keep_all_hidden) / max(1, np.count_nonzero(user)) > CUT_SHARE
             scores.cut_frames[name] = scores.cut_frames.get(name, 0) + int(cut)
         if haar is not None and scores.frames % HAAR_EVERY == 1:
-            _count_faces(haar, frame, instances, alphas, scores)
-
-
-def _count_faces(haar, frame: np.ndarray, instances: np.ndarray, alphas: dict, scores: SceneScores) -> None:
-    from benchmarks.haar import faces_on
-    from privacy_filter.compositor import Compositor
-    from privacy_filter.effects import make_effect
-
-    background = make_effect("blur")(frame)  # the CLI's default effect and strength
-    scores.haar["input"] = scores.haar.get("input", 0) + faces_on(haar.detect(frame), instances)
-    for name in (BASELINE, OURS):
-        if name in alphas:
-            output = Compositor().blend(frame, background, alphas[name])
-            scores.haar[name] = scores.haar.get(name, 0) + faces_on(haar.detect(output), instances)
+            count_faces(haar, frame, instances, alphas, scores.haar)
 
 
 def portrait_pairs(portraits: Path, pairs: int, half: str) -> list[Path]:
@@ -445,55 +431,6 @@ def speed_table(eval_root: Path) -> list[str]:
             count = f"{runs:.0f} of {len(frames)}" if name == OURS else ""
             lines.append(f"| {clip.name} | {len(frames)} | {name} | {median:.2f} | {mean:.2f} | {cpu:.2f} | {p99:.1f} "
                          f"| {over:.0f} | {count} |")
-    return lines
-
-
-def davis_rows(methods: Sequence[Method], davis: Path, raw) -> list[tuple[str, int, float, dict[str, float]]]:
-    """DAVIS person clips (fast motion, one masked subject): per clip (name, frames, raw IoU, {method: IoU})."""
-    from privacy_filter import metrics
-
-    rows = []
-    for folder in sorted(p for p in (davis / "images").iterdir() if p.is_dir()):
-        for method in methods:
-            method.reset()
-        raw_iou, ious = [], {m.name: [] for m in methods}
-        for image in sorted(folder.glob("*.jpg")):
-            frame = cv2.imread(str(image))
-            truth = cv2.imread(str(davis / "masks" / folder.name / f"{image.stem}.png"), cv2.IMREAD_GRAYSCALE) > 127
-            raw_iou.append(metrics.iou(raw(frame), truth))
-            for method in methods:
-                ious[method.name].append(metrics.iou(method.alpha(frame), truth))
-        rows.append((folder.name, len(raw_iou), float(np.mean(raw_iou)),
-                     {name: float(np.mean(v)) for name, v in ious.items()}))
-    return rows
-
-
-def targets(results: dict[str, SceneScores], lone: dict[str, int], davis, haar_on: bool) -> list[str]:
-    """Issue 24's target rows, baseline vs ours."""
-    lines = ["| target (issue 24) | value | baseline | ours |", "|---|---|---|---|"]
-    near = "hidden >= 0.95, IoU >= 0.93"
-    for key, label, want in (("touching", "touching (side-by-side, lean-in) and peek-in", near),
-                             ("walk", "walk-behind", near),
-                             ("COCO", "COCO, main person >= 5 % of frame", "hidden >= 0.90, IoU >= 0.60")):
-        chosen = [v for k, v in results.items() if (key in k or (key == "touching" and k in ("lean-in", "peek-in")))]
-        cells = []
-        for name in (BASELINE, OURS):
-            hidden = np.mean([h for v in chosen for h in v.methods[name].hidden]) if chosen else float("nan")
-            iou = np.mean([u for v in chosen for u in v.methods[name].user_iou]) if chosen else float("nan")
-            cut = sum(v.cut_frames[name] for v in chosen)
-            cells.append(f"{hidden:.3f} / {iou:.3f} ({cut} cut)")
-        lines.append(f"| {label} | {want} | {cells[0]} | {cells[1]} |")
-    lines.append(f"| one-person clips, frames with > 5 % of the user hidden | 0 | {lone.get(BASELINE, 0)} "
-                 f"| {lone.get(OURS, 0)} |")
-    if davis:
-        worse = {name: [c for c, _, r, ious in davis if ious[name] < r] for name in (BASELINE, OURS)}
-        lines.append(f"| DAVIS: ours >= raw IoU on every clip | all {len(davis)} | "
-                     f"{len(davis) - len(worse[BASELINE])} of {len(davis)} | {len(davis) - len(worse[OURS])} of "
-                     f"{len(davis)} |")
-    if haar_on:
-        found = {name: sum(v.haar.get(name, 0) for v in results.values()) for name in ("input", BASELINE, OURS)}
-        lines.append(f"| other people's faces Haar finds in the output (input: {found['input']}) | 0 | "
-                     f"{found[BASELINE]} | {found[OURS]} |")
     return lines
 
 
