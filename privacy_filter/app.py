@@ -29,11 +29,11 @@ import numpy as np
 from . import cli
 from .avfile import DEFAULT_QUALITY, AVVideoSink, FileClock, video_frames
 from .concurrent import overlap
-from .controls import KEY_HELP, Controls
+from .controls import KEY_HELP, Controls, apply_clicks
 from .effects import EFFECT_NAMES, load_background, make_effect
 from .errors import SourceError, UserError, native_stderr_silenced, one_line
 from .matte import MatteRefiner
-from .overlay import draw_lines, lost_screen
+from .overlay import draw_lines, lost_screen, mark_kept
 from .people.selection import UserSelector
 from .pipeline import FrameProcessor, InstancePeople, PeopleFinder, SelfiePeople
 from .progress import Progress
@@ -836,6 +836,7 @@ class Loop:
             lines.append(describe_models(self.processor.finder))
             stages = [f"{k} {v:.1f}" for k, v in ms.items()]
             lines += ["ms: " + " ".join(stages[i : i + 4]) for i in range(0, len(stages), 4)]  # fit a 600 px frame
+            picture = mark_kept(picture, self.processor.selector)  # who is kept: green boxes on their faces
         if self.controls.show_help:
             lines += [f"{key}: {what}" for key, what in KEY_HELP]
         if self.controls.paused:
@@ -859,6 +860,7 @@ class Loop:
     def _wait_keys(self, wait_ms: int) -> None:
         assert self.window is not None
         key = self.window.key(wait_ms)
+        apply_clicks(self.window, self.processor.selector)  # a click toggles a person sharp/hidden
         if self.window.closed:
             self.controls.quit = True
             return

@@ -256,3 +256,42 @@ def test_a_failing_movenet_hides_the_frame() -> None:
     processor = FrameProcessor(finder=stage, effect=lambda f: np.zeros_like(f))
     result = processor.process(clip_frames(EVAL / THREE_PEOPLE_CLIP)[0])
     assert result.failed and not result.output.any()  # fail closed: the whole frame hidden
+
+
+def two_people_picture() -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
+    """Two real eg1800 portraits pasted apart on a grey 640x480 picture: (frame, the user's face centre (the
+    bigger, more central person), the other's face centre), in pixels. Both faces are found by BlazeFace."""
+    images = sorted((EVAL / "eg1800_portrait_test" / "images").glob("*.jpg"))
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    frame[40:480, 150:480] = cv2.resize(cv2.imread(str(images[0])), (330, 440), interpolation=cv2.INTER_AREA)
+    frame[160:480, 400:640] = cv2.resize(cv2.imread(str(images[1])), (240, 320), interpolation=cv2.INTER_AREA)
+    return frame, (289, 217), (489, 287)
+
+
+@needs_eval
+@required_in_ci
+def test_a_click_keeps_a_person_sharp_and_a_second_click_hides_them(methods) -> None:
+    """Item 5 of issue 24 in the selection: toggle_at on the other person's face keeps them sharp (their face
+    then spared by the floor), again hides them; the user stays sharp throughout."""
+    frame, mine, theirs = two_people_picture()
+    _, all_methods = methods
+    ours = next(m for m in all_methods if m.name == OURS)
+    ours.reset()
+    ours.selector.kept_faces.clear()
+
+    def kept(alpha: np.ndarray, point: tuple[int, int]) -> bool:
+        return bool(alpha[point[1], point[0]] > 0.5)
+
+    for _ in range(3):
+        alpha = ours.alpha(frame)
+    assert kept(alpha, mine) and not kept(alpha, theirs)
+    ours.selector.toggle_at(theirs[0] / 640, theirs[1] / 480)
+    for _ in range(8):  # the matte shows slowly (hide fast, show slowly)
+        alpha = ours.alpha(frame)
+    assert kept(alpha, mine) and kept(alpha, theirs), "clicked in: kept sharp"
+    ours.selector.toggle_at(theirs[0] / 640, theirs[1] / 480)
+    alpha = ours.alpha(frame)
+    assert kept(alpha, mine) and not kept(alpha, theirs), "clicked again: hidden at once"
+    ours.selector.toggle_at(mine[0] / 640, mine[1] / 480)  # a click on the user does nothing
+    alpha = ours.alpha(frame)
+    assert kept(alpha, mine) and not ours.selector.kept_faces
