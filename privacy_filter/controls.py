@@ -11,7 +11,6 @@ KERNEL_EFFECTS = ("blur", "pixelate", "desaturate")  # the effects +/- change (t
 KEY_HELP = (
     ("p", "privacy on/off"),
     ("u", "re-pick the user (nearest the centre)"),
-    ("click", "keep a person sharp too / hide them again"),
     ("b", "next background effect"),
     ("+/-", f"stronger/weaker blur (not under {KERNEL_FLOOR})"),
     ("m", "show the matte"),
