@@ -14,7 +14,7 @@ from conftest import EVAL, needs_eval, required_in_ci
 
 from benchmarks.only_you import OURS, THREE_PEOPLE_CLIP, clip_frames, make_methods
 from benchmarks.quality import LONE_USER_CLIPS
-from privacy_filter.people.floor import face_floor, grown
+from privacy_filter.people.floor import PROTECT, face_floor, grown
 from privacy_filter.people.multipose import SIDE, Body, MultiPoseDetector, decode, letterbox_int
 from privacy_filter.people.skeletons import distinct, split_by_bodies, stamps_for
 from privacy_filter.person import Person
@@ -295,3 +295,72 @@ def test_a_click_keeps_a_person_sharp_and_a_second_click_hides_them(methods) -> 
     ours.selector.toggle_at(mine[0] / 640, mine[1] / 480)  # a click on the user does nothing
     alpha = ours.alpha(frame)
     assert kept(alpha, mine) and not ours.selector.kept_faces
+
+
+@needs_eval
+@required_in_ci
+def test_every_face_found_that_is_not_the_users_is_hidden(methods) -> None:
+    """Faces are the floor, with the stage's defaults: in peek-in scenes and walks behind the user made from real
+    portraits (a head touching the user's, a passer-by's head beside their shoulder), every face the people
+    stage holds that is not the user's is hidden in the matte (at most 5 % of its box kept, outside the user's
+    own face, which is never cut), whatever the split said."""
+    from benchmarks.only_you import SCENES, scene_frames
+    from benchmarks.quality import PASSER_BY_SET, _read, _sample, passer_by_frame
+
+    _, all_methods = methods
+    ours = next(m for m in all_methods if m.name == OURS)
+    stage = ours.find.__self__
+    portraits = EVAL / PASSER_BY_SET
+    images = sorted((portraits / "images").glob("*.jpg"))[:8]
+    checked = 0
+    for k, (user_path, other_path) in enumerate(zip(images[::2], images[1::2], strict=True)):
+        user, user_mask, _ = _read(_sample(portraits, user_path))
+        other, other_mask, _ = _read(_sample(portraits, other_path))
+        walker = round(np.ptp(np.nonzero(other_mask)[1]) * 0.6)
+        walk = (passer_by_frame(user, user_mask, other, other_mask,
+                                round(-walker + step * (user.shape[1] + walker) / 29), 0.6) for step in range(30))
+        peek = scene_frames(user, user_mask, other, other_mask, SCENES[2], from_left=k % 2 == 0)
+        for number, (frame, _) in enumerate([*peek, *walk]):
+            if number in (0, 30):
+                ours.reset()  # each clip starts afresh
+            alpha = ours.alpha(frame)
+            height, width = alpha.shape
+            # The user's own face (a little grown: floor.PROTECT) is never cut, even where a head touches it.
+            spared = np.zeros(alpha.shape, bool)
+            if ours.selector._user_face is not None:
+                u = grown(ours.selector._user_face, PROTECT, PROTECT, PROTECT)
+                spared[max(0, int(u[1] * height)):max(0, int(np.ceil(u[3] * height))),
+                       max(0, int(u[0] * width)):max(0, int(np.ceil(u[2] * width)))] = True
+            for face in stage.faces:
+                if ours.selector._user_face is not None and face == ours.selector._user_face:
+                    continue
+                x0, y0 = max(0, int(face[0] * width)), max(0, int(face[1] * height))
+                x1, y1 = min(width, int(np.ceil(face[2] * width))), min(height, int(np.ceil(face[3] * height)))
+                box = alpha[y0:y1, x0:x1][~spared[y0:y1, x0:x1]]
+                if box.size == 0:
+                    continue
+                checked += 1
+                assert (box > 0.5).mean() <= 0.05, f"pair {k}: another face kept {(box > 0.5).mean():.2f}"
+    assert checked >= 30, f"only {checked} other faces seen: the scenes do not test it"
+
+
+def test_the_floor_hides_a_face_the_split_left_in_the_users_region() -> None:
+    """UserSelector's defaults: a wrong split (the other person's head left inside the user's region, their own
+    part a sliver) still hides their face, grown, at once (``floor`` for the matte's fast path)."""
+    from privacy_filter.people.selection import UserSelector
+
+    grid = (100, 100)
+    mine = np.zeros(grid, np.float32)
+    mine[20:100, 20:90] = 1.0  # the user's region, holding both heads
+    sliver = np.zeros(grid, np.float32)
+    sliver[20:25, 90:95] = 1.0
+    user_face, other_face = (0.3, 0.25, 0.45, 0.45), (0.65, 0.25, 0.8, 0.45)
+    people = [Person(1.0, (0.2, 0.2, 0.9, 1.0), mine, user_face),
+              Person(1.0, (0.9, 0.2, 0.95, 0.25), sliver, other_face)]
+    selector = UserSelector()
+    alpha = selector.select(people, grid)
+    assert alpha[35, 37] == 1.0  # the user's face
+    assert not alpha[25:45, 65:80].any()  # the other face
+    assert not alpha[14:25, 61:84].any()  # ...grown over their hair (GROW_TOP 0.7 of its height)
+    assert selector.floor is not None and selector.floor[35, 72] == 1.0  # the matte hides it at once
+    assert UserSelector(floor=False).select(people, grid)[35, 72] == 1.0  # (without the floor it was kept)
