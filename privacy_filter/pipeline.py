@@ -104,6 +104,16 @@ def dropped_people(people: list[Person], kept: np.ndarray, overlap: float = 0.1)
     return dropped.astype(np.float32, copy=False)
 
 
+def hide_at_once(people: list[Person], kept: np.ndarray, selector: object) -> np.ndarray | None:
+    """hxw float32 [0,1]: where the matte lets alpha fall at once: the people dropped whole
+    (``dropped_people``) and the other people's faces the selection cut out (``UserSelector.floor``)."""
+    dropped = dropped_people(people, kept)
+    floor = getattr(selector, "floor", None)
+    if floor is None or floor.shape != kept.shape:
+        return dropped
+    return floor if dropped is None else np.maximum(dropped, floor)
+
+
 @dataclass
 class Result:
     """What one frame became.
@@ -165,7 +175,7 @@ class FrameProcessor:
         coarse = self.selector.select(people, grid)
         t2 = time.perf_counter()
         cuts = self.refiner.cuts
-        alpha = self.refiner.refine(coarse, frame, dropped_people(people, coarse))
+        alpha = self.refiner.refine(coarse, frame, hide_at_once(people, coarse, self.selector))
         if self.refiner.cuts != cuts:
             people, grid = self._scene_cut(frame, people, grid)
             alpha = self.refiner.refine(self.selector.select(people, grid), frame)

@@ -484,3 +484,37 @@ def test_a_display_that_keeps_refusing_is_one_line_not_a_qt_abort(xserver, tmp_p
     assert result.stderr.splitlines() == [
         f"privacy-filter: error: cannot open the display {flaky.name} for the preview window; use --no-display"
     ]
+
+
+def test_a_click_on_a_person_keeps_them_sharp_and_again_hides_them(xserver, tmp_path) -> None:
+    """Issue 24, item 5, with real X clicks (xdotool): two people apart, the other one hidden; a click on them
+    keeps them sharp (the matte view turns white there), a second click hides them again; the user stays."""
+    from faultkit import write_video
+    from test_bodies import two_people_picture
+
+    frame, mine, theirs = two_people_picture()
+    clip = write_video(tmp_path / "two.avi", [frame] * 30)
+    app = App(xserver, "--input", str(clip), "--loop")
+    try:
+        app.press("m", has_title("showing the matte"))
+
+        def white(point: tuple[int, int]) -> bool:
+            return bool(app.screenshot()[point[1], point[0], 1] > 128)
+
+        def wait(ok: Callable[[], bool], what: str, timeout: float = 10) -> None:
+            deadline = time.monotonic() + timeout
+            while not ok():
+                assert time.monotonic() < deadline, f"waited {timeout} s for {what}"
+                time.sleep(0.2)
+
+        wait(lambda: white(mine) and not white(theirs), "the user kept, the other hidden")
+        app._xdotool("mousemove", "--window", str(app.window), str(theirs[0]), str(theirs[1]), "click", "1")
+        wait(lambda: white(theirs), "the clicked person kept sharp")
+        assert white(mine)
+        app._xdotool("mousemove", "--window", str(app.window), str(theirs[0]), str(theirs[1]), "click", "1")
+        wait(lambda: not white(theirs), "the clicked person hidden again")
+        assert white(mine)
+        app.press("q")
+        assert app.wait_exit() == 0
+    finally:
+        app.kill()

@@ -13,7 +13,9 @@ import numpy as np
 
 from ..errors import native_stderr_silenced
 from ..people.bodies import BodiesUnavailable, BodyMasker
+from ..people.bodysplit import BodySplit
 from ..people.faces import FaceDetector
+from ..people.multipose import MultiPoseDetector
 from ..people.selection import UserSelector
 from ..people.stage import EDGE_SCORE, FacePeople
 from ..pipeline import FrameProcessor, InstancePeople, PeopleFinder, SelfiePeople
@@ -54,8 +56,17 @@ def _people_stage(args: argparse.Namespace, finder: PeopleFinder, every: int | N
             bodies = BodyMasker(model_dir=model_dir)
         except BodiesUnavailable:  # (the startup line already names cv2.dnn as the runtime)
             bodies = None
-        return FacePeople(finder, detector, bodies=bodies)
+        return FacePeople(finder, detector, bodies=bodies, multipose=_multipose(model_dir))
     return FacePeople(finder, detector, idle_every=every, busy_every=every)
+
+
+def _multipose(model_dir: str | None) -> BodySplit | None:
+    """MoveNet MultiPose inside the people stage (``people.bodysplit.BodySplit``), or None on cv2.dnn (it cannot
+    load the file): the stage then tells people apart by their faces alone, and the startup line says so."""
+    try:
+        return BodySplit(MultiPoseDetector(model_dir=model_dir))
+    except BodiesUnavailable:
+        return None
 
 
 def describe_models(finder: Any) -> str:  # any finder or wrapper: looked into by duck typing
@@ -64,9 +75,11 @@ def describe_models(finder: Any) -> str:  # any finder or wrapper: looked into b
         finder = finder.finder
     parts = ""
     if hasattr(finder, "base"):  # the people stage (people.stage.FacePeople) around the segmenter's people
-        for part in (finder.detector, getattr(finder, "bodies", None)):
+        for part in (finder.detector, getattr(finder, "bodies", None), getattr(finder, "multipose", None)):
             describe_part = getattr(part, "describe", None)
             parts += f"; {describe_part()}" if callable(describe_part) else ""
+        if getattr(finder, "multipose", False) is None:  # (the people stage without MoveNet: cv2.dnn fallback)
+            parts += "; no MoveNet bodies on cv2.dnn (people told apart by faces only)"
         finder = finder.base
     segmenter = getattr(finder, "segmenter", finder)
     describe = getattr(segmenter, "describe", None)

@@ -80,3 +80,15 @@ class Controls:
         if fps:
             parts.append(f"{fps:.0f} FPS")
         return "Privacy filter \u2014 " + ", ".join(parts)
+
+
+def apply_clicks(window: object, selector: object) -> None:
+    """Hand the preview window's clicks (``take_clicks``) to the person selection (``toggle_at``): a click on a
+    person toggles them between kept sharp and hidden. Either side lacking the verb (no window, ``--keep all``'s
+    selector is the same class but ignores it): nothing happens."""
+    take = getattr(window, "take_clicks", None)
+    toggle = getattr(selector, "toggle_at", None)
+    if take is None or toggle is None:
+        return
+    for x, y in take():
+        toggle(x, y)

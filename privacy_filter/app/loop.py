@@ -30,7 +30,7 @@ from ..io.watchers import CannotCount, watch_readers
 from ..pipeline import FrameProcessor
 from .build import build_effect, describe_models
 from .cli import PROGRAM
-from .controls import KEY_HELP, Controls
+from .controls import KEY_HELP, Controls, apply_clicks
 from .jobs import Job
 from .ondemand import (
     OPENED,
@@ -44,7 +44,7 @@ from .ondemand import (
     paused_screen,
 )
 from .outputs import Outputs
-from .overlay import draw_lines, lost_screen
+from .overlay import draw_lines, lost_screen, mark_kept
 from .signals import Interrupted, JobInterrupted, no_interrupts
 
 CAMERA_LOST_AFTER_S = 0.5  # no new frame for this long: the camera is lost, say so on screen
@@ -451,6 +451,7 @@ class Loop:
             lines.append(describe_models(self.processor.finder))
             stages = [f"{k} {v:.1f}" for k, v in ms.items()]
             lines += ["ms: " + " ".join(stages[i : i + 4]) for i in range(0, len(stages), 4)]  # fit a 600 px frame
+            picture = mark_kept(picture, self.processor.selector)  # who is kept: green boxes on their faces
         if self.controls.show_help:
             lines += [f"{key}: {what}" for key, what in KEY_HELP]
         if self.controls.paused:
@@ -474,6 +475,7 @@ class Loop:
     def _wait_keys(self, wait_ms: int) -> None:
         assert self.window is not None
         key = self.window.key(wait_ms)
+        apply_clicks(self.window, self.processor.selector)  # a click toggles a person sharp/hidden
         if self.window.closed:
             self.controls.quit = True
             return

@@ -35,3 +35,18 @@ def lost_screen(size: tuple[int, int], message: str) -> np.ndarray:
     """A black (W, H) = size frame that says what is wrong: shown instead of any picture of the room."""
     frame = np.zeros((size[1], size[0], 3), np.uint8)
     return draw_lines(frame, [message], origin=(10, size[1] // 2))
+
+
+def mark_kept(frame: np.ndarray, selector: object) -> np.ndarray:
+    """The ``f`` overlay's "who is kept": a green box round the user's face and round each face clicked in
+    (``UserSelector._user_face``, ``kept_faces``: normalised boxes). frame: HxWx3 uint8 BGR -> a marked copy."""
+    faces = [getattr(selector, "_user_face", None), *getattr(selector, "kept_faces", [])]
+    faces = [face for face in faces if face is not None]
+    if not faces:
+        return frame
+    height, width = frame.shape[:2]
+    marked = frame.copy()
+    for x0, y0, x1, y1 in faces:
+        cv2.rectangle(marked, (round(x0 * width), round(y0 * height)), (round(x1 * width), round(y1 * height)),
+                      (0, 200, 0), 2)
+    return marked

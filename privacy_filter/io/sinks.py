@@ -110,7 +110,20 @@ class PreviewWindow:
         except cv2.error:
             raise SinkError("cannot open a preview window (no display?); use --no-display") from None
         self._shown = False
+        self._size = (1, 1)  # (width, height) of the picture last shown, to normalise clicks
+        self.clicks: list[tuple[float, float]] = []  # left clicks (x, y in [0, 1] of the picture), not yet taken
+        with contextlib.suppress(cv2.error):
+            cv2.setMouseCallback(self.name, self._on_mouse)
         self.set_title(title)
+
+    def _on_mouse(self, event: int, x: int, y: int, flags: int, param: object) -> None:
+        if event == cv2.EVENT_LBUTTONDOWN and self._shown:
+            self.clicks.append((x / self._size[0], y / self._size[1]))
+
+    def take_clicks(self) -> list[tuple[float, float]]:
+        """The left clicks since the last call, normalised to the picture (x, y in [0, 1])."""
+        clicks, self.clicks = self.clicks, []
+        return clicks
 
     def set_title(self, title: str) -> None:
         if title == getattr(self, "_title", None):
@@ -128,6 +141,7 @@ class PreviewWindow:
             frame = cv2.resize(frame, (max(1, round(width * scale)), max(1, round(height * scale))),
                                interpolation=cv2.INTER_AREA)
         cv2.imshow(self.name, frame)
+        self._size = (frame.shape[1], frame.shape[0])
         self._shown = True
 
     def key(self, wait_ms: int = 1) -> int:

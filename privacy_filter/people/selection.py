@@ -20,6 +20,13 @@ The selfie model returns one map for everybody; ``split_people`` cuts it into co
   while it lasts (at most ``merge_frames``), only as many of the region's pixels as the user had, those
   nearest the user's last shape, are kept, so the newcomer stays hidden while the user may move. It ends as
   soon as the region holds one face and is one person wide (the user came back or came closer).
+* **Faces are the floor** (``floor.face_floor``): every other person's face, its box grown over the hair, is
+  cut out of what is kept, whatever the split said; ``floor`` holds it (hxw, or None) so that the matte hides
+  it at once (``pipeline.dropped_people``'s fast path).
+* **Clicked in** (a click in the preview, ``toggle_at``): a person clicked on who is not the user is kept
+  sharp too (a colleague beside you on the call), followed by their face from frame to frame; clicked again,
+  hidden again. A kept person's face is not under the floor. A person with no face seen cannot be followed
+  and a click on them does nothing; a click on the user does nothing (``u`` re-picks the user).
 * **Re-pick** (the ``u`` key): ``repick()`` makes the person nearest the centre the user on the next frame.
 
 Frame counts assume about 30 frames per second.
@@ -33,6 +40,7 @@ import cv2
 import numpy as np
 
 from ..person import Person
+from .floor import face_floor
 
 KEEP_CHOICES = ("user", "all")
 ALONE_WIDTH = 4.0  # a region at most this many face widths wide, holding one face, is one person
@@ -101,6 +109,7 @@ class UserSelector:
         challenger has one.
     merge_frames: after this many frames a merge is taken for the user's own growth (standing up, coming
         closer) and the whole region is kept again.
+    floor: faces are the floor (every other person's face cut out of what is kept); on by default.
     """
 
     def __init__(
@@ -115,6 +124,7 @@ class UserSelector:
         merge_growth: float = 0.02,
         area_memory: float = 0.95,
         faceless_switch_frames: int = 5,
+        floor: bool = True,
     ) -> None:
         if keep not in KEEP_CHOICES:
             raise ValueError(f"keep must be one of {KEEP_CHOICES}, not {keep!r}")
@@ -128,6 +138,9 @@ class UserSelector:
         self.merge_growth = merge_growth
         self.area_memory = area_memory
         self.faceless_switch_frames = faceless_switch_frames
+        self.face_floor = floor  # False only to measure what the floor adds (benchmarks.only_you)
+        self.kept_faces: list[tuple[float, float, float, float]] = []  # clicked in: kept sharp too (by face)
+        self._clicks: list[tuple[float, float]] = []  # clicks not yet applied (normalised frame x, y)
         self.reset()
 
     def reset(self) -> None:
@@ -141,7 +154,13 @@ class UserSelector:
         self.user_box: tuple[float, float, float, float] | None = None  # the user's box last frame, if any
         self._user_face: tuple[float, float, float, float] | None = None  # the user's face, when last seen
         self._repick = False
+        self.floor: np.ndarray | None = None  # hxw float32: other people's faces cut out of the last selection
         self._settled = False  # True once the user's face is known to be theirs (not a neighbour's in one region)
+
+    def toggle_at(self, x: float, y: float) -> None:
+        """A click at (x, y), normalised to the frame: on the next frame the person there is kept sharp (if
+        hidden) or hidden again (if kept in by an earlier click)."""
+        self._clicks.append((float(x), float(y)))
 
     def repick(self) -> None:
         """The wrong person was picked: on the next frame the person nearest the centre becomes the user."""
@@ -150,6 +169,53 @@ class UserSelector:
 
     def select(self, people: Sequence[Person], grid: tuple[int, int]) -> np.ndarray:
         """people: this frame's Persons (masks hxw on ``grid``) -> hxw float32 alpha of who stays sharp."""
+        self.floor = None
+        alpha = self._select(people, grid)
+        if self.keep != "user":
+            return alpha
+        self._apply_clicks(people, grid)
+        # (Only while the user is seen: a frame that hides everyone hides the people clicked in too.)
+        kept = self._follow_kept(people) if alpha.any() else []
+        if kept:
+            alpha = np.maximum.reduce([alpha] + [p.mask for p in kept]).astype(np.float32, copy=False)
+        if not self.face_floor or not alpha.any():
+            return alpha
+        # Faces are the floor: the faces of everyone but the user (the chosen person's face is ``_user_face``)
+        # and the people clicked in.
+        spared = {self._user_face, *(p.face for p in kept)}
+        others = [p.face for p in people if p.face is not None and p.face not in spared]
+        self.floor = face_floor(others, self._user_face, alpha.shape)
+        if self.floor is None:
+            return alpha
+        return alpha * (1.0 - self.floor)
+
+    def _apply_clicks(self, people: Sequence[Person], grid: tuple[int, int]) -> None:
+        for x, y in self._clicks:
+            row = min(grid[0] - 1, max(0, int(y * grid[0])))
+            col = min(grid[1] - 1, max(0, int(x * grid[1])))
+            hit = next((p for p in people if p.mask[row, col] > 0.5 and p.face is not None), None)
+            if hit is None or hit.face is None or hit.face == self._user_face:
+                continue  # nobody with a face there, or the user (``u`` re-picks the user)
+            face = hit.face
+            known = next((i for i, kept in enumerate(self.kept_faces) if _same_face(kept, face)), None)
+            if known is None:
+                self.kept_faces.append(face)
+            else:
+                del self.kept_faces[known]
+        self._clicks.clear()
+
+    def _follow_kept(self, people: Sequence[Person]) -> list[Person]:
+        """The people clicked in, found again by face (each kept face moves to where it is found now)."""
+        kept = []
+        for i, face in enumerate(self.kept_faces):
+            match = next((p for p in people if p.face is not None and p.face != self._user_face
+                          and _same_face(face, p.face)), None)
+            if match is not None and match.face is not None:
+                self.kept_faces[i] = match.face
+                kept.append(match)
+        return kept
+
+    def _select(self, people: Sequence[Person], grid: tuple[int, int]) -> np.ndarray:
         grid = (int(grid[0]), int(grid[1]))
         if self.keep == "all":
             if not people:
@@ -285,3 +351,9 @@ class UserSelector:
             # One face in a region no wider than one person: that face is the user's.
             self._settled = _one_person(person)
         return mask.astype(np.float32, copy=False)
+
+
+def _same_face(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    """Two face boxes whose centres are within one face width of each other: the same face, moved."""
+    width = max(a[2] - a[0], b[2] - b[0], 1e-6)
+    return bool(np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2) < width)

@@ -70,9 +70,12 @@ class FacePeople:
 
     def __init__(
         self, base, detector: FaceSource, idle_every: int = 12, busy_every: int = 3, hold: int = 2,
-        bodies=None, spread: bool = True,
+        bodies=None, spread: bool = True, multipose=None,
     ) -> None:
         self.base = base
+        # A ``bodysplit.BodySplit`` (MoveNet MultiPose): fused regions cut between the people found by body, so
+        # a passer-by with no face seen is told apart too. None: faces alone (the cv2.dnn fallback).
+        self.multipose = multipose
         self.bodies = bodies  # a ``bodies.BodyMasker``: trims each face's region to that person's own mask
         # A pose check is the pose detector (~18 ms on 2-core AVX2) then pose_landmark (~20 ms a person): run in
         # one frame, with the face detector (~6 ms) on the same frame, that frame took ~45 ms (three people:
@@ -95,8 +98,16 @@ class FacePeople:
         """The segmenter under the stage (what the startup line and the ``f`` overlay name)."""
         return getattr(self.base, "segmenter", self.base)
 
+    def after_handoff(self) -> None:
+        """Work for later frames, on ``concurrent.Lookahead``'s worker once this frame's result is queued: a
+        deferred MoveNet run (``find`` runs it itself first when nobody calls this)."""
+        if self.multipose is not None:
+            self.multipose.after_handoff()
+
     def reset(self) -> None:
         """Forget the faces (the next frame is detected afresh)."""
+        if getattr(self, "multipose", None) is not None:
+            self.multipose.reset()
         self.faces: list[FaceBox] = []
         self._missed: list[tuple[FaceBox, int]] = []  # each face in use, with the runs it has been missed
         self._since = 10**9  # frames since the last detection
@@ -131,12 +142,18 @@ class FacePeople:
         else:
             self.stage_ms["faces"] = 0.0
         middle = time.perf_counter()
+        if self.multipose is not None:
+            # Bodies first: a region holding two or more of MoveNet's bodies is cut by nearest skeleton (with or
+            # without faces); the faces then split what is left (a face MoveNet found no body for).
+            people = self.multipose.split(frame, people, self.faces, grid) or people
         if len(self.faces) > 1:
             guide = cv2.resize(frame, (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
             people = split_by_faces(people, self.faces, guide)
         elif self.faces:
             people = split_by_faces(people, self.faces)  # attaches the face; one face never cuts
         self.stage_ms["split"] = (time.perf_counter() - middle) * 1000
+        if self.multipose is not None:
+            self.stage_ms["multipose"] = self.multipose.stage_ms.get("multipose", 0.0)
         start = time.perf_counter()
         self.stage_ms["bodies"] = 0.0
         if self.bodies is not None and self.faces:

@@ -34,6 +34,7 @@ PEOPLE_MODELS: dict[str, str] = {
     "pose_detection.tflite": "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c",
     "pose_landmark_lite.tflite": "f17bfbecadb61c3be1baa8b8d851cc6619c870a87167b32848ad20db306b9d61",
     "pose_landmark_full.tflite": "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f",
+    "movenet_multipose_lightning_256.tflite": "1ea86a1688fd1037d1124f0c609429559f35712ab38826cf5dbf01ac36b23fcb",
 }
 
 

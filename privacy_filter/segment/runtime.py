@@ -143,6 +143,8 @@ class TFLiteModel:
             self._interpreter.allocate_tensors()
         (inp,) = self._interpreter.get_input_details()
         self._input_index = inp["index"]
+        # The dtype the file declares: float32 for the MediaPipe models, int32 for MoveNet MultiPose (RGB 0-255).
+        self._input_dtype = np.dtype(inp["dtype"])
         _, height, width, _ = (int(v) for v in inp["shape"])
         self.input_size = (width, height)
         self._outputs = [(d["name"], d["index"]) for d in self._interpreter.get_output_details()]
@@ -161,13 +163,17 @@ class TFLiteModel:
         self.output_names = tuple(ordered) if sorted(ordered) == sorted(names) else names
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """x: 1xHxWxC float32, NHWC, (W, H) = input_size -> {output name: array}, LiteRT's layout."""
-        x = np.ascontiguousarray(x, dtype=np.float32)
+        """x: 1xHxWxC NHWC, (W, H) = input_size -> {output name: array}, LiteRT's layout.
+
+        x is cast to the input dtype the file declares (float32, or int32 for MoveNet: pass whole numbers then,
+        the cast truncates); cv2.dnn always takes float32."""
         with self._lock:
             if self.runtime == LITERT:
+                x = np.ascontiguousarray(x, dtype=self._input_dtype)
                 self._interpreter.set_tensor(self._input_index, x)
                 self._interpreter.invoke()
                 return {name: self._interpreter.get_tensor(index) for name, index in self._outputs}
+            x = np.asarray(x, dtype=np.float32)
             self._net.setInput(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
             outputs = self._net.forward(list(self.output_names))
         return {

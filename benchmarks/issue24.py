@@ -1,0 +1,78 @@
+"""Issue 24's rows for ``benchmarks.only_you``: the method names compared, DAVIS per clip, Haar face counts, and
+the target table (baseline = today's stage, ours = + MoveNet bodies + face floor)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+BASELINE = "baseline: today's stage (faces + pose masks)"
+OURS = "ours: + MoveNet bodies + face floor"
+
+
+def count_faces(haar, frame: np.ndarray, instances: np.ndarray, alphas: dict, counts: dict) -> None:
+    """Add to ``counts`` the other people's faces (instances >= 2) Haar finds in the input ("input") and in the
+    baseline's and our output (the CLI's default blur), frame: HxWx3 uint8 BGR, alphas: {method: HxW}."""
+    from benchmarks.haar import faces_on
+    from privacy_filter.render.compositor import Compositor
+    from privacy_filter.render.effects import make_effect
+
+    background = make_effect("blur")(frame)  # the CLI's default effect and strength
+    counts["input"] = counts.get("input", 0) + faces_on(haar.detect(frame), instances)
+    for name in (BASELINE, OURS):
+        if name in alphas:
+            output = Compositor().blend(frame, background, alphas[name])
+            counts[name] = counts.get(name, 0) + faces_on(haar.detect(output), instances)
+
+
+def davis_rows(methods: Sequence, davis: Path, raw) -> list[tuple[str, int, float, dict[str, float]]]:
+    """DAVIS person clips (fast motion, one masked subject): per clip (name, frames, raw IoU, {method: IoU})."""
+    from benchmarks import metrics
+
+    rows = []
+    for folder in sorted(p for p in (davis / "images").iterdir() if p.is_dir()):
+        for method in methods:
+            method.reset()
+        raw_iou, ious = [], {m.name: [] for m in methods}
+        for image in sorted(folder.glob("*.jpg")):
+            frame = cv2.imread(str(image))
+            truth = cv2.imread(str(davis / "masks" / folder.name / f"{image.stem}.png"), cv2.IMREAD_GRAYSCALE) > 127
+            raw_iou.append(metrics.iou(raw(frame), truth))
+            for method in methods:
+                ious[method.name].append(metrics.iou(method.alpha(frame), truth))
+        rows.append((folder.name, len(raw_iou), float(np.mean(raw_iou)),
+                     {name: float(np.mean(v)) for name, v in ious.items()}))
+    return rows
+
+
+def targets(results: dict, lone: dict[str, int], davis, haar_on: bool) -> list[str]:
+    """Issue 24's target rows, baseline vs ours."""
+    lines = ["| target (issue 24) | value | baseline | ours |", "|---|---|---|---|"]
+    near = "hidden >= 0.95, IoU >= 0.93"
+    for key, label, want in (("touching", "touching (side-by-side, lean-in) and peek-in", near),
+                             ("walk", "walk-behind", near),
+                             ("COCO", "COCO, main person >= 5 % of frame", "hidden >= 0.90, IoU >= 0.60")):
+        chosen = [v for k, v in results.items() if (key in k or (key == "touching" and k in ("lean-in", "peek-in")))]
+        cells = []
+        for name in (BASELINE, OURS):
+            hidden = np.mean([h for v in chosen for h in v.methods[name].hidden]) if chosen else float("nan")
+            iou = np.mean([u for v in chosen for u in v.methods[name].user_iou]) if chosen else float("nan")
+            cut = sum(v.cut_frames[name] for v in chosen)
+            cells.append(f"{hidden:.3f} / {iou:.3f} ({cut} cut)")
+        lines.append(f"| {label} | {want} | {cells[0]} | {cells[1]} |")
+    if lone:
+        lines.append(f"| one-person clips, frames with > 5 % of the user hidden | 0 | {lone.get(BASELINE, 0)} "
+                     f"| {lone.get(OURS, 0)} |")
+    if davis:
+        worse = {name: [c for c, _, r, ious in davis if ious[name] < r] for name in (BASELINE, OURS)}
+        lines.append(f"| DAVIS: ours >= raw IoU on every clip | all {len(davis)} | "
+                     f"{len(davis) - len(worse[BASELINE])} of {len(davis)} | {len(davis) - len(worse[OURS])} of "
+                     f"{len(davis)} |")
+    if haar_on:
+        found = {name: sum(v.haar.get(name, 0) for v in results.values()) for name in ("input", BASELINE, OURS)}
+        lines.append(f"| other people's faces Haar finds in the output (input: {found['input']}) | 0 | "
+                     f"{found[BASELINE]} | {found[OURS]} |")
+    return lines

@@ -1,0 +1,103 @@
+"""When MoveNet runs, and what its bodies do to the people: ``BodySplit`` inside the people stage.
+
+MoveNet costs ~30 ms a run (one LiteRT thread, 2-core AMD EPYC, AVX-512), about a whole camera frame, so:
+
+* a lone user: one run every ``idle_every`` frames, just to notice someone whose face is not seen;
+* a region appears, or the largest region grows beyond the largest it was since the last run by GROWTH (someone
+  merging in, a passer-by coming into the picture): a run at once, on that frame, so a faceless passer-by is
+  hidden from the first frame MoveNet sees them;
+* while two or more people are about (bodies or faces): a run every ``busy_every`` frames.
+
+Periodic runs are deferred: ``find`` only letterboxes the frame (~0.3 ms) and ``after_handoff`` (called by
+``concurrent.Lookahead`` on its worker once the frame's result is queued) runs the model, so it overlaps the
+compositing instead of delaying the frame; when nobody calls the hook (the synchronous path) the next ``split``
+runs it first, so both paths give the same people. A model failure raises (the frame fails closed).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..person import Person
+from .multipose import Body, MultiPoseDetector, letterbox_int
+from .skeletons import distinct, split_by_bodies, stamps_for
+from .split import FaceBox
+
+IDLE_EVERY = 120  # frames between runs for a lone user (~30 ms each: ~0.25 CPU-ms a frame)
+BUSY_EVERY = 3  # frames between runs while others are about
+GROWTH = 1.08  # the largest region this much bigger than ever since the last run: someone may be merging in
+CALM = 3  # runs in a row with at most one person before the runs slow down again
+
+
+class BodySplit:
+    """split(frame, people, faces, grid) -> people cut by body, or None (fewer than two bodies).
+
+    frame: HxWx3 uint8 BGR; people: the selfie regions (masks hxw on ``grid``); faces: normalised face boxes.
+    ``bodies`` holds the bodies in use (frame pixels); ``runs`` counts MoveNet runs; ``stage_ms["multipose"]``
+    the ms the model took on the last frame (0 when it did not run).
+    """
+
+    def __init__(self, detector: MultiPoseDetector, idle_every: int = IDLE_EVERY, busy_every: int = BUSY_EVERY) -> None:
+        self.detector = detector
+        self.idle_every = max(1, int(idle_every))
+        self.busy_every = max(1, int(busy_every))
+        self.runs = 0
+        self.stage_ms: dict[str, float] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the bodies (the next frame runs MoveNet on itself)."""
+        self.bodies: list[Body] | None = None
+        self._distinct: list[Body] = []  # the bodies worth drawing (``skeletons.distinct``)
+        self._pending: tuple[np.ndarray, tuple[int, int]] | None = None
+        self._since = 10**9
+        self._regions = 0
+        self._largest = 0.0  # the largest region's area at the last run...
+        self._seen = 0.0  # ...and the largest since
+        self._calm = CALM
+
+    def describe(self) -> str:
+        return self.detector.describe()
+
+    def after_handoff(self) -> None:
+        """Run a deferred MoveNet, if one is due (on the worker, after the frame's result was handed out)."""
+        if self._pending is not None:
+            tensor, frame_hw = self._pending
+            self._pending = None
+            self._use(self._run(tensor, frame_hw))
+
+    def split(self, frame: np.ndarray, people: Sequence[Person], faces: Sequence[FaceBox],
+              grid: tuple[int, int]) -> list[Person] | None:
+        start = time.perf_counter()
+        self.after_handoff()  # the synchronous path: nobody called the hook
+        self._since += 1
+        largest = max((p.area for p in people), default=0.0)
+        self._seen = max(self._seen, largest)
+        arrived = len(people) > self._regions or largest > GROWTH * max(self._largest, 1e-6)
+        busy = len(faces) > 1 or self._calm < CALM
+        if self.bodies is None or (arrived and self._since > 1):
+            self._largest, self._seen = self._seen, largest
+            self._regions = len(people)
+            self._use(self._run(letterbox_int(frame), frame.shape[:2]))
+        elif self._since >= (self.busy_every if busy else self.idle_every):
+            self._largest, self._seen = self._seen, largest
+            self._regions = len(people)
+            self._pending = (letterbox_int(frame), frame.shape[:2])
+            self._since = 0
+        self.stage_ms["multipose"] = (time.perf_counter() - start) * 1000
+        if len(self._distinct) < 2:
+            return None  # one body or none: nothing to tell apart by body (a lone user costs nothing more here)
+        return split_by_bodies(people, stamps_for(self._distinct, faces, grid, frame.shape[:2]))
+
+    def _run(self, tensor: np.ndarray, frame_hw: tuple[int, int]) -> list[Body]:
+        self.runs += 1
+        return self.detector.detect_letterboxed(tensor, frame_hw)
+
+    def _use(self, bodies: list[Body]) -> None:
+        self.bodies = bodies
+        self._distinct = distinct(bodies)
+        self._since = 0
+        self._calm = 0 if len(self._distinct) > 1 else min(CALM, self._calm + 1)

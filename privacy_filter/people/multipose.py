@@ -1,0 +1,124 @@
+"""Bodies without faces: Google's MoveNet MultiPose Lightning, run by LiteRT. One object, one verb::
+
+    bodies = MultiPoseDetector().detect(frame)   # frame: HxWx3 uint8 BGR -> list[Body], best score first
+
+Up to 6 people, each with 17 COCO keypoints, a box and a score: a person seen from the side, from behind or
+half hidden is found by their body, where the face detector finds nothing. Input int32 1x256x256x3, RGB 0-255,
+letterboxed (aspect kept, padded right/bottom with 0); output float32 1x6x56 (../shared/README.md).
+Cost: 31-42 ms at one LiteRT thread on a loaded 2-core AMD EPYC (AVX-512), fp32: the people stage runs it
+rarely for a lone user (``stage.FacePeople``). cv2.dnn (the fallback runtime) cannot load it ("Unsupported
+operator type ABS"): the constructor then raises ``BodiesUnavailable`` and the stage runs on faces alone.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import ModelError
+from ..segment.models import BUNDLED_MODELS_DIR, PEOPLE_MODELS, verified_path
+from ..segment.runtime import LITERT, TFLiteModel, available_runtime
+from .bodies import BodiesUnavailable
+
+MODEL = "movenet_multipose_lightning_256.tflite"
+SIDE = 256
+MIN_SCORE = 0.2  # a person's score to keep (../shared/README.md: 0.15-0.3); at 0.2 it found 32 of 82 slivers
+KEYPOINT_SCORE = 0.2  # a keypoint this sure is used to draw its person's skeleton
+
+# COCO keypoint order.
+NOSE, LEFT_EYE, RIGHT_EYE, LEFT_EAR, RIGHT_EAR = 0, 1, 2, 3, 4
+LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_ELBOW, RIGHT_ELBOW, LEFT_WRIST, RIGHT_WRIST = 5, 6, 7, 8, 9, 10
+LEFT_HIP, RIGHT_HIP, LEFT_KNEE, RIGHT_KNEE, LEFT_ANKLE, RIGHT_ANKLE = 11, 12, 13, 14, 15, 16
+HEAD = (NOSE, LEFT_EYE, RIGHT_EYE, LEFT_EAR, RIGHT_EAR)
+
+
+@dataclass(frozen=True)
+class Body:
+    """One person MoveNet found, in frame pixels.
+
+    keypoints: 17x2 float32 (x, y), COCO order; keypoint_scores: 17 float32 in [0, 1];
+    box: (x0, y0, x1, y1) float; score: the person's score in [0, 1].
+    """
+
+    keypoints: np.ndarray
+    keypoint_scores: np.ndarray
+    box: tuple[float, float, float, float]
+    score: float
+
+    def seen(self, min_score: float = KEYPOINT_SCORE) -> np.ndarray:
+        """17 bools: the keypoints sure enough to draw."""
+        return self.keypoint_scores >= min_score
+
+
+def decode(output: np.ndarray, frame_hw: tuple[int, int], min_score: float = MIN_SCORE) -> list[Body]:
+    """MoveNet's 1x6x56 (or 6x56) float32 output -> bodies in frame pixels, best score first.
+
+    The input was the frame letterboxed into SIDE x SIDE from the top-left corner, so a normalised coordinate
+    times the frame's longer side is a frame pixel. Raises ModelError on non-finite values (fail closed)."""
+    rows = np.asarray(output, np.float32).reshape(-1, 56)
+    if not np.all(np.isfinite(rows)):
+        raise ModelError("MoveNet returned non-finite values")
+    height, width = frame_hw
+    longer = float(max(height, width))
+    bodies = []
+    for row in rows[np.argsort(-rows[:, 55], kind="stable")]:
+        score = float(row[55])
+        if score < min_score:
+            continue
+        points = row[:51].reshape(17, 3)
+        keypoints = np.ascontiguousarray(points[:, 1::-1] * longer, dtype=np.float32)  # (y, x) -> (x, y)
+        y0, x0, y1, x1 = (float(v) * longer for v in row[51:55])
+        box = (max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1))
+        if box[2] <= box[0] or box[3] <= box[1]:
+            continue
+        bodies.append(Body(keypoints, np.ascontiguousarray(points[:, 2], dtype=np.float32), box, score))
+    return bodies
+
+
+def letterbox_int(frame: np.ndarray, side: int = SIDE) -> np.ndarray:
+    """frame: HxWx3 uint8 BGR -> 1 x side x side x 3 int32 RGB 0-255, the frame scaled to fit from the top-left
+    corner (aspect kept), the rest 0."""
+    height, width = frame.shape[:2]
+    scale = side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    tensor = np.zeros((1, side, side, 3), np.int32)
+    tensor[0, : size[1], : size[0]] = small[..., ::-1]
+    return tensor
+
+
+class MultiPoseDetector:
+    """detect(frame: HxWx3 uint8 BGR) -> list[Body] in frame pixels (keypoints, box, score), best first."""
+
+    def __init__(self, model_dir: str | Path | None = None, threads: int | None = None,
+                 min_score: float = MIN_SCORE) -> None:
+        folder = Path(model_dir or os.environ.get("PRIVACY_FILTER_MODEL_DIR") or BUNDLED_MODELS_DIR)
+        path = verified_path(folder / MODEL, PEOPLE_MODELS[MODEL], "MoveNet model")  # missing/corrupt: ModelError
+        kwargs = {} if threads is None else {"threads": threads}
+        if available_runtime() != LITERT:  # no LiteRT wheel, or PRIVACY_FILTER_RUNTIME=cv2
+            raise BodiesUnavailable(f"cannot load model {path} with cv2.dnn: Unsupported operator type ABS")
+        try:
+            # LiteRT only: cv2.dnn cannot load the file (ABS), and trying it just to fail costs a second.
+            self._model = TFLiteModel(path, runtime=LITERT, **kwargs)
+        except ModelError as error:
+            raise BodiesUnavailable(str(error)) from None
+        self.min_score = min_score
+
+    def describe(self) -> str:
+        """For the startup line and the ``f`` overlay: "MoveNet MultiPose 256x256 on LiteRT, 1 thread"."""
+        return f"MoveNet MultiPose {SIDE}x{SIDE} on {self._model.describe()}"
+
+    def detect(self, frame: np.ndarray) -> list[Body]:
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"detect: expected HxWx3 uint8 BGR, got {frame.shape} {frame.dtype}")
+        return self.detect_letterboxed(letterbox_int(frame), frame.shape[:2])
+
+    def detect_letterboxed(self, tensor: np.ndarray, frame_hw: tuple[int, int]) -> list[Body]:
+        """``detect`` in two steps: tensor = letterbox_int(frame) (cheap, now), the model on it (later: the
+        people stage defers the run to the worker's idle time)."""
+        output = next(iter(self._model.run(tensor).values()))
+        return decode(output, frame_hw, self.min_score)
