@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
 import pytest
 
 from privacy_filter.app.build import available_effects
@@ -148,3 +149,18 @@ def test_controls_start_from_the_flags() -> None:
     args: argparse.Namespace = parse_args(["--no-privacy", "--effect", "pixelate", "--kernel", "21"])
     controls = Controls(privacy=not args.no_privacy, effect=args.effect, kernel=args.kernel)
     assert controls.title(None) == "Privacy filter \u2014 privacy OFF, pixelate 21"
+
+
+def test_overlay_lines_wider_than_the_picture_are_wrapped_not_cut() -> None:
+    import cv2
+
+    from privacy_filter.app.overlay import FONT, SCALE, draw_lines, fit_lines
+
+    model = ("selfie landscape 256x144 on LiteRT, 1 thread; faces full range 192x192 on LiteRT, 1 thread; "
+             "bodies pose 224x224 + landmarks on LiteRT, 1 thread; MoveNet MultiPose 256x256 on LiteRT, 1 thread")
+    fitted = fit_lines(["12.0 FPS", model], 640 - 16)
+    assert fitted[0] == "12.0 FPS" and len(fitted) > 2
+    assert all(cv2.getTextSize(line, FONT, SCALE, 1)[0][0] <= 640 - 16 for line in fitted)
+    assert " ".join(part.strip() for part in fitted[1:]) == model, "every word is still there, in order"
+    picture = draw_lines(np.zeros((480, 640, 3), np.uint8), ["12.0 FPS", model])
+    assert picture[:, -4:].max() == 0, "nothing is drawn into the picture's right edge"

@@ -15,10 +15,10 @@ def draw_lines(frame: np.ndarray, lines: Iterable[str], origin: tuple[int, int] 
     background. (An outline drawn as thicker dark text does not line up: Hershey glyphs advance by their
     stroke thickness, so the two strings drift apart.)"""
     out = frame.copy()
-    lines = list(lines)
+    x, y = origin
+    lines = fit_lines(lines, out.shape[1] - x - 6)
     if not lines:
         return out
-    x, y = origin
     width = max(cv2.getTextSize(line, FONT, SCALE, 1)[0][0] for line in lines)
     top, left = max(0, y - 17), max(0, x - 6)
     bottom = min(out.shape[0], y + LINE_HEIGHT * (len(lines) - 1) + 8)
@@ -29,6 +29,23 @@ def draw_lines(frame: np.ndarray, lines: Iterable[str], origin: tuple[int, int] 
         cv2.putText(out, line, (x, y), FONT, SCALE, (255, 255, 255), 1, cv2.LINE_AA)
         y += LINE_HEIGHT
     return out
+
+
+def fit_lines(lines: Iterable[str], width: int) -> list[str]:
+    """The lines, each longer than ``width`` pixels broken at spaces into as many as it takes (a word longer
+    than the width stays whole): the model line is longer than a 640-px picture is wide."""
+    fitted: list[str] = []
+    for line in lines:
+        words, current = line.split(" "), ""
+        for word in words:
+            candidate = f"{current} {word}" if current else word
+            if current and cv2.getTextSize(candidate, FONT, SCALE, 1)[0][0] > width:
+                fitted.append(current)
+                current = "  " + word  # continuation lines indented: one line of text, wrapped
+            else:
+                current = candidate
+        fitted.append(current)
+    return fitted
 
 
 def lost_screen(size: tuple[int, int], message: str) -> np.ndarray:
