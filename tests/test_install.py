@@ -8,6 +8,7 @@ pip fetches only the build backend). It then runs from another folder, as a user
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -58,3 +59,31 @@ def test_the_installed_command_names_itself_in_errors(installed, tmp_path) -> No
                             timeout=60)
     assert result.returncode == 2
     assert result.stderr.startswith("privacy-filter: error: argument -k/--kernel")
+
+
+def test_the_installed_command_keeps_mask_rcnn_in_the_users_cache_and_names_its_own_download(installed,
+                                                                                             tmp_path) -> None:
+    """Installed, there is no mask-rcnn-coco/ beside the package: the model goes to the user's cache folder,
+    and the missing-model line names the command that fetches it there (issue 22: it used to name
+    site-packages and a script that is not installed)."""
+    photo = sorted((PORTRAITS / "images").glob("*.jpg"))[0]
+    cache = tmp_path / "cache"
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    result = subprocess.run([str(installed), "--backend", "mask-rcnn", "--input", str(photo), "--output", "o.png",
+                             "--no-display"], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert f"not found in {cache / 'privacy-filter' / 'mask-rcnn-coco'}/" in line, line
+    assert line.endswith("fetch it with: privacy-filter --download-mask-rcnn"), line
+    assert "site-packages" not in line
+
+
+def test_the_users_cache_folder_on_each_platform() -> None:
+    from privacy_filter.segment.mask_rcnn import user_cache_dir
+
+    home = {"HOME": "/home/ada"}
+    assert user_cache_dir(home, "linux") == Path("/home/ada/.cache/privacy-filter")
+    assert user_cache_dir({**home, "XDG_CACHE_HOME": "/x"}, "linux") == Path("/x/privacy-filter")
+    assert user_cache_dir(home, "darwin") == Path("/home/ada/Library/Caches/privacy-filter")
+    assert user_cache_dir({**home, "LOCALAPPDATA": "C:/Users/ada/AppData/Local"}, "win32") == Path(
+        "C:/Users/ada/AppData/Local/privacy-filter/Cache")

@@ -22,7 +22,7 @@ from ..io.capture import MIN_FRAME_SIDE
 from ..io.sources import is_camera
 from ..people.selection import KEEP_CHOICES
 from ..render.effects import DEFAULT_KERNEL, EFFECT_NAMES, KERNEL_FLOOR, MAX_KERNEL, REFERENCE_WIDTH, parse_color
-from ..segment.mask_rcnn import DEFAULT_MODEL_DIR
+from ..segment.mask_rcnn import default_model_dir
 from ..segment.runtime import runtime_env_problem
 
 BACKENDS = ("selfie", "mask-rcnn")
@@ -121,8 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=BACKENDS, default="selfie", help="segmenter (default: selfie)")
     parser.add_argument("--model-selection", type=int, choices=(0, 1), default=1,
                         help="selfie model: 1 landscape 256x144 (default, faster), 0 general 256x256")
-    parser.add_argument("-m", "--mask-rcnn", default=str(DEFAULT_MODEL_DIR),
-                        help="folder with the Mask R-CNN files (default: the project's mask-rcnn-coco/)")
+    parser.add_argument("-m", "--mask-rcnn", default=str(default_model_dir()),
+                        help="folder with the Mask R-CNN files (default: the project's mask-rcnn-coco/; "
+                             "installed: the user's cache folder)")
     parser.add_argument("-c", "--confidence", type=_unit_interval, default=0.5,
                         help="Mask R-CNN: minimum person score (default 0.5)")
     parser.add_argument("-t", "--threshold", type=_unit_interval, default=0.3,

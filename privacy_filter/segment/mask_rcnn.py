@@ -16,8 +16,10 @@ the 15x15 class mask resized into the person's box and zero elsewhere.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import cv2
@@ -26,11 +28,35 @@ import numpy as np
 from ..errors import ModelError
 from ..person import Person
 
-# The project's own folder, wherever the program is started from (the labels file is committed there).
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "mask-rcnn-coco"
 WEIGHTS_NAME = "frozen_inference_graph.pb"
 GRAPH_NAME = "mask_rcnn_inception_v2_coco_2018_01_28.pbtxt"
 LABELS_NAME = "object_detection_classes_coco.txt"
+# In a checkout: the repository's own mask-rcnn-coco/ (the seed's folder; its text graph is committed there),
+# wherever the program is started from. Installed (`pip install .`), there is no such folder beside the package:
+# the user's cache folder, which the installed command's --download-mask-rcnn fills.
+CHECKOUT_MODEL_DIR = Path(__file__).resolve().parents[2] / "mask-rcnn-coco"
+
+
+def user_cache_dir(environ: Mapping[str, str] | None = None, platform: str | None = None) -> Path:
+    """The per-user cache folder for downloaded models: $XDG_CACHE_HOME/privacy-filter (~/.cache/...) on Linux,
+    ~/Library/Caches/privacy-filter on macOS, %LOCALAPPDATA%\\privacy-filter\\Cache on Windows."""
+    environ = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    home = Path(environ.get("HOME") or Path.home())
+    if platform == "win32":
+        return Path(environ.get("LOCALAPPDATA") or home / "AppData" / "Local") / "privacy-filter" / "Cache"
+    if platform == "darwin":
+        return home / "Library" / "Caches" / "privacy-filter"
+    return Path(environ.get("XDG_CACHE_HOME") or home / ".cache") / "privacy-filter"
+
+
+def default_model_dir() -> Path:
+    """Where --mask-rcnn points unless given: the checkout's mask-rcnn-coco/, else the user's cache folder."""
+    if (CHECKOUT_MODEL_DIR / GRAPH_NAME).is_file():
+        return CHECKOUT_MODEL_DIR
+    return user_cache_dir() / "mask-rcnn-coco"
+
+
 MODEL_FILES = (WEIGHTS_NAME, GRAPH_NAME, LABELS_NAME)
 # detection_out_final: 1x1xNx7 rows [batch, class id, score, x1, y1, x2, y2] (box normalised to [0, 1]);
 # detection_masks: Nx90x15x15 sigmoid masks, one channel per class id, spanning each row's box.
@@ -39,10 +65,14 @@ FETCH_COMMAND = "python instance_segmentation.py --download-mask-rcnn"
 
 
 def fetch_hint(model_dir: Path) -> str:
-    """The command that puts the model files into ``model_dir``."""
-    if Path(model_dir).resolve() == DEFAULT_MODEL_DIR:
-        return FETCH_COMMAND
-    return f"{FETCH_COMMAND} --mask-rcnn {model_dir}"
+    """The command that puts the model files into ``model_dir``, as the user started the program (the installed
+    ``privacy-filter`` command, or the script in a checkout)."""
+    command = FETCH_COMMAND
+    if Path(sys.argv[0]).name == "privacy-filter":
+        command = "privacy-filter --download-mask-rcnn"
+    if Path(model_dir).resolve() == default_model_dir().resolve():
+        return command
+    return f"{command} --mask-rcnn {model_dir}"
 
 
 def load_labels(path: Path) -> list[str]:
@@ -159,8 +189,8 @@ class MaskRCNNSegmenter:
     process(frame: HxWx3 uint8 BGR) -> list[Person], best score first, masks HxW float32 in [0, 1].
     """
 
-    def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, confidence: float = 0.5) -> None:
-        self.model_dir = Path(model_dir)
+    def __init__(self, model_dir: Path | None = None, confidence: float = 0.5) -> None:
+        self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         self.confidence = float(confidence)
         missing = [name for name in MODEL_FILES if not (self.model_dir / name).is_file()]
         if missing:
