@@ -22,6 +22,7 @@ UPPER = {
     "pipeline": {"concurrent", "app", "io"},
     "concurrent": {"app"},
     "errors": {"*"},
+    "imagefiles": {"*"},
     "person": {"*"},
 }
 
