@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -277,3 +278,20 @@ def interrupt_when_written(folder: Path, process: subprocess.Popen, signum: int,
         if process.poll() is None:
             process.kill()
             process.communicate()
+
+
+def signal_self_on_frame(monkeypatch, frame_number: int, signum: int = signal.SIGINT) -> None:
+    """The program (this process) receives ``signum`` as it takes its ``frame_number``-th frame (counted over
+    all files): the loop's ``conform``, which every frame passes, sends it."""
+    from privacy_filter.app import loop
+
+    original = loop.conform
+    count = {"n": 0}
+
+    def conform(frame, size):
+        count["n"] += 1
+        if count["n"] == frame_number:
+            os.kill(os.getpid(), signum)
+        return original(frame, size)
+
+    monkeypatch.setattr(loop, "conform", conform)

@@ -20,9 +20,9 @@ import cv2
 import numpy as np
 import pytest
 from conftest import EVAL, PORTRAITS, REPO, SPEED_CLIP, needs_eval, run_cli
-from faultkit import error_lines, interrupt_when_written, start_cli, wait_for_partial
+from faultkit import error_lines, interrupt_when_written, signal_self_on_frame, start_cli, wait_for_partial
 
-from privacy_filter.app import cli, loop
+from privacy_filter.app import cli
 from privacy_filter.app import main as app
 from privacy_filter.io.avfile import AVVideoSink as VideoFileSink  # video files are written through PyAV
 
@@ -317,19 +317,6 @@ def test_loop_with_an_output_file_is_refused(tmp_path, display) -> None:
 
 # --- 11. the smaller ones ----------------------------------------------------------------------------------------
 
-
-def signal_self_on_frame(monkeypatch, frame_number: int, signum: int = signal.SIGINT) -> None:
-    """The program receives ``signum`` as it takes its ``frame_number``-th frame (counted over all files)."""
-    original = loop.conform
-    count = {"n": 0}
-
-    def conform(frame, size):
-        count["n"] += 1
-        if count["n"] == frame_number:
-            os.kill(os.getpid(), signum)
-        return original(frame, size)
-
-    monkeypatch.setattr(loop, "conform", conform)
 
 
 def test_interrupted_before_any_frame_says_nothing_was_saved(monkeypatch, capsys, tmp_path) -> None:

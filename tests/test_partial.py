@@ -24,12 +24,12 @@ from faultkit import (
     error_lines,
     interrupt_when_written,
     read_video,
+    signal_self_on_frame,
     start_cli,
     truncate,
     write_video,
 )
 
-from privacy_filter.app import loop
 from privacy_filter.app import main as app
 
 pytestmark = needs_eval
@@ -47,19 +47,6 @@ def ours(stderr: str) -> list[str]:
     """The lines the program printed, without the progress meter."""
     return [line for line in error_lines(stderr) if not PROGRESS.match(line)]
 
-
-def signal_self_on_frame(monkeypatch, frame_number: int, signum: int = signal.SIGINT) -> None:
-    """The program (this process) receives ``signum`` as it takes its ``frame_number``-th frame (over all files)."""
-    original = loop.conform
-    count = {"n": 0}
-
-    def conform(frame, size):
-        count["n"] += 1
-        if count["n"] == frame_number:
-            os.kill(os.getpid(), signum)
-        return original(frame, size)
-
-    monkeypatch.setattr(loop, "conform", conform)
 
 
 @pytest.fixture(scope="module")
