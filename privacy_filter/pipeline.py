@@ -19,7 +19,9 @@ from .errors import UserError
 from .people.selection import UserSelector, split_people
 from .person import Person
 from .render.compositor import Compositor
+from .render.effects import is_fresh
 from .render.matte import MatteRefiner
+from .render.veil import veil_faces
 from .segment.selfie import SelfieSegmenter
 
 if TYPE_CHECKING:
@@ -142,6 +144,8 @@ class FrameProcessor:
     refiner: MatteRefiner = field(default_factory=MatteRefiner)
     privacy: bool = True
     want_alpha: bool = False
+    veil: bool = True  # veil the faces not kept (render/veil.py); False only to measure what it adds
+    show_released: bool = False  # the matte shows at once what the face floor hid last frame only (matte.refine)
     compositor: Compositor = field(default_factory=Compositor)
     stage_ms: dict[str, float] = field(default_factory=dict)
     failures: int = 0
@@ -160,6 +164,11 @@ class FrameProcessor:
         try:
             start = time.perf_counter()
             background = self.effect(frame, alpha)  # the matte: a halo-free background (effects.py)
+            if self.veil and is_fresh(background):
+                # Faces the people stage knows and does not keep: beyond recognition whatever their size (the
+                # effect's strength is set for the room). A constant background (colour, picture) keeps none.
+                veil_faces(background, getattr(self.selector, "hidden_faces", ()),
+                           getattr(self.selector, "spared_faces", ()))
             middle = time.perf_counter()
             output = self.compositor.blend(frame, background, alpha)
             self.stage_ms["effect"] = (middle - start) * 1000
@@ -175,7 +184,8 @@ class FrameProcessor:
         coarse = self.selector.select(people, grid)
         t2 = time.perf_counter()
         cuts = self.refiner.cuts
-        alpha = self.refiner.refine(coarse, frame, hide_at_once(people, coarse, self.selector))
+        shown = getattr(self.selector, "released", None) if self.show_released else None
+        alpha = self.refiner.refine(coarse, frame, hide_at_once(people, coarse, self.selector), shown)
         if self.refiner.cuts != cuts:
             people, grid = self._scene_cut(frame, people, grid)
             alpha = self.refiner.refine(self.selector.select(people, grid), frame)

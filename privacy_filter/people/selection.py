@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 
 from ..person import Person
-from .floor import face_floor
+from .floor import PROTECT, face_floor, grown
 
 KEEP_CHOICES = ("user", "all")
 ALONE_WIDTH = 4.0  # a region at most this many face widths wide, holding one face, is one person
@@ -125,6 +125,7 @@ class UserSelector:
         area_memory: float = 0.95,
         faceless_switch_frames: int = 5,
         floor: bool = True,
+        floor_head: bool = False,
     ) -> None:
         if keep not in KEEP_CHOICES:
             raise ValueError(f"keep must be one of {KEEP_CHOICES}, not {keep!r}")
@@ -139,6 +140,7 @@ class UserSelector:
         self.area_memory = area_memory
         self.faceless_switch_frames = faceless_switch_frames
         self.face_floor = floor  # False only to measure what the floor adds (benchmarks.only_you)
+        self.floor_head = floor_head  # the floor's boxes without their lower corners (floor._cut_head)
         self.kept_faces: list[tuple[float, float, float, float]] = []  # clicked in: kept sharp too (by face)
         self._clicks: list[tuple[float, float]] = []  # clicks not yet applied (normalised frame x, y)
         self.reset()
@@ -155,6 +157,12 @@ class UserSelector:
         self._user_face: tuple[float, float, float, float] | None = None  # the user's face, when last seen
         self._repick = False
         self.floor: np.ndarray | None = None  # hxw float32: other people's faces cut out of the last selection
+        # hxw float32 {0, 1}: where the floor cut last frame and no longer does (the matte may show it at once)
+        self.released: np.ndarray | None = None
+        # The last frame's faces not kept, grown like the floor's (normalised boxes), and the user's face grown
+        # by PROTECT: the render stage veils the first in the background, never the second (render/veil.py).
+        self.hidden_faces: list[tuple[float, float, float, float]] = []
+        self.spared_faces: list[tuple[float, float, float, float]] = []
         self._settled = False  # True once the user's face is known to be theirs (not a neighbour's in one region)
 
     def toggle_at(self, x: float, y: float) -> None:
@@ -169,7 +177,14 @@ class UserSelector:
 
     def select(self, people: Sequence[Person], grid: tuple[int, int]) -> np.ndarray:
         """people: this frame's Persons (masks hxw on ``grid``) -> hxw float32 alpha of who stays sharp."""
-        self.floor = None
+        previous, self.floor = self.floor, None
+        self.hidden_faces, self.spared_faces = [], []
+        alpha = self._cut(people, grid)
+        self.released = _released(previous, self.floor)
+        return alpha
+
+    def _cut(self, people: Sequence[Person], grid: tuple[int, int]) -> np.ndarray:
+        """select without the bookkeeping of what the floor released."""
         alpha = self._select(people, grid)
         if self.keep != "user":
             return alpha
@@ -178,13 +193,17 @@ class UserSelector:
         kept = self._follow_kept(people) if alpha.any() else []
         if kept:
             alpha = np.maximum.reduce([alpha] + [p.mask for p in kept]).astype(np.float32, copy=False)
+        # Faces are the floor: the faces of everyone but the user (the chosen person's face is ``_user_face``)
+        # and the people clicked in. Veiled even on a frame that keeps nobody: the effect alone leaves a big
+        # face detectable.
+        user_face = self._user_face if alpha.any() else None
+        spared = {user_face, *(p.face for p in kept)}
+        others = [p.face for p in people if p.face is not None and p.face not in spared]
+        self.hidden_faces = [grown(face) for face in others]
+        self.spared_faces = [grown(face, PROTECT, PROTECT, PROTECT) for face in spared if face is not None]
         if not self.face_floor or not alpha.any():
             return alpha
-        # Faces are the floor: the faces of everyone but the user (the chosen person's face is ``_user_face``)
-        # and the people clicked in.
-        spared = {self._user_face, *(p.face for p in kept)}
-        others = [p.face for p in people if p.face is not None and p.face not in spared]
-        self.floor = face_floor(others, self._user_face, alpha.shape)
+        self.floor = face_floor(others, self._user_face, alpha.shape, self.floor_head)
         if self.floor is None:
             return alpha
         return alpha * (1.0 - self.floor)
@@ -351,6 +370,14 @@ class UserSelector:
             # One face in a region no wider than one person: that face is the user's.
             self._settled = _one_person(person)
         return mask.astype(np.float32, copy=False)
+
+
+def _released(previous: np.ndarray | None, floor: np.ndarray | None) -> np.ndarray | None:
+    """hxw float32 {0, 1}: cut by the previous frame's floor, not by this frame's (None when nothing is)."""
+    if previous is None or (floor is not None and floor.shape != previous.shape):
+        return None
+    released = previous if floor is None else np.maximum(previous - floor, 0.0)
+    return released if released.any() else None
 
 
 def _same_face(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
