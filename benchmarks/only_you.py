@@ -80,7 +80,7 @@ class Method:
 
     def __init__(self, name: str, find: Callable, keep: str, refiner_kwargs: dict, reset: Callable = lambda: None,
                  hide_fast: bool = True, floor: bool = True, veil: bool = False, show_released: bool = False,
-                 floor_head: bool = False):
+                 floor_head: bool = False):  # (main's floor: the full grown box; the pipeline now cuts the head)
         self.name, self.find, self.keep, self.reset_find = name, find, keep, reset
         self.hide_fast = hide_fast  # the pipeline's asymmetric smoothing (pipeline.hide_at_once)
         self.veil = veil  # the pipeline's face veil (render/veil.py): only the Haar count sees it

@@ -145,10 +145,10 @@ class FrameProcessor:
     privacy: bool = True
     want_alpha: bool = False
     veil: bool = True  # veil the faces not kept (render/veil.py); False only to measure what it adds
-    # The matte shows at once what only the face floor hid last frame (matte.refine's ``shown``): a passer-by's face
-    # box that moved on no longer cuts the user's shoulder for the ~20 frames of the slow fade-in (benchmarks/
-    # RESULTS.md, issue 24: walk-behind frames with the user cut, tune half 5 -> 3).
-    show_released: bool = True
+    # True: the matte shows at once what only the face floor hid last frame (matte.refine's ``shown``). Off: it
+    # cut the user less (check half: walk-behind 39 -> 30 frames, touching 133 -> 121) but showed more of the
+    # others (hidden -0.002 to -0.005 on every scene kind; benchmarks/RESULTS.md, issue 24).
+    show_released: bool = False
     compositor: Compositor = field(default_factory=Compositor)
     stage_ms: dict[str, float] = field(default_factory=dict)
     failures: int = 0

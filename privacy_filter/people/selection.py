@@ -110,6 +110,7 @@ class UserSelector:
     merge_frames: after this many frames a merge is taken for the user's own growth (standing up, coming
         closer) and the whole region is kept again.
     floor: faces are the floor (every other person's face cut out of what is kept); on by default.
+    floor_head: the floor's grown boxes without their lower corners (the side margins stop at the chin).
     """
 
     def __init__(
@@ -125,7 +126,7 @@ class UserSelector:
         area_memory: float = 0.95,
         faceless_switch_frames: int = 5,
         floor: bool = True,
-        floor_head: bool = False,
+        floor_head: bool = True,
     ) -> None:
         if keep not in KEEP_CHOICES:
             raise ValueError(f"keep must be one of {KEEP_CHOICES}, not {keep!r}")
@@ -140,7 +141,10 @@ class UserSelector:
         self.area_memory = area_memory
         self.faceless_switch_frames = faceless_switch_frames
         self.face_floor = floor  # False only to measure what the floor adds (benchmarks.only_you)
-        self.floor_head = floor_head  # the floor's boxes without their lower corners (floor._cut_head)
+        # The floor's boxes without their lower corners (floor._cut_head): below and beside another person's chin
+        # is the user's shoulder when they pass behind (check half: walk-behind 42 -> 39 frames with the user
+        # cut, nothing else moved; False: main's full boxes, for benchmarks.only_you).
+        self.floor_head = floor_head
         self.kept_faces: list[tuple[float, float, float, float]] = []  # clicked in: kept sharp too (by face)
         self._clicks: list[tuple[float, float]] = []  # clicks not yet applied (normalised frame x, y)
         self.reset()
