@@ -16,7 +16,8 @@ VEIL = "ours + face veil"
 SHOW = "ours + face veil + show released"
 HEAD = "ours + face veil + head-shaped floor"
 FIXED = "ours + face veil + head-shaped floor + show released"
-COMPARED = (BASELINE, OURS, VEIL, SHOW, HEAD, FIXED)
+WIDE = "ours + wide face veil + head-shaped floor"
+COMPARED = (BASELINE, OURS, VEIL, SHOW, HEAD, FIXED, WIDE)
 
 
 def count_faces(haar, frame: np.ndarray, instances: np.ndarray, alphas: dict, counts: dict,

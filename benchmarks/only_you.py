@@ -36,7 +36,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.issue24 import BASELINE, FIXED, HEAD, OURS, SHOW, VEIL, count_faces, davis_rows, targets
+from benchmarks.issue24 import BASELINE, FIXED, HEAD, OURS, SHOW, VEIL, WIDE, count_faces, davis_rows, targets
 from benchmarks.quality import (
     LONE_USER_CLIPS,
     PASSER_BY_SET,
@@ -80,12 +80,14 @@ class Method:
 
     def __init__(self, name: str, find: Callable, keep: str, refiner_kwargs: dict, reset: Callable = lambda: None,
                  hide_fast: bool = True, floor: bool = True, veil: bool = False, show_released: bool = False,
-                 floor_head: bool = False):  # (main's floor: the full grown box; the pipeline now cuts the head)
+                 floor_head: bool = False, veil_grow: tuple | None = None):  # (floor_head: see UserSelector)
         self.name, self.find, self.keep, self.reset_find = name, find, keep, reset
         self.hide_fast = hide_fast  # the pipeline's asymmetric smoothing (pipeline.hide_at_once)
         self.veil = veil  # the pipeline's face veil (render/veil.py): only the Haar count sees it
         self.show_released = show_released  # the pipeline's prompt show where only the floor hid (matte.refine)
         self.selector = UserSelector(keep, floor=floor, floor_head=floor_head)
+        if veil_grow is not None:
+            self.selector.veil_grow = veil_grow
         self.refiner = MatteRefiner(**refiner_kwargs)
         self.veil_boxes: tuple | None = None  # (hidden, spared) normalised boxes of the last frame, when veiled
 
@@ -161,6 +163,7 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1) -> tuple[Callab
         Method(SHOW, shared, "user", refiner_kwargs, forget, veil=True, show_released=True),
         Method(HEAD, shared, "user", refiner_kwargs, forget, veil=True, floor_head=True),
         Method(FIXED, shared, "user", refiner_kwargs, forget, veil=True, floor_head=True, show_released=True),
+        Method(WIDE, shared, "user", refiner_kwargs, forget, veil=True, floor_head=True, veil_grow=(0.7, 0.8, 0.5)),
         Method(OURS, shared, "user", refiner_kwargs, forget),
     ]
     return raw, methods

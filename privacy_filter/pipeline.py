@@ -1,4 +1,5 @@
-"""One frame through the stages: find people -> select the user -> refine the matte -> effect -> blend.
+"""One frame through the stages: find people -> select the user -> refine the matte -> effect (+ the hidden faces
+veiled, render/veil.py) -> blend.
 
 ``FrameProcessor.process(frame)`` is the whole per-frame filter; the loop in ``app`` feeds it frames and hands
 the result to the sinks. Privacy fails closed: if any stage fails or returns garbage while privacy is on, the

@@ -22,7 +22,9 @@ The selfie model returns one map for everybody; ``split_people`` cuts it into co
   soon as the region holds one face and is one person wide (the user came back or came closer).
 * **Faces are the floor** (``floor.face_floor``): every other person's face, its box grown over the hair, is
   cut out of what is kept, whatever the split said; ``floor`` holds it (hxw, or None) so that the matte hides
-  it at once (``pipeline.dropped_people``'s fast path).
+  it at once (``pipeline.dropped_people``'s fast path). Below and beside the other person's chin the box stops
+  (``floor_head``): that is the user's shoulder when someone passes behind. ``hidden_faces`` (grown boxes of every
+  face not kept, also on a frame that keeps nobody) and ``spared_faces`` go to the render stage's face veil.
 * **Clicked in** (a click in the preview, ``toggle_at``): a person clicked on who is not the user is kept
   sharp too (a colleague beside you on the call), followed by their face from frame to frame; clicked again,
   hidden again. A kept person's face is not under the floor. A person with no face seen cannot be followed
@@ -40,7 +42,7 @@ import cv2
 import numpy as np
 
 from ..person import Person
-from .floor import PROTECT, face_floor, grown
+from .floor import GROW_BOTTOM, GROW_SIDE, GROW_TOP, PROTECT, face_floor, grown
 
 KEEP_CHOICES = ("user", "all")
 ALONE_WIDTH = 4.0  # a region at most this many face widths wide, holding one face, is one person
@@ -127,6 +129,7 @@ class UserSelector:
         faceless_switch_frames: int = 5,
         floor: bool = True,
         floor_head: bool = True,
+        veil_grow: tuple[float, float, float] = (GROW_SIDE, GROW_TOP, GROW_BOTTOM),
     ) -> None:
         if keep not in KEEP_CHOICES:
             raise ValueError(f"keep must be one of {KEEP_CHOICES}, not {keep!r}")
@@ -145,6 +148,9 @@ class UserSelector:
         # is the user's shoulder when they pass behind (check half: walk-behind 42 -> 39 frames with the user
         # cut, nothing else moved; False: main's full boxes, for benchmarks.only_you).
         self.floor_head = floor_head
+        # The veil's growth (face widths to each side, heights above and below): the veil never cuts the user (it
+        # is under the matte), so it may reach farther than the floor, over a face that moved since it was found.
+        self.veil_grow = veil_grow
         self.kept_faces: list[tuple[float, float, float, float]] = []  # clicked in: kept sharp too (by face)
         self._clicks: list[tuple[float, float]] = []  # clicks not yet applied (normalised frame x, y)
         self.reset()
@@ -203,7 +209,7 @@ class UserSelector:
         user_face = self._user_face if alpha.any() else None
         spared = {user_face, *(p.face for p in kept)}
         others = [p.face for p in people if p.face is not None and p.face not in spared]
-        self.hidden_faces = [grown(face) for face in others]
+        self.hidden_faces = [grown(face, *self.veil_grow) for face in others]
         self.spared_faces = [grown(face, PROTECT, PROTECT, PROTECT) for face in spared if face is not None]
         if not self.face_floor or not alpha.any():
             return alpha
