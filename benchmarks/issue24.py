@@ -11,20 +11,32 @@ import numpy as np
 
 BASELINE = "baseline: today's stage (faces + pose masks)"
 OURS = "ours: + MoveNet bodies + face floor"
+# The floor's follow-ups (faces veiled; the user not cut by a passer-by's face box): ours with each change.
+VEIL = "ours + face veil"
+SHOW = "ours + face veil + show released"
+HEAD = "ours + face veil + head-shaped floor"
+FIXED = "ours + face veil + head-shaped floor + show released"
+WIDE = "ours + wide face veil + head-shaped floor"
+COMPARED = (BASELINE, OURS, VEIL, SHOW, HEAD, FIXED, WIDE)
 
 
-def count_faces(haar, frame: np.ndarray, instances: np.ndarray, alphas: dict, counts: dict) -> None:
+def count_faces(haar, frame: np.ndarray, instances: np.ndarray, alphas: dict, counts: dict,
+                veils: dict | None = None) -> None:
     """Add to ``counts`` the other people's faces (instances >= 2) Haar finds in the input ("input") and in the
-    baseline's and our output (the CLI's default blur), frame: HxWx3 uint8 BGR, alphas: {method: HxW}."""
+    compared methods' output (the CLI's default blur), frame: HxWx3 uint8 BGR, alphas: {method: HxW};
+    veils: {method: (hidden face boxes, spared boxes) or None}: the faces that method's pipeline veils."""
     from benchmarks.haar import faces_on
     from privacy_filter.render.compositor import Compositor
     from privacy_filter.render.effects import make_effect
+    from privacy_filter.render.veil import veil_faces
 
     background = make_effect("blur")(frame)  # the CLI's default effect and strength
     counts["input"] = counts.get("input", 0) + faces_on(haar.detect(frame), instances)
-    for name in (BASELINE, OURS):
+    for name in COMPARED:
         if name in alphas:
-            output = Compositor().blend(frame, background, alphas[name])
+            veil = (veils or {}).get(name)
+            veiled = background if veil is None else veil_faces(background.copy(), *veil)
+            output = Compositor().blend(frame, veiled, alphas[name])
             counts[name] = counts.get(name, 0) + faces_on(haar.detect(output), instances)
 
 
@@ -50,29 +62,29 @@ def davis_rows(methods: Sequence, davis: Path, raw) -> list[tuple[str, int, floa
 
 def targets(results: dict, lone: dict[str, int], davis, haar_on: bool) -> list[str]:
     """Issue 24's target rows, baseline vs ours."""
-    lines = ["| target (issue 24) | value | baseline | ours |", "|---|---|---|---|"]
+    names = [name for name in COMPARED if any(name in v.methods for v in results.values())]
+    lines = ["| target (issue 24) | value | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
     near = "hidden >= 0.95, IoU >= 0.93"
     for key, label, want in (("touching", "touching (side-by-side, lean-in) and peek-in", near),
                              ("walk", "walk-behind", near),
                              ("COCO", "COCO, main person >= 5 % of frame", "hidden >= 0.90, IoU >= 0.60")):
         chosen = [v for k, v in results.items() if (key in k or (key == "touching" and k in ("lean-in", "peek-in")))]
         cells = []
-        for name in (BASELINE, OURS):
+        for name in names:
             hidden = np.mean([h for v in chosen for h in v.methods[name].hidden]) if chosen else float("nan")
             iou = np.mean([u for v in chosen for u in v.methods[name].user_iou]) if chosen else float("nan")
             cut = sum(v.cut_frames[name] for v in chosen)
             cells.append(f"{hidden:.3f} / {iou:.3f} ({cut} cut)")
-        lines.append(f"| {label} | {want} | {cells[0]} | {cells[1]} |")
+        lines.append(f"| {label} | {want} | " + " | ".join(cells) + " |")
     if lone:
-        lines.append(f"| one-person clips, frames with > 5 % of the user hidden | 0 | {lone.get(BASELINE, 0)} "
-                     f"| {lone.get(OURS, 0)} |")
+        lines.append("| one-person clips, frames with > 5 % of the user hidden | 0 | "
+                     + " | ".join(str(lone[name]) if name in lone else "" for name in names) + " |")
     if davis:
-        worse = {name: [c for c, _, r, ious in davis if ious[name] < r] for name in (BASELINE, OURS)}
-        lines.append(f"| DAVIS: ours >= raw IoU on every clip | all {len(davis)} | "
-                     f"{len(davis) - len(worse[BASELINE])} of {len(davis)} | {len(davis) - len(worse[OURS])} of "
-                     f"{len(davis)} |")
+        cells = [f"{sum(ious[name] >= r for _, _, r, ious in davis)} of {len(davis)}" if name in davis[0][3] else ""
+                 for name in names]
+        lines.append(f"| DAVIS: ours >= raw IoU on every clip | all {len(davis)} | " + " | ".join(cells) + " |")
     if haar_on:
-        found = {name: sum(v.haar.get(name, 0) for v in results.values()) for name in ("input", BASELINE, OURS)}
+        found = {name: sum(v.haar.get(name, 0) for v in results.values()) for name in ("input", *names)}
         lines.append(f"| other people's faces Haar finds in the output (input: {found['input']}) | 0 | "
-                     f"{found[BASELINE]} | {found[OURS]} |")
+                     + " | ".join(str(found[name]) for name in names) + " |")
     return lines

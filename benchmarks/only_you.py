@@ -36,7 +36,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.issue24 import BASELINE, OURS, count_faces, davis_rows, targets
+from benchmarks.issue24 import BASELINE, FIXED, HEAD, OURS, SHOW, VEIL, WIDE, count_faces, davis_rows, targets
 from benchmarks.quality import (
     LONE_USER_CLIPS,
     PASSER_BY_SET,
@@ -79,11 +79,17 @@ class Method:
     """One way to turn frames into an alpha (HxW float32 [0,1]); stateful across a clip, ``reset`` between."""
 
     def __init__(self, name: str, find: Callable, keep: str, refiner_kwargs: dict, reset: Callable = lambda: None,
-                 hide_fast: bool = True, floor: bool = True):
+                 hide_fast: bool = True, floor: bool = True, veil: bool = False, show_released: bool = False,
+                 floor_head: bool = False, veil_grow: tuple | None = None):  # (floor_head: see UserSelector)
         self.name, self.find, self.keep, self.reset_find = name, find, keep, reset
         self.hide_fast = hide_fast  # the pipeline's asymmetric smoothing (pipeline.hide_at_once)
-        self.selector = UserSelector(keep, floor=floor)
+        self.veil = veil  # the pipeline's face veil (render/veil.py): only the Haar count sees it
+        self.show_released = show_released  # the pipeline's prompt show where only the floor hid (matte.refine)
+        self.selector = UserSelector(keep, floor=floor, floor_head=floor_head)
+        if veil_grow is not None:
+            self.selector.veil_grow = veil_grow
         self.refiner = MatteRefiner(**refiner_kwargs)
+        self.veil_boxes: tuple | None = None  # (hidden, spared) normalised boxes of the last frame, when veiled
 
     def reset(self) -> None:
         self.selector.reset()
@@ -94,7 +100,26 @@ class Method:
         people, grid = self.find(frame)
         kept = self.selector.select(people, grid)
         dropped = hide_at_once(people, kept, self.selector) if self.hide_fast else None
-        return self.refiner.refine(kept, frame, dropped).copy()
+        shown = self.selector.released if self.show_released else None
+        if self.veil:
+            self.veil_boxes = (self.selector.hidden_faces, self.selector.spared_faces)
+        return self.refiner.refine(kept, frame, dropped, shown).copy()
+
+
+class SharedFind:
+    """One stateful finder's answer to each frame, handed to several methods (it must see each frame once)."""
+
+    def __init__(self, find: Callable) -> None:
+        self._find, self._frame, self._answer = find, None, None
+        self.__self__ = getattr(find, "__self__", None)  # the stage, as for a bound ``find`` (tests look into it)
+
+    def __call__(self, frame: np.ndarray):
+        if frame is not self._frame:
+            self._frame, self._answer = frame, self._find(frame)  # (keeping the frame keeps its id unique)
+        return self._answer
+
+    def forget(self) -> None:
+        self._frame, self._answer = None, None
 
 
 def make_methods(refiner_kwargs: dict, model_selection: int = 1) -> tuple[Callable, list[Method]]:
@@ -118,6 +143,12 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1) -> tuple[Callab
     no_floor = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
                           multipose=BodySplit(detector))
 
+    shared = SharedFind(movenet.find)
+
+    def forget() -> None:
+        shared.forget()
+        movenet.reset()
+
     def raw(frame: np.ndarray) -> np.ndarray:
         return cv2.resize(segmenter.process(frame), (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
 
@@ -127,7 +158,13 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1) -> tuple[Callab
         Method("people stage, faces only (round one)", stage.find, "user", refiner_kwargs, stage.reset),
         Method(BASELINE, bodies.find, "user", refiner_kwargs, bodies.reset),
         Method("+ MoveNet bodies, no face floor", no_floor.find, "user", refiner_kwargs, no_floor.reset, floor=False),
-        Method(OURS, movenet.find, "user", refiner_kwargs, movenet.reset),
+        # The same finder's people, selected and refined with the floor's follow-ups (tests take the last: ours).
+        Method(VEIL, shared, "user", refiner_kwargs, forget, veil=True),
+        Method(SHOW, shared, "user", refiner_kwargs, forget, veil=True, show_released=True),
+        Method(HEAD, shared, "user", refiner_kwargs, forget, veil=True, floor_head=True),
+        Method(FIXED, shared, "user", refiner_kwargs, forget, veil=True, floor_head=True, show_released=True),
+        Method(WIDE, shared, "user", refiner_kwargs, forget, veil=True, floor_head=True, veil_grow=(0.7, 0.8, 0.5)),
+        Method(OURS, shared, "user", refiner_kwargs, forget),
     ]
     return raw, methods
 
@@ -223,7 +260,7 @@ def score_clip(frames, raw: Callable, methods: Sequence[Method], scores: SceneSc
             cut = (hidden - keep_all_hidden) / max(1, np.count_nonzero(user)) > CUT_SHARE
             scores.cut_frames[name] = scores.cut_frames.get(name, 0) + int(cut)
         if haar is not None and scores.frames % HAAR_EVERY == 1:
-            count_faces(haar, frame, instances, alphas, scores.haar)
+            count_faces(haar, frame, instances, alphas, scores.haar, {m.name: m.veil_boxes for m in methods})
 
 
 def portrait_pairs(portraits: Path, pairs: int, half: str) -> list[Path]:

@@ -1,4 +1,5 @@
-"""One frame through the stages: find people -> select the user -> refine the matte -> effect -> blend.
+"""One frame through the stages: find people -> select the user -> refine the matte -> effect (+ the hidden faces
+veiled, render/veil.py) -> blend.
 
 ``FrameProcessor.process(frame)`` is the whole per-frame filter; the loop in ``app`` feeds it frames and hands
 the result to the sinks. Privacy fails closed: if any stage fails or returns garbage while privacy is on, the
@@ -19,7 +20,9 @@ from .errors import UserError
 from .people.selection import UserSelector, split_people
 from .person import Person
 from .render.compositor import Compositor
+from .render.effects import is_fresh
 from .render.matte import MatteRefiner
+from .render.veil import veil_faces
 from .segment.selfie import SelfieSegmenter
 
 if TYPE_CHECKING:
@@ -142,6 +145,11 @@ class FrameProcessor:
     refiner: MatteRefiner = field(default_factory=MatteRefiner)
     privacy: bool = True
     want_alpha: bool = False
+    veil: bool = True  # veil the faces not kept (render/veil.py); False only to measure what it adds
+    # True: the matte shows at once what only the face floor hid last frame (matte.refine's ``shown``). Off: it
+    # cut the user less (check half: walk-behind 39 -> 30 frames, touching 133 -> 121) but showed more of the
+    # others (hidden -0.002 to -0.005 on every scene kind; benchmarks/RESULTS.md, issue 24).
+    show_released: bool = False
     compositor: Compositor = field(default_factory=Compositor)
     stage_ms: dict[str, float] = field(default_factory=dict)
     failures: int = 0
@@ -160,6 +168,11 @@ class FrameProcessor:
         try:
             start = time.perf_counter()
             background = self.effect(frame, alpha)  # the matte: a halo-free background (effects.py)
+            if self.veil and is_fresh(background):
+                # Faces the people stage knows and does not keep: beyond recognition whatever their size (the
+                # effect's strength is set for the room). A constant background (colour, picture) keeps none.
+                veil_faces(background, getattr(self.selector, "hidden_faces", ()),
+                           getattr(self.selector, "spared_faces", ()))
             middle = time.perf_counter()
             output = self.compositor.blend(frame, background, alpha)
             self.stage_ms["effect"] = (middle - start) * 1000
@@ -175,7 +188,8 @@ class FrameProcessor:
         coarse = self.selector.select(people, grid)
         t2 = time.perf_counter()
         cuts = self.refiner.cuts
-        alpha = self.refiner.refine(coarse, frame, hide_at_once(people, coarse, self.selector))
+        shown = getattr(self.selector, "released", None) if self.show_released else None
+        alpha = self.refiner.refine(coarse, frame, hide_at_once(people, coarse, self.selector), shown)
         if self.refiner.cuts != cuts:
             people, grid = self._scene_cut(frame, people, grid)
             alpha = self.refiner.refine(self.selector.select(people, grid), frame)

@@ -37,14 +37,31 @@ def _pixels(box: FaceBox, grid: tuple[int, int]) -> tuple[int, int, int, int]:
     return x0, y0, x1, y1
 
 
-def face_floor(others: Sequence[FaceBox], user_face: FaceBox | None, grid: tuple[int, int]) -> np.ndarray | None:
-    """hxw float32: 1 over every other face's grown box (0 over the user's own face); None when there is none."""
+def _cut_head(floor: np.ndarray, face: FaceBox, head: bool) -> None:
+    """Set 1 over the face's grown box (``head`` False), or over its head only (``head`` True): the side
+    margins (ears, hair) stop at the chin's height and only the face's own width grows down to the chin. Below
+    and beside another person's chin is where the user's shoulder is when that person passes behind them."""
+    grid = floor.shape[:2]
+    box = grown(face)
+    if not head:
+        x0, y0, x1, y1 = _pixels(box, grid)
+        floor[y0:y1, x0:x1] = 1.0
+        return
+    x0, y0, x1, y1 = _pixels((box[0], box[1], box[2], face[3]), grid)
+    floor[y0:y1, x0:x1] = 1.0
+    x0, y0, x1, y1 = _pixels((face[0], face[3], face[2], box[3]), grid)
+    floor[y0:y1, x0:x1] = 1.0
+
+
+def face_floor(others: Sequence[FaceBox], user_face: FaceBox | None, grid: tuple[int, int],
+               head: bool = False) -> np.ndarray | None:
+    """hxw float32: 1 over every other face's grown box (0 over the user's own face); None when there is none.
+    head: the grown box without its lower corners (``_cut_head``)."""
     if not others:
         return None
     floor = np.zeros(grid, np.float32)
     for face in others:
-        x0, y0, x1, y1 = _pixels(grown(face), grid)
-        floor[y0:y1, x0:x1] = 1.0
+        _cut_head(floor, face, head)
     if user_face is not None:
         # The user's own head (grown alike) is not cut by a neighbour's grown box: a head peeking in beside
         # the user's would otherwise take a fifth of the user (their hair and cheek). The neighbour's face

@@ -22,7 +22,9 @@ The selfie model returns one map for everybody; ``split_people`` cuts it into co
   soon as the region holds one face and is one person wide (the user came back or came closer).
 * **Faces are the floor** (``floor.face_floor``): every other person's face, its box grown over the hair, is
   cut out of what is kept, whatever the split said; ``floor`` holds it (hxw, or None) so that the matte hides
-  it at once (``pipeline.dropped_people``'s fast path).
+  it at once (``pipeline.dropped_people``'s fast path). Below and beside the other person's chin the box stops
+  (``floor_head``): that is the user's shoulder when someone passes behind. ``hidden_faces`` (grown boxes of every
+  face not kept, also on a frame that keeps nobody) and ``spared_faces`` go to the render stage's face veil.
 * **Clicked in** (a click in the preview, ``toggle_at``): a person clicked on who is not the user is kept
   sharp too (a colleague beside you on the call), followed by their face from frame to frame; clicked again,
   hidden again. A kept person's face is not under the floor. A person with no face seen cannot be followed
@@ -40,7 +42,7 @@ import cv2
 import numpy as np
 
 from ..person import Person
-from .floor import face_floor
+from .floor import GROW_BOTTOM, GROW_SIDE, GROW_TOP, PROTECT, face_floor, grown
 
 KEEP_CHOICES = ("user", "all")
 ALONE_WIDTH = 4.0  # a region at most this many face widths wide, holding one face, is one person
@@ -110,6 +112,7 @@ class UserSelector:
     merge_frames: after this many frames a merge is taken for the user's own growth (standing up, coming
         closer) and the whole region is kept again.
     floor: faces are the floor (every other person's face cut out of what is kept); on by default.
+    floor_head: the floor's grown boxes without their lower corners (the side margins stop at the chin).
     """
 
     def __init__(
@@ -125,6 +128,8 @@ class UserSelector:
         area_memory: float = 0.95,
         faceless_switch_frames: int = 5,
         floor: bool = True,
+        floor_head: bool = True,
+        veil_grow: tuple[float, float, float] = (GROW_SIDE, GROW_TOP, GROW_BOTTOM),
     ) -> None:
         if keep not in KEEP_CHOICES:
             raise ValueError(f"keep must be one of {KEEP_CHOICES}, not {keep!r}")
@@ -139,6 +144,13 @@ class UserSelector:
         self.area_memory = area_memory
         self.faceless_switch_frames = faceless_switch_frames
         self.face_floor = floor  # False only to measure what the floor adds (benchmarks.only_you)
+        # The floor's boxes without their lower corners (floor._cut_head): below and beside another person's chin
+        # is the user's shoulder when they pass behind (check half: walk-behind 42 -> 39 frames with the user
+        # cut, nothing else moved; False: main's full boxes, for benchmarks.only_you).
+        self.floor_head = floor_head
+        # The veil's growth (face widths to each side, heights above and below): the veil never cuts the user (it
+        # is under the matte), so it may reach farther than the floor, over a face that moved since it was found.
+        self.veil_grow = veil_grow
         self.kept_faces: list[tuple[float, float, float, float]] = []  # clicked in: kept sharp too (by face)
         self._clicks: list[tuple[float, float]] = []  # clicks not yet applied (normalised frame x, y)
         self.reset()
@@ -155,6 +167,12 @@ class UserSelector:
         self._user_face: tuple[float, float, float, float] | None = None  # the user's face, when last seen
         self._repick = False
         self.floor: np.ndarray | None = None  # hxw float32: other people's faces cut out of the last selection
+        # hxw float32 {0, 1}: where the floor cut last frame and no longer does (the matte may show it at once)
+        self.released: np.ndarray | None = None
+        # The last frame's faces not kept, grown like the floor's (normalised boxes), and the user's face grown
+        # by PROTECT: the render stage veils the first in the background, never the second (render/veil.py).
+        self.hidden_faces: list[tuple[float, float, float, float]] = []
+        self.spared_faces: list[tuple[float, float, float, float]] = []
         self._settled = False  # True once the user's face is known to be theirs (not a neighbour's in one region)
 
     def toggle_at(self, x: float, y: float) -> None:
@@ -169,7 +187,14 @@ class UserSelector:
 
     def select(self, people: Sequence[Person], grid: tuple[int, int]) -> np.ndarray:
         """people: this frame's Persons (masks hxw on ``grid``) -> hxw float32 alpha of who stays sharp."""
-        self.floor = None
+        previous, self.floor = self.floor, None
+        self.hidden_faces, self.spared_faces = [], []
+        alpha = self._cut(people, grid)
+        self.released = _released(previous, self.floor)
+        return alpha
+
+    def _cut(self, people: Sequence[Person], grid: tuple[int, int]) -> np.ndarray:
+        """select without the bookkeeping of what the floor released."""
         alpha = self._select(people, grid)
         if self.keep != "user":
             return alpha
@@ -178,13 +203,17 @@ class UserSelector:
         kept = self._follow_kept(people) if alpha.any() else []
         if kept:
             alpha = np.maximum.reduce([alpha] + [p.mask for p in kept]).astype(np.float32, copy=False)
+        # Faces are the floor: the faces of everyone but the user (the chosen person's face is ``_user_face``)
+        # and the people clicked in. Veiled even on a frame that keeps nobody: the effect alone leaves a big
+        # face detectable.
+        user_face = self._user_face if alpha.any() else None
+        spared = {user_face, *(p.face for p in kept)}
+        others = [p.face for p in people if p.face is not None and p.face not in spared]
+        self.hidden_faces = [grown(face, *self.veil_grow) for face in others]
+        self.spared_faces = [grown(face, PROTECT, PROTECT, PROTECT) for face in spared if face is not None]
         if not self.face_floor or not alpha.any():
             return alpha
-        # Faces are the floor: the faces of everyone but the user (the chosen person's face is ``_user_face``)
-        # and the people clicked in.
-        spared = {self._user_face, *(p.face for p in kept)}
-        others = [p.face for p in people if p.face is not None and p.face not in spared]
-        self.floor = face_floor(others, self._user_face, alpha.shape)
+        self.floor = face_floor(others, self._user_face, alpha.shape, self.floor_head)
         if self.floor is None:
             return alpha
         return alpha * (1.0 - self.floor)
@@ -351,6 +380,14 @@ class UserSelector:
             # One face in a region no wider than one person: that face is the user's.
             self._settled = _one_person(person)
         return mask.astype(np.float32, copy=False)
+
+
+def _released(previous: np.ndarray | None, floor: np.ndarray | None) -> np.ndarray | None:
+    """hxw float32 {0, 1}: cut by the previous frame's floor, not by this frame's (None when nothing is)."""
+    if previous is None or (floor is not None and floor.shape != previous.shape):
+        return None
+    released = previous if floor is None else np.maximum(previous - floor, 0.0)
+    return released if released.any() else None
 
 
 def _same_face(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:

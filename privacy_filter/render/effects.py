@@ -70,6 +70,13 @@ def _fresh(background: np.ndarray) -> np.ndarray:
     return background
 
 
+def is_fresh(background: np.ndarray) -> bool:
+    """True if ``background`` is a new array an effect made for this call and nobody has blended yet: its
+    owner may write into it (the face veil does); a constant effect's cached picture is not."""
+    ref = _FRESH.get(id(background))
+    return ref is not None and ref() is background
+
+
 def take_fresh(background: np.ndarray) -> bool:
     """True, once, if ``background`` is a new array an effect made (blur, pixelate, desaturate): the compositor
     may then write the output into it instead of copying it (it is that call's own array, made for this frame).

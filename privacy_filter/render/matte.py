@@ -275,12 +275,16 @@ class MatteRefiner:
         self._dirty: dict[int, tuple[int, int, int, int]] = {}  # id(buffer) -> where it may be non-zero
         self.reset()
 
-    def refine(self, alpha: np.ndarray, frame: np.ndarray, dropped: np.ndarray | None = None) -> np.ndarray:
+    def refine(self, alpha: np.ndarray, frame: np.ndarray, dropped: np.ndarray | None = None,
+               shown: np.ndarray | None = None) -> np.ndarray:
         """alpha: hxw float32 [0,1] (any grid spanning the frame), frame: HxWx3 uint8 BGR -> HxW float32 [0,1].
 
         dropped: optional h'xw' float32 [0,1] (any grid spanning the frame): where people were found but the
         selection did not keep them. There the smoothing lets alpha fall at once (hide fast); everywhere
         else, and for every rise, it fades as usual (show slowly).
+        shown: optional h'xw' float32 [0,1] (any grid spanning the frame): where a cut that was no judgement of the
+        segmenter's (another person's face box, ``people.floor``) hid pixels last frame and no longer does. There
+        a rise takes effect at once: what is kept there was the user all along, cut only by a box that moved on.
         """
         height, width = frame.shape[:2]
         self._buffers(height, width)
@@ -316,7 +320,9 @@ class MatteRefiner:
         if self.temporal:
             if dropped is not None:
                 dropped = cv2.resize(dropped.astype(np.float32, copy=False), size, interpolation=cv2.INTER_LINEAR)
-            coarse = self._smooth(coarse, grey_small, dropped)
+            if shown is not None:
+                shown = cv2.resize(shown.astype(np.float32, copy=False), size, interpolation=cv2.INTER_LINEAR)
+            coarse = self._smooth(coarse, grey_small, dropped, shown)
 
         out = self._out
         if not self.guided:
@@ -426,7 +432,8 @@ class MatteRefiner:
                                                     clamp(x1 - dx0, width), clamp(y1 - dy0, height)))
         self._dirty[id(image)] = region
 
-    def _smooth(self, coarse: np.ndarray, grey_small: np.ndarray, dropped: np.ndarray | None = None) -> np.ndarray:
+    def _smooth(self, coarse: np.ndarray, grey_small: np.ndarray, dropped: np.ndarray | None = None,
+                shown: np.ndarray | None = None) -> np.ndarray:
         """EMA of the work-grid matte; weight still_weight where the frame is still, 1 where it changed.
 
         Asymmetric where ``dropped`` (work grid, [0, 1]) marks people the selection removed: there a fall of
@@ -456,6 +463,10 @@ class MatteRefiner:
             # Hide fast: weight 1 for a fall inside a dropped person (min keeps every rise on the EMA).
             fall = np.minimum(smoothed, coarse)
             np.copyto(smoothed, fall, where=dropped > 0.5)
+        if shown is not None:
+            # Show at once where only a face box that moved on hid (a rise there is no flicker of the model's).
+            rise = np.maximum(smoothed, coarse)
+            np.copyto(smoothed, rise, where=shown > 0.5)
         # An EMA decays towards 0 without reaching it: flush it before it turns denormal (slow arithmetic).
         smoothed = cv2.threshold(smoothed, TINY, 0.0, cv2.THRESH_TOZERO)[1]
         self._previous_alpha = smoothed
