@@ -347,3 +347,11 @@ def test_real_weights_find_the_portrait_subject() -> None:
         found = np.logical_or.reduce([hard_mask(p) for p in people])
         ious.append((found & truth).sum() / max((found | truth).sum(), 1))
     assert np.mean(ious) > 0.7, ious
+
+
+def test_in_a_checkout_the_model_folder_is_the_repositorys_mask_rcnn_coco() -> None:
+    """The seed's layout: `python instance_segmentation.py --backend mask-rcnn` looks in the repository's
+    mask-rcnn-coco/ (installed, the user's cache folder: tests/test_install.py)."""
+    from privacy_filter.app import cli
+
+    assert Path(cli.parse_args([]).mask_rcnn) == REPO / "mask-rcnn-coco"

@@ -31,7 +31,7 @@ from ..person import Person
 WEIGHTS_NAME = "frozen_inference_graph.pb"
 GRAPH_NAME = "mask_rcnn_inception_v2_coco_2018_01_28.pbtxt"
 LABELS_NAME = "object_detection_classes_coco.txt"
-# In a checkout: the repository's own mask-rcnn-coco/ (the seed's folder; its text graph is committed there),
+# In a checkout: the repository's own mask-rcnn-coco/ (the seed's folder; its labels file is committed there),
 # wherever the program is started from. Installed (`pip install .`), there is no such folder beside the package:
 # the user's cache folder, which the installed command's --download-mask-rcnn fills.
 CHECKOUT_MODEL_DIR = Path(__file__).resolve().parents[2] / "mask-rcnn-coco"
@@ -52,7 +52,7 @@ def user_cache_dir(environ: Mapping[str, str] | None = None, platform: str | Non
 
 def default_model_dir() -> Path:
     """Where --mask-rcnn points unless given: the checkout's mask-rcnn-coco/, else the user's cache folder."""
-    if (CHECKOUT_MODEL_DIR / GRAPH_NAME).is_file():
+    if (CHECKOUT_MODEL_DIR / LABELS_NAME).is_file():  # the labels file is committed there; the model is not
         return CHECKOUT_MODEL_DIR
     return user_cache_dir() / "mask-rcnn-coco"
 
