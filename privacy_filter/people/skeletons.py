@@ -22,9 +22,8 @@ import numpy as np
 
 from ..person import Person
 from .multipose import HEAD, LEFT_EAR, LEFT_HIP, LEFT_SHOULDER, RIGHT_EAR, RIGHT_HIP, RIGHT_SHOULDER, Body
-from .split import FaceBox
+from .split import FaceBox, parts_of
 
-_HALO = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))  # as selection.split_people: the soft edge kept
 # COCO limbs: arms, legs, shoulders and hips across, neck. (The torso is filled separately.)
 LIMBS = ((5, 7), (7, 9), (6, 8), (8, 10), (11, 13), (13, 15), (12, 14), (14, 16), (5, 6), (11, 12), (5, 11), (6, 12))
 MIN_KEYPOINTS = 4  # a body with fewer sure keypoints is not drawn (a stray limb is no person)
@@ -255,17 +254,7 @@ def split_by_bodies(people: Sequence[Person], stamps: Sequence[Stamp]) -> list[P
         if len(inside) <= 1 or all(s.face is not None and not (s.torso and _far(s.face)) for s in inside):
             out.append(person)
             continue
-        height, width = core.shape
-        local = nearest(inside, core.shape)
-        for j, stamp in enumerate(inside):
-            part = core & (local == j)
-            if not part.any():
-                continue
-            halo = cv2.dilate(part.astype(np.uint8), _HALO).astype(bool) & (part | ~core)
-            mask = np.where(halo, person.mask, 0.0).astype(np.float32)
-            ys, xs = np.nonzero(part)
-            box = (xs.min() / width, ys.min() / height, (xs.max() + 1) / width, (ys.max() + 1) / height)
-            out.append(Person(person.score, box, mask, stamp.face))
+        out += parts_of(person, core, nearest(inside, core.shape), [stamp.face for stamp in inside])
     return out
 
 

@@ -175,14 +175,23 @@ def split_by_faces(
             out.append(Person(person.score, person.box, person.mask, face or person.face))
             continue
         label = assign(core, [faces[i] for i in inside], guide)
-        height, width = core.shape
-        for k, i in enumerate(inside):
-            part = core & (label == k)
-            if not part.any():
-                continue
-            halo = cv2.dilate(part.astype(np.uint8), _HALO).astype(bool) & (part | ~core)
-            mask = np.where(halo, person.mask, 0.0).astype(np.float32)
-            ys, xs = np.nonzero(part)
-            box = (xs.min() / width, ys.min() / height, (xs.max() + 1) / width, (ys.max() + 1) / height)
-            out.append(Person(person.score, box, mask, faces[i]))
+        out += parts_of(person, core, label, [faces[i] for i in inside])
     return out
+
+
+def parts_of(person: Person, core: np.ndarray, label: np.ndarray, faces: Sequence[FaceBox | None]) -> list[Person]:
+    """One Person per label of a cut region: core hxw bool (the region), label hxw int (k: the k-th part),
+    faces[k] the k-th part's face (or None). Each part keeps the region's soft edge next to it (the halo);
+    where two parts meet the border is hard. A label with no pixel gives no Person."""
+    height, width = core.shape
+    parts = []
+    for k, face in enumerate(faces):
+        part = core & (label == k)
+        if not part.any():
+            continue
+        halo = cv2.dilate(part.astype(np.uint8), _HALO).astype(bool) & (part | ~core)
+        mask = np.where(halo, person.mask, 0.0).astype(np.float32)
+        ys, xs = np.nonzero(part)
+        box = (xs.min() / width, ys.min() / height, (xs.max() + 1) / width, (ys.max() + 1) / height)
+        parts.append(Person(person.score, box, mask, face))
+    return parts
