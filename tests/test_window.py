@@ -397,9 +397,28 @@ def test_plus_minus_f_h_s(start, tmp_path) -> None:
 
 
 def test_closing_the_window_quits(start) -> None:
+    """The close button quits, as q does. With no window manager (bare Xvfb) Qt now and then drops an event
+    (see ``App._wait_picture``): CI saw one run in hundreds go on after the close (not seen here in 60 tries,
+    loaded or not). A person would click again, and so does this test, once: a program that ignores the close
+    button still fails, and the count of closes it took is in the message."""
     app = start()
-    close_window(app.display, app.window)
-    assert app.wait_exit() == 0
+    closes = 0
+    for _ in range(2):
+        close_window(app.display, app.window)
+        closes += 1
+        try:
+            code = app.process.wait(timeout=5)
+            break
+        except subprocess.TimeoutExpired:
+            gone = subprocess.run(["xdotool", "getwindowname", str(app.window)], env=app.env,
+                                  capture_output=True).returncode != 0
+            if gone:  # the window closed, the program went on (and may have opened another): that is the bug
+                app.kill()
+                raise AssertionError(f"the window closed but the program went on; stderr: {app.stderr}") from None
+    else:
+        app.kill()
+        raise AssertionError(f"the program did not quit after {closes} closes of its window; stderr: {app.stderr}")
+    assert code == 0, f"exit {code} after {closes} close(s); stderr: {app.stderr}"
 
 
 # --- the display is checked before Qt connects (Qt aborts the process, exit 134, if its connection fails) ----
