@@ -16,7 +16,7 @@ import numpy as np
 from benchmarks.e2e import Run, _drain, e2e_ours, latency
 from benchmarks.machine import COMPOSITING, PLOT_SIZES, REPO, STAGES, cpu_model, rss_mb
 from benchmarks.stages import TimedSelfie, default_processor, fmt, frames_of, prepare, profile_ours, profile_seed
-from privacy_filter.concurrent import overlap
+from privacy_filter.concurrent.overlap import overlap
 from privacy_filter.io.sources import open_source
 from privacy_filter.pipeline import FrameProcessor
 from privacy_filter.segment import runtime

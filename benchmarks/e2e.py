@@ -18,7 +18,8 @@ import numpy as np
 from benchmarks.machine import KERNEL, REPO, thread_cpu, thread_groups
 from benchmarks.seed_baseline import seed_mask_rcnn_frame, seed_paste
 from benchmarks.stages import clip_size, make_processor
-from privacy_filter.concurrent import LatestMask, overlap
+from privacy_filter.concurrent.latest import LatestMask
+from privacy_filter.concurrent.overlap import overlap
 from privacy_filter.io.avfile import AVVideoSink as VideoFileSink  # the app's video writer (PyAV, H.264)
 from privacy_filter.io.capture import CaptureReader
 from privacy_filter.io.sources import open_source

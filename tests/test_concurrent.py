@@ -19,7 +19,9 @@ import numpy as np
 import pytest
 from faultkit import read_video
 
-from privacy_filter.concurrent import LatestMask, Lookahead, MaskUnavailable, follow_people, overlap
+from privacy_filter.concurrent.latest import LatestMask, MaskUnavailable, follow_people
+from privacy_filter.concurrent.lookahead import Lookahead
+from privacy_filter.concurrent.overlap import overlap
 from privacy_filter.errors import ModelError
 from privacy_filter.io.sources import ImageSource, open_source
 from privacy_filter.person import Person
@@ -470,7 +472,7 @@ def _wait_for(condition, timeout: float = 10.0) -> None:
 
 
 def test_follow_people_takes_the_fresh_edge_only_near_the_stale_person() -> None:
-    from privacy_filter.concurrent import _Mask
+    from privacy_filter.concurrent.latest import _Mask
 
     height, width = 40, 80
     stale = np.zeros((height, width), np.float32)

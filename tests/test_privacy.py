@@ -303,7 +303,7 @@ def test_nothing_of_the_first_clip_survives_a_cut(segmenter, first, second) -> N
 def test_latest_mask_drops_its_mask_at_a_reset(segmenter) -> None:
     """``LatestMask`` (Mask R-CNN's worker) after a reset: no mask until the model ran on a newer frame."""
     from benchmarks.only_you import clip_frames
-    from privacy_filter.concurrent import LatestMask, MaskUnavailable
+    from privacy_filter.concurrent.latest import LatestMask, MaskUnavailable
     from privacy_filter.pipeline import SelfiePeople
 
     frames = clip_frames(VIDEOS / CUT_PAIRS[0][0])[:2]

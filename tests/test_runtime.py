@@ -177,7 +177,7 @@ def test_the_program_runs_end_to_end_on_the_fallback(tmp_path: Path, how: str) -
 @needs_eval
 def test_the_model_line_names_the_runtime(monkeypatch) -> None:
     from privacy_filter.app import build, cli
-    from privacy_filter.concurrent import overlap
+    from privacy_filter.concurrent.overlap import overlap
     from privacy_filter.io.sources import open_source
 
     args = cli.parse_args(["--no-display"])

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..concurrent import overlap
+from ..concurrent.overlap import overlap
 from ..errors import SourceError, UserError, one_line
 from ..imagefiles import write_image
 from ..io.capture import conform
