@@ -36,17 +36,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks.evalsets import _read, _sample, shared_dir
 from benchmarks.issue24 import BASELINE, FIXED, HEAD, OURS, SHOW, VEIL, WIDE, count_faces, davis_rows, targets
-from benchmarks.quality import (
-    LONE_USER_CLIPS,
-    PASSER_BY_SET,
-    OnlyYou,
-    _read,
-    _sample,
-    passer_by_frame,
-    shared_dir,
-    user_cut,
-)
+from benchmarks.separation import LONE_USER_CLIPS, PASSER_BY_SET, OnlyYou, passer_by_frame, user_cut
 from privacy_filter.people.selection import UserSelector
 from privacy_filter.pipeline import hide_at_once
 from privacy_filter.render.matte import MatteRefiner

@@ -336,7 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "halo" in parts:
         print("\n".join(halo_table(args.images)) + "\n")
     if "clips" in parts:
-        from benchmarks.quality import SelfieBackend, load_set, per_clip_table
+        from benchmarks.backends import SelfieBackend
+        from benchmarks.evalsets import load_set
+        from benchmarks.quality import per_clip_table
 
         davis = load_set(shared_dir() / "eval" / "davis2016_person")
         print("Smoothing per DAVIS clip (selfie landscape model, keep=user):\n")

@@ -1,4 +1,4 @@
-"""Mask quality you can measure: run a segmenter + our selection and refinement over images/clips with truth.
+"""Mask quality you can measure: the raw model and the program's own filter over images/clips with truth.
 
     python -m benchmarks.quality                       # all sets in ../shared/eval, selfie backend
     python -m benchmarks.quality --sets eg1800_portrait_test --limit 40
@@ -7,26 +7,29 @@
     python -m benchmarks.quality --backend mask-rcnn   # needs the real weights; says so and skips otherwise
 
 A set is a folder with ``images/<name>.jpg`` and ``masks/<name>.png`` (0 = background, 255 = person); a set
-whose ``images/`` holds sub-folders is a set of clips (``images/<clip>/<frame>.jpg``, frames in name order).
+whose ``images/`` holds sub-folders is a set of clips (``images/<clip>/<frame>.jpg``, frames in name order),
+read from the clip's video (``videos/<clip>.mp4``) where the set has one (``--frames``; ``evalsets``).
 If the set has ``instances/<name>.png`` (uint8 ids, 1 = largest person), the "main person" (id 1) is the truth
 when only the user is kept, and the images with several people also get the "only you" table.
 
 Printed per set (markdown), for the RAW model output (bilinear upsampling only, no refinement, everyone kept)
-and for OURS (selection + refinement as configured by the flags):
+and for OURS: the matte ``instance_segmentation.py --input CLIP --mask-output MATTE --no-display`` writes, from
+the program's own filter built by its own builder (``backends.cli_processor``: people stage, selection,
+refinement; the refinement flags below replace the program's ``MatteRefiner()`` only when given), started
+afresh for each image and clip as for an input file (``tests/test_agreement.py`` checks the two agree):
 IoU mean and median (alpha > 0.5), boundary F (Perazzi et al.) at 1 % and 0.3 % of the image diagonal (truth
 cleaned of specks < 100 px), mean absolute alpha error, flicker for clips (mean |a_t - a_t-1| where the truth
-does not change), and the ms per frame of selection + refinement. Then the refinement's speed on the 640x480
-webcam clip and at 1280x720.
+does not change), and the ms per frame of selection + refinement. Then the "only you" tables (``separation``),
+and the refinement's speed on the 640x480 webcam clip and at 1280x720 (``refinement``).
 """
 
 from __future__ import annotations
 
 import argparse
 import heapq
-import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,135 +37,24 @@ import cv2
 import numpy as np
 
 from benchmarks import metrics
+from benchmarks.backends import MaskRCNNBackend, SelfieBackend, default_mask_rcnn_dir, new_input, upsampled
+from benchmarks.evalsets import DEFAULT_SETS, EvalSet, Sample, clip_frames, clip_name, clip_video, load_set, shared_dir
+from benchmarks.refinement import SPEED_CLIP, edge_picture, time_refinement
+from benchmarks.separation import (
+    LONE_USER_CLIPS,
+    PASSER_BY_SET,
+    OnlyYou,
+    lone_user_cut,
+    only_you_table,
+    passer_by_walks,
+)
 from privacy_filter.errors import UserError
-from privacy_filter.people.selection import KEEP_CHOICES, UserSelector, split_people
-from privacy_filter.person import Person
-from privacy_filter.pipeline import dropped_people
-from privacy_filter.render.matte import GUIDES, MatteRefiner
+from privacy_filter.people.selection import KEEP_CHOICES
+from privacy_filter.render.matte import GUIDES
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_SETS = ("eg1800_portrait_test", "humanseg_vikramshenoy", "coco128seg_person", "davis2016_person")
-SPEED_CLIP = Path("videos") / "asl_webcam_concat.mp4"
-PASSER_BY_SET = "eg1800_portrait_test"
 SPECK_PX = 100  # eg1800 masks carry 1-50 px islands at hair fringes (eval/SOURCES.md): not real contours
 BIG_MAIN = 0.05  # "webcam-like": the main person fills at least this share of the frame
 TIGHT_TOLERANCE = 0.003  # of the diagonal: 2.4 px at 640x480, where edge refinement shows
-
-
-def shared_dir() -> Path:
-    """The shared data folder: $PRIVACY_FILTER_SHARED, else ../shared next to the repository."""
-    return Path(os.environ.get("PRIVACY_FILTER_SHARED", REPO.parent / "shared"))
-
-
-# --- data -------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One image with its truth mask (and, if the set has them, its person instance ids)."""
-
-    name: str
-    image: Path
-    mask: Path
-    instances: Path | None = None
-
-
-@dataclass
-class EvalSet:
-    """A set of still images or of clips (each clip a list of consecutive frames)."""
-
-    name: str
-    clips: list[list[Sample]]
-    is_video: bool
-
-    @property
-    def count(self) -> int:
-        return sum(len(clip) for clip in self.clips)
-
-
-def _sample(root: Path, image: Path) -> Sample | None:
-    relative = image.relative_to(root / "images").with_suffix(".png")
-    mask = root / "masks" / relative
-    if not mask.is_file():
-        return None
-    instances = root / "instances" / relative
-    return Sample(str(relative.with_suffix("")), image, mask, instances if instances.is_file() else None)
-
-
-def load_set(root: Path, limit: int | None = None) -> EvalSet:
-    """Read a set folder (images/ + masks/, optionally clips in sub-folders). ``limit``: images per set or
-    frames per clip. Raises UserError if the folder has no image with a mask."""
-    images_dir = root / "images"
-    if not images_dir.is_dir() or not (root / "masks").is_dir():
-        raise UserError(f"{root} is not an eval set: it needs images/ and masks/ folders")
-    clip_dirs = sorted(p for p in images_dir.iterdir() if p.is_dir())
-    groups = [sorted(_images(d)) for d in clip_dirs] if clip_dirs else [sorted(_images(images_dir))]
-    clips = []
-    for group in groups:
-        samples = [s for s in (_sample(root, image) for image in group) if s is not None]
-        if limit:
-            samples = samples[:limit]
-        if samples:
-            clips.append(samples)
-    if not clips:
-        raise UserError(f"{root} has no image with a matching mask in masks/")
-    return EvalSet(root.name, clips, is_video=bool(clip_dirs))
-
-
-def _images(folder: Path) -> Iterator[Path]:
-    return (p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
-
-
-def _read(sample: Sample) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    frame = cv2.imread(str(sample.image), cv2.IMREAD_COLOR)
-    truth = cv2.imread(str(sample.mask), cv2.IMREAD_GRAYSCALE)
-    if frame is None or truth is None:
-        raise UserError(f"cannot read {sample.image} or {sample.mask}")
-    if truth.shape != frame.shape[:2]:
-        raise UserError(f"{sample.mask} is {truth.shape}, its image {frame.shape[:2]}")
-    instances = cv2.imread(str(sample.instances), cv2.IMREAD_GRAYSCALE) if sample.instances else None
-    return frame, truth > 127, instances
-
-
-# --- backends ---------------------------------------------------------------------------------------------
-
-
-class SelfieBackend:
-    """The selfie model: one probability map for everybody, cut into connected regions."""
-
-    def __init__(self, model_selection: int) -> None:
-        from privacy_filter.segment.selfie import SelfieSegmenter
-
-        self.name = f"selfie (model_selection={model_selection})"
-        self.segmenter = SelfieSegmenter(model_selection)
-
-    def find(self, frame: np.ndarray) -> tuple[list[Person], tuple[int, int], np.ndarray]:
-        """frame -> (people, grid (h, w) of their masks, raw keep-all map on that grid)."""
-        probability = self.segmenter.process(frame)
-        return split_people(probability), probability.shape[:2], probability
-
-
-class MaskRCNNBackend:
-    """The seed's Mask R-CNN: person instances with masks on the frame grid, cut at ``threshold`` as the seed."""
-
-    def __init__(self, model_dir: Path, threshold: float) -> None:
-        from privacy_filter.segment.mask_rcnn import MaskRCNNSegmenter
-
-        self.name = "mask-rcnn"
-        self.segmenter = MaskRCNNSegmenter(model_dir)
-        self.threshold = threshold
-
-    def find(self, frame: np.ndarray) -> tuple[list[Person], tuple[int, int], np.ndarray]:
-        grid = frame.shape[:2]
-        soft = self.segmenter.process(frame)
-        people = [Person(p.score, p.box, (p.mask > self.threshold).astype(np.float32)) for p in soft]
-        raw = np.maximum.reduce([p.mask for p in soft]) if soft else np.zeros(grid, np.float32)
-        return people, grid, raw
-
-
-def default_mask_rcnn_dir() -> Path:
-    env = os.environ.get("PRIVACY_FILTER_MASK_RCNN_DIR")
-    return Path(env) if env else REPO / "mask-rcnn-coco"
 
 
 # --- scoring ----------------------------------------------------------------------------------------------
@@ -197,26 +89,6 @@ class Scores:
     @property
     def flicker(self) -> float | None:
         return self.flicker_sum / self.flicker_count if self.flicker_count else None
-
-
-@dataclass
-class OnlyYou:
-    """"Only you" scores on images with several annotated people (instances 1 = the main person)."""
-
-    hidden: list[float] = field(default_factory=list)
-    user_iou: list[float] = field(default_factory=list)
-    hidden_px: int = 0
-    others_px: int = 0
-
-    def add(self, alpha: np.ndarray, instances: np.ndarray) -> None:
-        others = instances >= 2
-        shown = alpha > 0.5
-        n_others = int(np.count_nonzero(others))
-        n_hidden = n_others - int(np.count_nonzero(shown & others))
-        self.hidden.append(n_hidden / n_others if n_others else 1.0)
-        self.hidden_px += n_hidden
-        self.others_px += n_others
-        self.user_iou.append(metrics.iou(shown, instances == 1))
 
 
 @dataclass
@@ -280,32 +152,36 @@ class SetResult:
     only_you_big: OnlyYou = field(default_factory=OnlyYou)
 
 
-def evaluate_set(eval_set: EvalSet, backend, keep: str, refiner_kwargs: dict, worst: Worst) -> SetResult:
-    """Run RAW and OURS over every frame of a set. Stateful parts are reset per still image and per clip."""
-    refiner = MatteRefiner(**refiner_kwargs)
+def evaluate_set(eval_set: EvalSet, backend, keep: str, refiner_kwargs: dict, worst: Worst,
+                 frames: str = "video") -> SetResult:
+    """Run RAW and OURS over every frame of a set.
+
+    OURS is the program's own filter (``backend.processor``: what ``instance_segmentation.py`` runs), started
+    afresh for each still image and each clip, as the program does for each input file. A clip's frames are
+    its video's, decoded as the program decodes them, when the set has the video and ``frames`` is "video"
+    (``evalsets.clip_frames``); else its images.
+    """
+    processor = backend.processor(keep, refiner_kwargs)
     raw, ours = Scores(), Scores()
     only_you_raw, only_you = OnlyYou(), OnlyYou()
     big_raw, big = OnlyYou(), OnlyYou()
     main_only = keep == "user" and any(s.instances is not None for clip in eval_set.clips for s in clip)
     for clip in eval_set.clips:
+        video = clip_video(eval_set, clip) if frames == "video" else None
         for still in [[s] for s in clip] if not eval_set.is_video else [clip]:
-            selector = UserSelector(keep)
-            refiner.reset()
+            new_input(processor)
             previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-            for sample in still:
-                frame, truth, instances = _read(sample)
+            for sample, frame, truth, instances in clip_frames(still, video):
                 if main_only and instances is not None:
                     truth = instances == 1
                 clean = metrics.remove_specks(truth, SPECK_PX)
-                people, grid, raw_small = backend.find(frame)
+                raw_small = backend.find(frame)[2]
                 t0 = time.perf_counter()
-                raw_alpha = cv2.resize(raw_small, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
+                raw_alpha = upsampled(raw_small, frame)
                 t1 = time.perf_counter()
-                kept = selector.select(people, grid)
-                our_alpha = refiner.refine(kept, frame, dropped_people(people, kept)).copy()
-                t2 = time.perf_counter()
+                our_alpha = processor.process(frame).alpha.copy()
                 raw.add(raw_alpha, truth, clean, (t1 - t0) * 1000)
-                ours.add(our_alpha, truth, clean, (t2 - t1) * 1000)
+                ours.add(our_alpha, truth, clean, processor.stage_ms["select"] + processor.stage_ms["refine"])
                 if previous is not None:
                     raw.add_flicker(previous[0], raw_alpha, previous[2], truth)
                     ours.add_flicker(previous[1], our_alpha, previous[2], truth)
@@ -317,6 +193,7 @@ def evaluate_set(eval_set: EvalSet, backend, keep: str, refiner_kwargs: dict, wo
                         big_raw.add(raw_alpha, instances)
                         big.add(our_alpha, instances)
                 worst.offer(ours.iou[-1], f"{eval_set.name}/{sample.name}", frame, our_alpha, truth)
+    processor.close()
     truth_name = "main person (instances==1)" if main_only else "all people (masks/)"
     return SetResult(eval_set.name, truth_name, eval_set.count, raw, ours, only_you_raw, only_you, big_raw, big)
 
@@ -324,24 +201,23 @@ def evaluate_set(eval_set: EvalSet, backend, keep: str, refiner_kwargs: dict, wo
 # --- smoothing per clip (issue 13) ---------------------------------------------------------------------------
 
 
-def clip_scores(backend, clip: list[Sample], keep: str, refiner_kwargs: dict) -> dict[str, tuple[float, float, float]]:
-    """One clip, three mattes: the raw map (bilinear), ours without and with temporal smoothing.
+def clip_scores(backend, clip: list[Sample], keep: str, refiner_kwargs: dict, video: Path | None = None
+                ) -> dict[str, tuple[float, float, float]]:
+    """One clip, three mattes: the raw map (bilinear), ours (the program's filter) without and with temporal
+    smoothing. video: the clip's video, whose frames are then scored (``evalsets.clip_frames``); None: its
+    images.
 
     -> {method: (IoU mean, BF@1% mean, flicker)}; flicker as ``metrics.flicker`` (pixels whose truth is unchanged).
     """
-    refiners = {"ours, no smoothing": MatteRefiner(**{**refiner_kwargs, "temporal": False}),
-                "ours": MatteRefiner(**{**refiner_kwargs, "temporal": True})}
-    selectors = {name: UserSelector(keep) for name in refiners}
-    scores: dict[str, list] = {name: [[], [], 0.0, 0] for name in ("raw", *refiners)}
+    processors = {"ours, no smoothing": backend.processor(keep, {**refiner_kwargs, "temporal": False}),
+                  "ours": backend.processor(keep, {**refiner_kwargs, "temporal": True})}
+    scores: dict[str, list] = {name: [[], [], 0.0, 0] for name in ("raw", *processors)}
     previous: dict[str, np.ndarray] = {}
     previous_truth = None
-    for sample in clip:
-        frame, truth, _ = _read(sample)
-        people, grid, raw_small = backend.find(frame)
-        mattes = {"raw": cv2.resize(raw_small, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)}
-        for name, refiner in refiners.items():
-            kept = selectors[name].select(people, grid)
-            mattes[name] = refiner.refine(kept, frame, dropped_people(people, kept)).copy()
+    for _, frame, truth, _ in clip_frames(clip, video):
+        mattes = {"raw": upsampled(backend.find(frame)[2], frame)}
+        for name, processor in processors.items():
+            mattes[name] = processor.process(frame).alpha.copy()
         for name, alpha in mattes.items():
             entry = scores[name]
             entry[0].append(metrics.iou(alpha, truth))
@@ -351,10 +227,12 @@ def clip_scores(backend, clip: list[Sample], keep: str, refiner_kwargs: dict) ->
                 entry[2] += total
                 entry[3] += count
         previous, previous_truth = mattes, truth
+    for processor in processors.values():
+        processor.close()
     return {name: (float(np.mean(e[0])), float(np.mean(e[1])), e[2] / max(1, e[3])) for name, e in scores.items()}
 
 
-def per_clip_table(backend, eval_set: EvalSet, keep: str, refiner_kwargs: dict) -> list[str]:
+def per_clip_table(backend, eval_set: EvalSet, keep: str, refiner_kwargs: dict, frames: str = "video") -> list[str]:
     """Markdown: per clip, IoU / BF@1% / flicker of raw, ours without and with smoothing; the issue-13 verdict
     (smoothing never below raw in IoU or BF on any clip, flicker <= 50 % of raw)."""
     lines = ["| clip | frames | raw IoU | ours IoU (no smoothing) | raw BF@1% | ours BF@1% (no smoothing) | "
@@ -362,8 +240,8 @@ def per_clip_table(backend, eval_set: EvalSet, keep: str, refiner_kwargs: dict) 
              "|---|---|---|---|---|---|---|---|---|"]
     losses = []
     for clip in eval_set.clips:
-        name = clip[0].name.split("/")[0]
-        r = clip_scores(backend, clip, keep, refiner_kwargs)
+        name = clip_name(clip)
+        r = clip_scores(backend, clip, keep, refiner_kwargs, clip_video(eval_set, clip) if frames == "video" else None)
         raw, ours, still = r["raw"], r["ours"], r["ours, no smoothing"]
         lines.append(f"| {name} | {len(clip)} | {raw[0]:.3f} | {ours[0]:.3f} ({still[0]:.3f}) | {raw[1]:.3f} | "
                      f"{ours[1]:.3f} ({still[1]:.3f}) | {raw[2]:.5f} | {ours[2]:.5f} ({still[2]:.5f}) | "
@@ -373,142 +251,6 @@ def per_clip_table(backend, eval_set: EvalSet, keep: str, refiner_kwargs: dict) 
     lines += ["", "Target (issue 13): on every clip ours >= raw in IoU and BF@1 %, flicker <= 50 % of raw: "
               + ("met." if not losses else f"NOT met on {', '.join(losses)}.")]
     return lines
-
-
-# --- speed ------------------------------------------------------------------------------------------------
-
-
-def time_refinement(clip: Path, refiner_kwargs: dict, frames: int, model_selection: int) -> list[str]:
-    """ms per refine() on real webcam frames at 640x480 and the same frames upscaled to 1280x720, with
-    OpenCV's default threads and with one; and the flicker on still pixels of the clip (no truth needed)."""
-    from privacy_filter.segment.selfie import SelfieSegmenter
-
-    capture = cv2.VideoCapture(str(clip))
-    images = []
-    while len(images) < frames:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        images.append(frame)
-    capture.release()
-    if not images:
-        return [f"(speed skipped: cannot read {clip})"]
-    segmenter = SelfieSegmenter(model_selection)
-    coarse = [segmenter.process(f).copy() for f in images]
-    threads = cv2.getNumThreads()
-    lines = ["| frame | OpenCV threads | bilinear only (ms) | ours: refine() mean (ms) | median | p95 |",
-             "|---|---|---|---|---|---|"]
-    try:
-        for size in ((640, 480), (1280, 720)):
-            scaled = [f if f.shape[1::-1] == size else cv2.resize(f, size) for f in images]
-            for n_threads in dict.fromkeys((threads, 1)):
-                cv2.setNumThreads(n_threads)
-                bilinear, refine = _time_once(scaled, coarse, size, refiner_kwargs)
-                lines.append(f"| {size[0]}x{size[1]} | {n_threads} | {np.mean(bilinear):.2f} | "
-                             f"{np.mean(refine):.2f} | {np.median(refine):.2f} | {np.percentile(refine, 95):.2f} |")
-    finally:
-        cv2.setNumThreads(threads)
-    raw, ours = still_flicker(images, coarse, refiner_kwargs)
-    lines += ["", f"Flicker on still pixels of the webcam clip (no truth: pixels whose grey level moved < "
-              f"{STILL_LEVELS} between frames; {len(images)} frames at 640x480): raw {raw:.5f}, ours {ours:.5f} "
-              f"({ours / raw:.0%} of raw)."]
-    return lines
-
-
-def _time_once(frames: list[np.ndarray], coarse: list[np.ndarray], size: tuple[int, int],
-               refiner_kwargs: dict) -> tuple[list[float], list[float]]:
-    refiner = MatteRefiner(**refiner_kwargs)
-    bilinear: list[float] = []
-    refine: list[float] = []
-    for _ in range(2):  # the first pass warms caches and buffers
-        bilinear.clear()
-        refine.clear()
-        refiner.reset()
-        for frame, alpha in zip(frames, coarse, strict=True):
-            t0 = time.perf_counter()
-            cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
-            t1 = time.perf_counter()
-            refiner.refine(alpha, frame)
-            t2 = time.perf_counter()
-            bilinear.append((t1 - t0) * 1000)
-            refine.append((t2 - t1) * 1000)
-    return bilinear, refine
-
-
-STILL_LEVELS = 3  # of 255: below this a pixel's change is sensor noise, the scene did not move there
-
-
-def still_flicker(frames: list[np.ndarray], coarse: list[np.ndarray], refiner_kwargs: dict) -> tuple[float, float]:
-    """Mean |a_t - a_t-1| of raw (bilinear) and our mattes over pixels where the frame itself stood still."""
-    refiner, selector = MatteRefiner(**refiner_kwargs), UserSelector()
-    sums, count = [0.0, 0.0], 0
-    previous = None
-    for frame, probability in zip(frames, coarse, strict=True):
-        height, width = frame.shape[:2]
-        grey = cv2.GaussianBlur(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), (3, 3), 0).astype(np.int16)
-        raw = cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR)
-        ours = refiner.refine(selector.select(split_people(probability), probability.shape[:2]), frame).copy()
-        if previous is not None:
-            still = np.abs(grey - previous[0]) < STILL_LEVELS
-            count += int(np.count_nonzero(still))
-            sums[0] += float(np.abs(raw - previous[1])[still].sum(dtype=np.float64))
-            sums[1] += float(np.abs(ours - previous[2])[still].sum(dtype=np.float64))
-        previous = (grey, raw, ours)
-    return sums[0] / max(1, count), sums[1] / max(1, count)
-
-
-# --- the README's edge picture -----------------------------------------------------------------------------
-
-EDGE_FRAME = 80  # of asl_webcam_concat.mp4: dark hair and an orange hood against a white wall
-EDGE_CROP = (236, 84, 176, 176)  # x, y, w, h in the 640x480 frame: hair, cheek, hood, shoulder
-
-
-def edge_picture(clip: Path, out: Path, frame_index: int = EDGE_FRAME,
-                 crop: tuple[int, int, int, int] = EDGE_CROP, zoom: int = 2,
-                 colour: tuple[int, int, int] = (150, 110, 40)) -> int:
-    """Write a before/after crop: the bilinear-upsampled model output cut at 0.5 (left) vs our matte (right),
-    each composited over a flat ``colour`` (BGR; a flat background shows the edge, a blur would hide it),
-    with the mattes below. Returns the PNG's size in bytes.
-
-    The selector and refiner run over the 15 frames before ``frame_index`` first, so their state is as in use.
-    """
-    from privacy_filter.segment.selfie import SelfieSegmenter
-
-    segmenter, refiner, selector = SelfieSegmenter(1), MatteRefiner(), UserSelector()
-    capture = cv2.VideoCapture(str(clip))
-    start = max(0, frame_index - 15)
-    capture.set(cv2.CAP_PROP_POS_FRAMES, start)
-    frame = probability = ours = None
-    for _ in range(frame_index - start + 1):
-        ok, frame = capture.read()
-        if not ok:
-            raise UserError(f"cannot read frame {frame_index} of {clip}")
-        probability = segmenter.process(frame)
-        ours = refiner.refine(selector.select(split_people(probability), probability.shape[:2]), frame)
-    capture.release()
-    height, width = frame.shape[:2]
-    hard = (cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR) > 0.5).astype(np.float32)
-    x, y, w, h = crop
-    sharp = frame[y:y + h, x:x + w].astype(np.float32)
-    flat = np.empty_like(sharp)
-    flat[:] = colour
-    columns = []
-    for alpha, label in ((hard, "before: bilinear upsampling, cut at 0.5"), (ours, "after: refined matte")):
-        a = alpha[y:y + h, x:x + w, None]
-        composite = (a * sharp + (1 - a) * flat + 0.5).astype(np.uint8)
-        matte = cv2.cvtColor((a[..., 0] * 255 + 0.5).astype(np.uint8), cv2.COLOR_GRAY2BGR)
-        column = cv2.resize(np.vstack([composite, matte]), None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
-        header = np.full((28, column.shape[1], 3), 255, np.uint8)
-        cv2.putText(header, label, (6, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-        columns.append(np.vstack([header, column]))
-    gap = np.full((columns[0].shape[0], 6, 3), 255, np.uint8)
-    picture = np.hstack([columns[0], gap, columns[1]])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    ok, data = cv2.imencode(".png", picture, [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    if not ok:
-        raise UserError(f"cannot encode {out}")
-    out.write_bytes(data.tobytes())
-    return len(data)
 
 
 # --- report -----------------------------------------------------------------------------------------------
@@ -533,116 +275,6 @@ def quality_table(results: Sequence[SetResult]) -> list[str]:
     return lines
 
 
-def only_you_table(rows: Sequence[tuple[str, OnlyYou, OnlyYou]]) -> list[str]:
-    """rows: (label, raw scores, our scores)."""
-    lines = [
-        "| images | n | method | others hidden: mean | pooled | user IoU mean | median "
-        + "| share with hidden >= 0.9 and user IoU >= 0.9 |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for label, raw, ours in rows:
-        for method, o in (("raw (keep all)", raw), ("ours", ours)):
-            if not o.hidden:
-                continue
-            both = np.mean([(h >= 0.9) and (u >= 0.9) for h, u in zip(o.hidden, o.user_iou, strict=True)])
-            lines.append(
-                f"| {label} | {len(o.hidden)} | {method} | {np.mean(o.hidden):.3f} | "
-                f"{o.hidden_px / max(1, o.others_px):.3f} | {np.mean(o.user_iou):.3f} | "
-                f"{np.median(o.user_iou):.3f} | {both:.2f} |"
-            )
-    return lines if len(lines) > 2 else []
-
-
-# --- "only you" with a passer-by: real portraits, a real person cut out and walked behind the user -------
-
-
-def passer_by_frame(user: np.ndarray, user_mask: np.ndarray, other: np.ndarray, other_mask: np.ndarray,
-                    x: int, scale: float, top: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``other``'s person (cut out by its mask, scaled) pasted behind the user, left edge at ``x``, top edge at
-    ``top`` (None: standing on the bottom edge).
-
-    user, other: HxWx3 uint8 BGR; masks: HxW bool. Returns (frame HxWx3 uint8 BGR, instances HxW uint8:
-    1 = user, 2 = passer-by where seen, 0 = room).
-    """
-    height, width = user_mask.shape
-    ys, xs = np.nonzero(other_mask)
-    y1, y2, x1, x2 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    size = (max(1, round((x2 - x1) * scale)), max(1, round((y2 - y1) * scale)))
-    person = cv2.resize(other[y1:y2, x1:x2], size, interpolation=cv2.INTER_AREA)
-    cut = cv2.resize(other_mask[y1:y2, x1:x2].astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-    frame, instances = user.copy(), user_mask.astype(np.uint8)
-    top = max(0, height - size[1]) if top is None else top
-    bottom = min(height, top + size[1])
-    left, right = max(0, x), min(width, x + size[0])
-    if right <= left or bottom <= top:
-        return frame, instances
-    region = (slice(top, bottom), slice(left, right))
-    seen = cut[: bottom - top, left - x : right - x] & ~user_mask[region]
-    frame[region][seen] = person[: bottom - top, left - x : right - x][seen]
-    instances[region][seen] = 2
-    return frame, instances
-
-
-def passer_by_walks(backend, portraits: Path, walks: int, keep: str, refiner_kwargs: dict,
-                    frames: int = 30, scale: float = 0.6) -> tuple[OnlyYou, OnlyYou, int, int]:
-    """Walk the person of portrait 2i+1 behind the user of portrait 2i, left to right in ``frames`` frames.
-
-    Returns (raw scores, our scores, frames scored, frames where ours showed the passer-by instead of the user).
-    Frames where less than 0.5 % of the image is passer-by are not scored (entering, leaving).
-    """
-    images = sorted((portraits / "images").glob("*.jpg"))[: 2 * walks]
-    raw_scores, our_scores, scored, switched = OnlyYou(), OnlyYou(), 0, 0
-    for user_path, other_path in zip(images[::2], images[1::2], strict=False):
-        user, user_mask, _ = _read(_sample(portraits, user_path))
-        other, other_mask, _ = _read(_sample(portraits, other_path))
-        width = user.shape[1]
-        walker_width = round(np.ptp(np.nonzero(other_mask)[1]) * scale)
-        selector, refiner = UserSelector(keep), MatteRefiner(**refiner_kwargs)
-        for step in range(frames):
-            x = round(-walker_width + step * (width + walker_width) / (frames - 1))
-            frame, instances = passer_by_frame(user, user_mask, other, other_mask, x, scale)
-            people, grid, raw_small = backend.find(frame)
-            ours = refiner.refine(selector.select(people, grid), frame)
-            if np.count_nonzero(instances == 2) < 0.005 * instances.size:
-                continue
-            raw = cv2.resize(raw_small, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
-            raw_scores.add(raw, instances)
-            our_scores.add(ours, instances)
-            scored += 1
-            shown = ours > 0.5
-            switched += bool(shown[instances == 2].mean() > 0.5 and shown[instances == 1].mean() < 0.5)
-    return raw_scores, our_scores, scored, switched
-
-
-# --- the lone user is kept whole (no truth needed) ------------------------------------------------------------
-
-LONE_USER_CLIPS = (Path("videos") / "asl_webcam_concat.mp4", Path("videos") / "head-pose-face-detection-male.mp4")
-
-
-def user_cut(people: list, grid: tuple[int, int], kept: np.ndarray) -> float:
-    """Share of all people's core (p > 0.5 on the model grid) that ``kept`` (hxw alpha of who stays sharp)
-    hides. On a clip with one person in view this is the part of the user wrongly hidden."""
-    if not people:
-        return 0.0
-    everyone = np.maximum.reduce([p.mask for p in people]) > 0.5
-    total = np.count_nonzero(everyone)
-    return float(np.count_nonzero(everyone & (kept <= 0.5)) / total) if total else 0.0
-
-
-def lone_user_cut(find, clip: Path, keep: str = "user") -> np.ndarray:
-    """user_cut per frame of a one-person clip, the selector running in order. find(frame) -> (people, grid)."""
-    capture = cv2.VideoCapture(str(clip))
-    selector, cuts = UserSelector(keep), []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        people, grid = find(frame)[:2]
-        cuts.append(user_cut(people, grid, selector.select(people, grid)))
-    capture.release()
-    return np.array(cuts)
-
-
 # --- command line -----------------------------------------------------------------------------------------
 
 
@@ -660,6 +292,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="Mask R-CNN folder (default $PRIVACY_FILTER_MASK_RCNN_DIR or mask-rcnn-coco/)")
     parser.add_argument("--threshold", type=float, default=0.3, help="Mask R-CNN mask cut (seed: 0.3)")
     parser.add_argument("--keep", choices=KEEP_CHOICES, default="user", help="who stays sharp in OURS")
+    parser.add_argument("--frames", choices=("video", "images"), default="video",
+                        help="a clip's frames: its video (<set>/videos/<clip>.mp4, what the program filters) where "
+                             "the set has one, else the images; or always the images (default: %(default)s)")
     refine = parser.add_argument_group("refinement (default: MatteRefiner's defaults)")
     refine.add_argument("--no-guided", dest="guided", action="store_false", default=None)
     refine.add_argument("--no-temporal", dest="temporal", action="store_false", default=None)
@@ -724,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     worst = Worst(args.worst)
     for backend in backends if sets or args.walks > 0 else []:
         started = time.perf_counter()
-        results = [evaluate_set(s, backend, args.keep, kwargs, worst) for s in sets]
+        results = [evaluate_set(s, backend, args.keep, kwargs, worst, args.frames) for s in sets]
         print(f"### {backend.name}: raw model vs ours ({time.perf_counter() - started:.0f} s)\n")
         print("\n".join(quality_table(results)) + "\n")
         rows = []
@@ -743,8 +378,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if walks is not None:
             print(f"Passer-by walks: {walks[2]} frames scored, in {walks[3]} of them ours showed the passer-by "
                   "instead of the user.\n")
-        lone = [(clip, lone_user_cut(backend.find, shared_dir() / "eval" / clip, args.keep))
+        processor = backend.processor(args.keep)  # its finder: the program's people stage, fresh for each clip
+        lone = [(clip, lone_user_cut(new_input(processor).finder.find, shared_dir() / "eval" / clip, args.keep))
                 for clip in LONE_USER_CLIPS if (shared_dir() / "eval" / clip).is_file()]
+        processor.close()
         if lone:
             print("The user kept whole (one person in view, no truth: the share of the person the selection "
                   "hides; should be 0):\n\n| clip | frames | mean hidden | frames with > 5 % hidden | max |\n"
@@ -755,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print()
         for result_set in (s for s in sets if s.is_video):
             print(f"Per clip of {result_set.name}: raw model vs ours, without and with temporal smoothing:\n")
-            print("\n".join(per_clip_table(backend, result_set, args.keep, kwargs)) + "\n")
+            print("\n".join(per_clip_table(backend, result_set, args.keep, kwargs, args.frames)) + "\n")
     if args.speed_frames > 0:
         clip = shared_dir() / "eval" / SPEED_CLIP
         print(f"### Refinement speed ({args.speed_frames} frames of {SPEED_CLIP.name}, "

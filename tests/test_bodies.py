@@ -13,7 +13,7 @@ import pytest
 from conftest import EVAL, needs_eval, required_in_ci
 
 from benchmarks.only_you import OURS, THREE_PEOPLE_CLIP, clip_frames, make_methods
-from benchmarks.quality import LONE_USER_CLIPS
+from benchmarks.separation import LONE_USER_CLIPS
 from privacy_filter.people.floor import PROTECT, face_floor, grown
 from privacy_filter.people.multipose import SIDE, Body, MultiPoseDetector, decode, letterbox_int
 from privacy_filter.people.skeletons import distinct, split_by_bodies, stamps_for
@@ -306,8 +306,9 @@ def test_every_face_found_that_is_not_the_users_is_hidden(methods) -> None:
     portraits (a head touching the user's, a passer-by's head beside their shoulder), every face the people
     stage holds that is not the user's is hidden in the matte (at most 5 % of its box kept, outside the user's
     own face, which is never cut), whatever the split said."""
+    from benchmarks.evalsets import _read, _sample
     from benchmarks.only_you import SCENES, scene_frames
-    from benchmarks.quality import PASSER_BY_SET, _read, _sample, passer_by_frame
+    from benchmarks.separation import PASSER_BY_SET, passer_by_frame
 
     _, all_methods = methods
     ours = next(m for m in all_methods if m.name == OURS)
@@ -371,8 +372,9 @@ def test_the_floor_hides_a_face_the_split_left_in_the_users_region() -> None:
 def _walk_and_peek(count: int = 4):
     """(pair, clip name, frames) of the peek-in scene and the walk behind the user, from the first ``count``
     pairs of real portraits (frames: (HxWx3 uint8 BGR, HxW instances: 1 = user, 2 = the other person))."""
+    from benchmarks.evalsets import _read, _sample
     from benchmarks.only_you import SCENES, scene_frames
-    from benchmarks.quality import PASSER_BY_SET, _read, _sample, passer_by_frame
+    from benchmarks.separation import PASSER_BY_SET, passer_by_frame
 
     portraits = EVAL / PASSER_BY_SET
     images = sorted((portraits / "images").glob("*.jpg"))[: 2 * count]

@@ -1,6 +1,6 @@
 """"Only you" on real footage: a passer-by walks behind the user, through the real program.
 
-The walks are those of ``benchmarks/quality.py``: the person of eg1800 portrait 2i+1, cut out by its
+The walks are those of ``benchmarks/separation.py``: the person of eg1800 portrait 2i+1, cut out by its
 hand-made mask, walks left to right behind the user of portrait 2i in 30 frames, so every pixel's owner is
 known (1 = the user, 2 = the passer-by where seen). Two kinds of walk:
 
@@ -24,7 +24,7 @@ import pytest
 from conftest import PORTRAITS, needs_eval, run_cli
 from faultkit import read_video, write_video
 
-from benchmarks.quality import passer_by_frame
+from benchmarks.separation import passer_by_frame
 
 pytestmark = needs_eval
 

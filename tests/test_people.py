@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from conftest import needs_eval  # the data-driven tests: required under CI (a skip there fails)
 
+from benchmarks.evalsets import _read, _sample, shared_dir
 from benchmarks.only_you import (
     SCENES,
     THREE_PEOPLE_CLIP,
@@ -23,7 +24,7 @@ from benchmarks.only_you import (
     scene_frames,
     score_clip,
 )
-from benchmarks.quality import LONE_USER_CLIPS, PASSER_BY_SET, _read, _sample, shared_dir
+from benchmarks.separation import LONE_USER_CLIPS, PASSER_BY_SET
 from privacy_filter.people.bodies import Body
 from privacy_filter.people.selection import UserSelector, split_people
 from privacy_filter.people.split import body_cost, split_by_faces

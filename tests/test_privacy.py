@@ -109,7 +109,9 @@ def test_smoothing_never_loses_to_the_raw_model_on_any_clip() -> None:
     defaults (a 170x96 grid at 854x480, sharpen 2, still_weight 0.2) they were at 61 % and 57 %, and the test
     fails there (``test_the_smoothing_check_fails_the_previous_defaults``).
     """
-    from benchmarks.quality import SelfieBackend, clip_scores, load_set
+    from benchmarks.backends import SelfieBackend
+    from benchmarks.evalsets import load_set
+    from benchmarks.quality import clip_scores
 
     backend = SelfieBackend(1)
     davis = load_set(DAVIS)
@@ -124,7 +126,9 @@ def test_smoothing_never_loses_to_the_raw_model_on_any_clip() -> None:
 @needs_davis
 def test_the_smoothing_check_fails_the_previous_defaults(monkeypatch) -> None:
     """The flicker check above can fail: the previous defaults flicker more than 50 % of raw on hike."""
-    from benchmarks.quality import SelfieBackend, clip_scores, load_set
+    from benchmarks.backends import SelfieBackend
+    from benchmarks.evalsets import load_set
+    from benchmarks.quality import clip_scores
     from privacy_filter.render import matte
 
     monkeypatch.setattr(matte, "work_grid", lambda hw, size: (hw[1] // 5, hw[0] // 5))  # 170x96 at 854x480

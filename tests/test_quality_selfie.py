@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from benchmarks import metrics
-from benchmarks.quality import LONE_USER_CLIPS, lone_user_cut, shared_dir
+from benchmarks.evalsets import shared_dir
+from benchmarks.separation import LONE_USER_CLIPS, lone_user_cut
 from privacy_filter.people.selection import UserSelector, split_people
 from privacy_filter.render.matte import MatteRefiner
 from privacy_filter.segment.selfie import SelfieSegmenter
