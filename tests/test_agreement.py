@@ -91,8 +91,8 @@ def test_the_harness_scores_what_the_cli_writes(short_set: Path, tmp_path: Path)
 
 @pytest.mark.skipif(not (PORTRAITS / "images" / "01112.jpg").is_file(), reason=f"eg1800 not found under {EVAL}")
 def test_the_harness_scores_what_the_cli_writes_for_a_still_image(tmp_path: Path) -> None:
-    """A still is one input: portrait 01112 (one person), where the program's people stage trims the user
-    (IoU 0.914; main's harness, without it, said 0.997). The PNG matte is lossless: the two agree exactly."""
+    """A still is one input: portrait 01112 (one person), where the people stage's pose mask used to trim the
+    user (IoU 0.914; 0.997 since its lone-user guard). The PNG matte is lossless: the two agree exactly."""
     sample = Sample("01112", PORTRAITS / "images" / "01112.jpg", PORTRAITS / "masks" / "01112.png")
     matte_file = tmp_path / "matte.png"
     done = run_cli("--input", str(sample.image), "--mask-output", str(matte_file), "--no-display")

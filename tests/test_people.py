@@ -374,3 +374,32 @@ def test_the_program_keeps_one_of_three_touching_people(tmp_path) -> None:
         kept = {keep: [m[index][int(f.centre[1]), int(f.centre[0]), 0] > 127 for f in faces]
                 for keep, m in mattes.items()}
         assert sum(kept["all"]) == 3 and sum(kept["user"]) == 1, (index, kept)
+
+
+# eg1800 portraits of one person where the pose-mask cut trimmed the user on their first (and only) frame before
+# the lone-user guard: the pose mask misses the shoulders the frame's edge cuts, or hair (benchmarks/lone_user.py).
+TRIMMED_PORTRAITS = ("00237", "00394", "00399", "00463", "00502", "00523", "00766", "00956", "01056", "01112")
+
+
+@needs_eval
+def test_a_lone_user_in_a_still_is_not_trimmed_by_the_pose_mask() -> None:
+    """A still of one person through the program's own filter (``build_processor``, its defaults): the matte
+    is the same as with the pose masks off, to 0.01 IoU, on each portrait where the pose mask used to trim the
+    user (up to 0.084 IoU: 01112 0.997 -> 0.914)."""
+    from benchmarks import metrics
+    from benchmarks.backends import SelfieBackend, new_input
+
+    root = EVAL / "eg1800_portrait_test"
+    backend = SelfieBackend(1)
+    ours, off = backend.processor("user", {}), backend.processor("user", {})
+    stage, reference = ours.finder, off.finder
+    assert isinstance(stage, FacePeople) and stage.bodies is not None and isinstance(reference, FacePeople)
+    reference.bodies = None
+    worse = {}
+    for name in TRIMMED_PORTRAITS:
+        frame = cv2.imread(str(root / "images" / f"{name}.jpg"))
+        truth = cv2.imread(str(root / "masks" / f"{name}.png"), cv2.IMREAD_GRAYSCALE) > 127
+        ious = [metrics.iou(new_input(p).process(frame).alpha, truth) for p in (ours, off)]
+        worse[name] = round(ious[1] - ious[0], 4)
+    assert stage.body_checks >= len(TRIMMED_PORTRAITS), "the pose masks did not run: no test"
+    assert max(worse.values()) <= 0.01, worse
