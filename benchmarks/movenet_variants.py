@@ -223,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("variants", nargs="*", type=Path)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--runs-off", type=int, default=None, help="runs without XNNPack (default: --runs)")
+    parser.add_argument("--xnnpack", choices=("on", "off", "both"), default="both")
     parser.add_argument("--no-agreement", action="store_true")
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--no-load", action="store_true")
@@ -253,9 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_speed:
         frame = cv2.imread(str(sorted((eval_root / "coco128seg_person" / "images").glob("*.jpg"))[0]))
         tensor = letterbox_int(frame)
-        for xnnpack in (True, False):
-            table = speed(paths, tensor, args.runs, args.repeats, xnnpack)
-            print(f"\nspeed, XNNPack {'on' if xnnpack else 'off'}, 1 thread, {args.runs} interleaved runs x "
+        for xnnpack in {"on": (True,), "off": (False,), "both": (True, False)}[args.xnnpack]:
+            runs = args.runs if xnnpack or args.runs_off is None else args.runs_off
+            table = speed(paths, tensor, runs, args.repeats, xnnpack)
+            print(f"\nspeed, XNNPack {'on' if xnnpack else 'off'}, 1 thread, {runs} interleaved runs x "
                   f"{args.repeats}: median / p90 ms per repeat; ratio of medians to fp32")
             base = [m for m, _ in table[FP32.name]]
             for name, rows in table.items():

@@ -77,7 +77,7 @@ def quantize(variant: str, out: Path, calibration: list | None) -> Path:
     from ai_edge_quantizer import algorithm_manager, qtyping, quantizer, recipe
 
     source = SOURCE.read_bytes()
-    q = quantizer.Quantizer(with_signature(source) if variant == "static_int8" else source)
+    q = quantizer.Quantizer(with_signature(source) if variant.startswith("static") else source)
     if variant == "dynamic_int8":
         q.load_quantization_recipe(recipe.dynamic_wi8_afp32())
     elif variant == "weight_int8":
@@ -87,6 +87,14 @@ def quantize(variant: str, out: Path, calibration: list | None) -> Path:
                                  algorithm_key=algorithm_manager.AlgorithmName.FLOAT_CASTING)
     elif variant == "static_int8":
         q.load_quantization_recipe(recipe.static_wi8_ai8())
+    elif variant == "static_int8_conv":  # int8 convolutions only: the decoding tail (argmax, gathers) stays float
+        for op in (qtyping.TFLOperationName.CONV_2D, qtyping.TFLOperationName.DEPTHWISE_CONV_2D):
+            q.add_static_config(regex=".*", operation_name=op, activation_num_bits=8, weight_num_bits=8)
+    elif variant == "static_int8_backbone":  # int8 MobileNetV2-FPN backbone; the heads and the decoding stay float
+        for op in (qtyping.TFLOperationName.CONV_2D, qtyping.TFLOperationName.DEPTHWISE_CONV_2D,
+                   qtyping.TFLOperationName.ADD, qtyping.TFLOperationName.RESIZE_BILINEAR):
+            q.add_static_config(regex=".*feature_extractor.*", operation_name=op, activation_num_bits=8,
+                                weight_num_bits=8)
     else:
         raise SystemExit(f"unknown variant {variant}")
     result = None
