@@ -98,8 +98,9 @@ def letterbox_int(frame: np.ndarray, side: int = SIDE) -> np.ndarray:
 def model_file(model_dir: str | Path | None = None, model_path: str | Path | None = None) -> Path:
     """The MoveNet file to load: ``model_path``, else $PRIVACY_FILTER_MOVENET, else the bundled file in
     ``model_dir`` (or $PRIVACY_FILTER_MODEL_DIR, or models/) checked against its SHA-256. A file named by the
-    first two (a quantised variant, say) is not sha-checked: it is the caller's choice, and it must still load
-    and give MoveNet's 1x6x56 output. Raises ModelError (one line) if that file does not exist."""
+    first two (a quantised variant, say) is not sha-checked: it is the caller's choice; it must still load
+    (else ModelError) and give MoveNet's float32 1x6x56 output (``detect`` raises ModelError on another dtype).
+    Raises ModelError (one line) if that file does not exist."""
     chosen = model_path or os.environ.get(MODEL_ENV) or None
     if chosen is not None:
         path = Path(chosen)
@@ -145,4 +146,6 @@ class MultiPoseDetector:
         """``detect`` in two steps: tensor = letterbox_int(frame) (cheap, now), the model on it (later: the
         people stage defers the run to the worker's idle time)."""
         output = next(iter(self._model.run(tensor).values()))
+        if output.dtype != np.float32:  # e.g. a fully int8 variant: its raw integers are not coordinates
+            raise ModelError(f"MoveNet model {self._model.path} gives {output.dtype} output, not float32")
         return decode(output, frame_hw, self.min_score)
