@@ -8,6 +8,9 @@ letterboxed (aspect kept, padded right/bottom with 0); output float32 1x6x56 (..
 Cost: 31-42 ms at one LiteRT thread on a loaded 2-core AMD EPYC (AVX-512), fp32: the people stage runs it
 rarely for a lone user (``stage.FacePeople``). cv2.dnn (the fallback runtime) cannot load it ("Unsupported
 operator type ABS"): the constructor then raises ``BodiesUnavailable`` and the stage runs on faces alone.
+Another MoveNet file (a quantised variant, ``tools/quantize_movenet.py``) is run by naming it:
+``MultiPoseDetector(model_path=...)`` or $PRIVACY_FILTER_MOVENET (``model_file``); such a file that is missing or
+does not load is a ModelError, never a silent fall-back to faces.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ..segment.runtime import LITERT, TFLiteModel, available_runtime
 from .bodies import BodiesUnavailable
 
 MODEL = "movenet_multipose_lightning_256.tflite"
+MODEL_ENV = "PRIVACY_FILTER_MOVENET"  # a MoveNet file to run instead of the bundled one (benchmarks of variants)
 SIDE = 256
 MIN_SCORE = 0.2  # a person's score to keep (../shared/README.md: 0.15-0.3); at 0.2 it found 32 of 82 slivers
 KEYPOINT_SCORE = 0.2  # a keypoint this sure is used to draw its person's skeleton
@@ -91,13 +95,30 @@ def letterbox_int(frame: np.ndarray, side: int = SIDE) -> np.ndarray:
     return tensor
 
 
+def model_file(model_dir: str | Path | None = None, model_path: str | Path | None = None) -> Path:
+    """The MoveNet file to load: ``model_path``, else $PRIVACY_FILTER_MOVENET, else the bundled file in
+    ``model_dir`` (or $PRIVACY_FILTER_MODEL_DIR, or models/) checked against its SHA-256. A file named by the
+    first two (a quantised variant, say) is not sha-checked: it is the caller's choice; it must still load
+    (else ModelError) and give MoveNet's float32 1x6x56 output (``detect`` raises ModelError on another dtype).
+    Raises ModelError (one line) if that file does not exist."""
+    chosen = model_path or os.environ.get(MODEL_ENV) or None
+    if chosen is not None:
+        path = Path(chosen)
+        if not path.is_file():
+            source = "model_path" if model_path else f"${MODEL_ENV}"
+            raise ModelError(f"MoveNet model not found at {path} (from {source})")
+        return path
+    folder = Path(model_dir or os.environ.get("PRIVACY_FILTER_MODEL_DIR") or BUNDLED_MODELS_DIR)
+    return verified_path(folder / MODEL, PEOPLE_MODELS[MODEL], "MoveNet model")
+
+
 class MultiPoseDetector:
     """detect(frame: HxWx3 uint8 BGR) -> list[Body] in frame pixels (keypoints, box, score), best first."""
 
     def __init__(self, model_dir: str | Path | None = None, threads: int | None = None,
-                 min_score: float = MIN_SCORE) -> None:
-        folder = Path(model_dir or os.environ.get("PRIVACY_FILTER_MODEL_DIR") or BUNDLED_MODELS_DIR)
-        path = verified_path(folder / MODEL, PEOPLE_MODELS[MODEL], "MoveNet model")  # missing/corrupt: ModelError
+                 min_score: float = MIN_SCORE, model_path: str | Path | None = None) -> None:
+        path = model_file(model_dir, model_path)  # missing/corrupt: ModelError
+        named = bool(model_path or os.environ.get(MODEL_ENV))
         kwargs = {} if threads is None else {"threads": threads}
         if available_runtime() != LITERT:  # no LiteRT wheel, or PRIVACY_FILTER_RUNTIME=cv2
             raise BodiesUnavailable(f"cannot load model {path} with cv2.dnn: Unsupported operator type ABS")
@@ -105,12 +126,16 @@ class MultiPoseDetector:
             # LiteRT only: cv2.dnn cannot load the file (ABS), and trying it just to fail costs a second.
             self._model = TFLiteModel(path, runtime=LITERT, **kwargs)
         except ModelError as error:
+            if named:  # a file asked for by name: say it does not load, do not fall back to faces only
+                raise
             raise BodiesUnavailable(str(error)) from None
         self.min_score = min_score
+        self.path, self.named = path, named
 
     def describe(self) -> str:
         """For the startup line and the ``f`` overlay: "MoveNet MultiPose 256x256 on LiteRT, 1 thread"."""
-        return f"MoveNet MultiPose {SIDE}x{SIDE} on {self._model.describe()}"
+        variant = f" ({self.path.name})" if self.named else ""
+        return f"MoveNet MultiPose {SIDE}x{SIDE}{variant} on {self._model.describe()}"
 
     def detect(self, frame: np.ndarray) -> list[Body]:
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
@@ -121,4 +146,6 @@ class MultiPoseDetector:
         """``detect`` in two steps: tensor = letterbox_int(frame) (cheap, now), the model on it (later: the
         people stage defers the run to the worker's idle time)."""
         output = next(iter(self._model.run(tensor).values()))
+        if output.dtype != np.float32:  # e.g. a fully int8 variant: its raw integers are not coordinates
+            raise ModelError(f"MoveNet model {self._model.path} gives {output.dtype} output, not float32")
         return decode(output, frame_hw, self.min_score)
