@@ -36,7 +36,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.issue24 import BASELINE, LONE_COMPARED, OURS, count_faces, davis_rows, targets
+from benchmarks.issue24 import (
+    BASELINE,
+    LONE_COMPARED,
+    OURS,
+    PRIOR_MOTION,
+    PRIOR_TRIGGER,
+    count_faces,
+    davis_rows,
+    targets,
+)
 from benchmarks.only_you_methods import Method, make_methods
 from benchmarks.quality import (
     LONE_USER_CLIPS,
@@ -348,6 +357,7 @@ def speed_table(eval_root: Path) -> list[str]:
     from privacy_filter.people.bodysplit import BodySplit
     from privacy_filter.people.faces import FaceDetector
     from privacy_filter.people.multipose import MultiPoseDetector
+    from privacy_filter.people.prior import SilhouettePrior
     from privacy_filter.people.stage import EDGE_SCORE, FacePeople
     from privacy_filter.pipeline import SelfiePeople
     from privacy_filter.segment.selfie import SelfieSegmenter
@@ -358,16 +368,23 @@ def speed_table(eval_root: Path) -> list[str]:
     split = BodySplit(MultiPoseDetector())
     ours = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
                       multipose=split)
+    detector = split.detector
+    priors = {name: FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
+                               multipose=BodySplit(detector), prior=SilhouettePrior(motion=motion),
+                               prior_trigger=trigger)
+              for name, motion, trigger in ((PRIOR_MOTION, True, False), (PRIOR_TRIGGER, True, True))}
     lines = ["| clip | frames | finder | median ms | mean ms | mean CPU ms | p99 ms | over 33 ms (per 1000) "
              "| MoveNet runs |", "|---|---|---|---|---|---|---|---|---|"]
     for clip in (LONE_USER_CLIPS[0], THREE_PEOPLE_CLIP):
         frames = clip_frames(eval_root / clip)[:300]
-        finders = {"selfie regions": regions.find, BASELINE: baseline.find, OURS: ours.find}
-        runs = split.runs
+        finders = {"selfie regions": regions.find, BASELINE: baseline.find, OURS: ours.find,
+                   **{name: stage.find for name, stage in priors.items()}}
+        splits = {OURS: split, **{name: stage.multipose for name, stage in priors.items()}}
+        before = {name: s.runs for name, s in splits.items()}
         timed = time_finders(frames, finders)
-        runs = (split.runs - runs) / 3
+        runs = {name: (s.runs - before[name]) / 3 for name, s in splits.items()}
         for name, (median, mean, cpu, p99, over) in timed.items():
-            count = f"{runs:.0f} of {len(frames)}" if name == OURS else ""
+            count = f"{runs[name]:.0f} of {len(frames)}" if name in runs else ""
             lines.append(f"| {clip.name} | {len(frames)} | {name} | {median:.2f} | {mean:.2f} | {cpu:.2f} | {p99:.1f} "
                          f"| {over:.0f} | {count} |")
     return lines

@@ -113,7 +113,7 @@ class SilhouettePrior:
             self._quiet = 0 if pieces.any() else self._quiet + 1
             # Over when the region fits the prior again for a while, after MAX_FRAMES, or (motion) as soon as
             # the pieces outside move with the user: the user moving as a whole (a step aside) is never cut.
-            own = pieces.any() and self.motion and self._moves_with_user(core, pieces, grey, previous, still=False)
+            own = self.motion and bool(pieces.any()) and self._moves_with_user(core, pieces, grey, previous, False)
             if self._quiet >= END_FRAMES or self._frames > MAX_FRAMES or own:
                 self.active = False
         elif pieces.any():
@@ -190,7 +190,7 @@ class SilhouettePrior:
         theirs = np.unique(labels[pieces & moving])
         theirs = theirs[theirs > 0]
         with_user = np.count_nonzero(np.isin(labels, theirs) & interior & moving)
-        return with_user > SELF_MOTION * np.count_nonzero(pieces & moving)
+        return bool(with_user > SELF_MOTION * np.count_nonzero(pieces & moving))
 
     def _user_index(self, people: Sequence[Person]) -> int:
         assert self.prior is not None

@@ -50,6 +50,7 @@ BODY_CALM = 5  # pose checks in a row with nobody outside the pose mask before t
 BODY_MAX_CUT = 0.15  # a pose mask that would cut more than this share of a region is not used
 DETECT_EVERY_CHECKS = 4  # while every face's body is known, the pose detector looks afresh every this many checks
 BODY_GROWTH = 1.08  # the largest region this much bigger than ever since the last pose check: check now
+PRIOR_BUSY = True  # MoveNet every busy_every frames while an arrival lasts (the user's skeleton kept fresh)
 PRIOR_OWN_BODY = 0.5  # a MoveNet body with more than this share of its stamp inside the prior is the user's
 AREA_JUMP = 1.15  # the largest region this much bigger than at the last detection: someone may have come, look now
 
@@ -161,7 +162,7 @@ class FacePeople:
         if self.multipose is not None:
             # Bodies first: a region holding two or more of MoveNet's bodies is cut by nearest skeleton (with or
             # without faces); the faces then split what is left (a face MoveNet found no body for).
-            busy = self.prior is not None and self.prior.active and self.prior_trigger
+            busy = self.prior is not None and self.prior.active and self.prior_trigger and PRIOR_BUSY
             people = self.multipose.split(frame, people, self.faces, grid, force=arrived, busy=busy) or people
         if len(self.faces) > 1:
             guide = cv2.resize(frame, (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
