@@ -117,7 +117,10 @@ class SilhouettePrior:
             if self._quiet >= END_FRAMES or self._frames > MAX_FRAMES or own:
                 self.active = False
         elif pieces.any():
-            own = self.motion and self._moves_with_user(core, pieces, grey, previous)
+            # A prior too small to judge by (its inner part, well inside the user, smaller than the pieces beyond
+            # it: the user coming back into the picture from its edge, a first frame) says nothing: no arrival.
+            own = bool(np.count_nonzero(self._interior(core)) < np.count_nonzero(pieces)) or (
+                self.motion and self._moves_with_user(core, pieces, grey, previous))
             if not own:
                 self.active, self.leaving, self._frames, self._quiet = True, True, 0, 0
                 self.arrivals += 1
@@ -146,6 +149,13 @@ class SilhouettePrior:
         label = pieces.astype(np.int32)  # 0: the user, 1: someone else
         parts = parts_of(person, core, label, [person.face, None])
         return people[:index] + parts + people[index + 1:]
+
+    def _interior(self, core: np.ndarray) -> np.ndarray:
+        """hxw bool: the part of ``core`` well inside the prior (INTERIOR from its edge): surely the user."""
+        assert self.prior is not None
+        radius = max(1, round(INTERIOR * core.shape[1]))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        return cv2.erode((self.prior > 0.5).astype(np.uint8), kernel).astype(bool) & core
 
     def _inside(self) -> np.ndarray:
         """hxw bool: the prior's band (above LOW), grown by the margin."""
@@ -181,10 +191,7 @@ class SilhouettePrior:
         moving = (cv2.absdiff(grey, previous) > MOTION_LEVEL) & cv2.dilate(core.astype(np.uint8), _NEAR).astype(bool)
         if not (moving & pieces).any():
             return still
-        radius = max(1, round(INTERIOR * core.shape[1]))
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-        assert self.prior is not None
-        interior = cv2.erode((self.prior > 0.5).astype(np.uint8), kernel).astype(bool) & core
+        interior = self._interior(core)
         joined = cv2.dilate(moving.astype(np.uint8), _NEAR)
         _, labels = cv2.connectedComponents(joined, connectivity=8)
         theirs = np.unique(labels[pieces & moving])
