@@ -72,7 +72,7 @@ class SilhouettePrior:
         self._frames = 0  # frames the arrival has lasted
         self._quiet = 0  # frames in a row with no piece outside, during an arrival
         self._gone = 0
-        self._grey: np.ndarray | None = None  # the last frame at grid size, grey (motion)
+        self._last: np.ndarray | None = None  # the last frame (motion), made grey and small only when asked
 
     def check(self, frame: np.ndarray, people: Sequence[Person], faces: Sequence[FaceBox],
               grid: tuple[int, int], alone: bool, protect=lambda: None) -> bool:
@@ -81,8 +81,14 @@ class SilhouettePrior:
         region, at most one face and one body): only then, and with no piece outside, the prior learns.
         protect() -> hxw bool or None: the user's own skeleton as last seen (asked only when a piece is outside)."""
         self.leaving = False
-        grey = self._grey_of(frame, grid) if self.motion else None
-        previous, self._grey = self._grey, grey
+        # Motion is judged only on frames with a piece outside the prior (rarely, for a lone user): the last frame
+        # is kept as it was handed in (a reference: the sources hand out a new array each frame; were one reused,
+        # nothing would seem to move, so nothing would count as an arrival) and made small and grey only then.
+        last, self._last = self._last, frame if self.motion else None
+
+        def motion() -> tuple[np.ndarray, np.ndarray | None]:
+            return self._grey_of(frame, grid), None if last is None else self._grey_of(last, grid)
+
         if not people:
             self._gone += 1
             if self._gone > GONE_FRAMES:
@@ -113,14 +119,14 @@ class SilhouettePrior:
             self._quiet = 0 if pieces.any() else self._quiet + 1
             # Over when the region fits the prior again for a while, after MAX_FRAMES, or (motion) as soon as
             # the pieces outside move with the user: the user moving as a whole (a step aside) is never cut.
-            own = self.motion and bool(pieces.any()) and self._moves_with_user(core, pieces, grey, previous, False)
+            own = self.motion and bool(pieces.any()) and self._moves_with_user(core, pieces, *motion(), False)
             if self._quiet >= END_FRAMES or self._frames > MAX_FRAMES or own:
                 self.active = False
         elif pieces.any():
             # A prior too small to judge by (its inner part, well inside the user, smaller than the pieces beyond
             # it: the user coming back into the picture from its edge, a first frame) says nothing: no arrival.
             own = bool(np.count_nonzero(self._interior(core)) < np.count_nonzero(pieces)) or (
-                self.motion and self._moves_with_user(core, pieces, grey, previous))
+                self.motion and self._moves_with_user(core, pieces, *motion()))
             if not own:
                 self.active, self.leaving, self._frames, self._quiet = True, True, 0, 0
                 self.arrivals += 1
@@ -168,8 +174,8 @@ class SilhouettePrior:
         """hxw bool: the sizeable connected pieces of ``outside`` (the user's region beyond the prior's band),
         not over the user's head nor ``protect``."""
         assert self.prior is not None
-        if not outside.any():
-            return outside
+        if np.count_nonzero(outside) < self.min_piece * outside.size:
+            return np.zeros_like(outside)  # (no piece can be big enough: no labelling)
         for face in faces:
             if _in(self.prior > 0.5, face):
                 outside = outside & (head_distance(face, outside.shape) > HEAD_GUARD)
@@ -177,9 +183,9 @@ class SilhouettePrior:
             outside = outside & ~protect
         count, labels, stats, _ = cv2.connectedComponentsWithStats(outside.astype(np.uint8), connectivity=8)
         big = [k for k in range(1, count) if stats[k, cv2.CC_STAT_AREA] >= self.min_piece * outside.size]
-        if not big:
-            return np.zeros_like(outside)
-        return np.isin(labels, big)
+        keep = np.zeros(count, bool)
+        keep[big] = True
+        return keep[labels]
 
     def _moves_with_user(self, core: np.ndarray, pieces: np.ndarray, grey: np.ndarray | None,
                          previous: np.ndarray | None, still: bool = True) -> bool:
@@ -194,9 +200,10 @@ class SilhouettePrior:
         interior = self._interior(core)
         joined = cv2.dilate(moving.astype(np.uint8), _NEAR)
         _, labels = cv2.connectedComponents(joined, connectivity=8)
-        theirs = np.unique(labels[pieces & moving])
-        theirs = theirs[theirs > 0]
-        with_user = np.count_nonzero(np.isin(labels, theirs) & interior & moving)
+        theirs = np.zeros(int(labels.max()) + 1, bool)
+        theirs[labels[pieces & moving]] = True
+        theirs[0] = False
+        with_user = np.count_nonzero(theirs[labels] & interior & moving)
         return bool(with_user > SELF_MOTION * np.count_nonzero(pieces & moving))
 
     def _user_index(self, people: Sequence[Person]) -> int:
@@ -210,8 +217,10 @@ class SilhouettePrior:
 
     @staticmethod
     def _grey_of(frame: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-        small = cv2.resize(frame, (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
-        return cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (3, 3), 0)
+        # Grey first, then bilinear (the blur is the anti-alias): INTER_AREA at a non-integer scale cost ~1 ms a
+        # 640x480 frame, twice the rest of the prior.
+        small = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), (grid[1], grid[0]), interpolation=cv2.INTER_LINEAR)
+        return cv2.GaussianBlur(small, (3, 3), 0)
 
 
 _NEAR = np.ones((3, 3), np.uint8)
