@@ -400,6 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-coco", action="store_true")
     parser.add_argument("--no-davis", action="store_true")
     parser.add_argument("--no-lone", action="store_true", help="skip the one-person clips")
+    parser.add_argument("--few", action="store_true", help="only the baseline, main's default and the prior's cues")
     parser.add_argument("--speed", action="store_true", help="only time the people stage against the segmenter")
     args = parser.parse_args(argv)
     eval_root = shared_dir() / "eval"
@@ -414,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     haar = HaarFaces() if HaarFaces.available() else None
     started = time.perf_counter()
-    raw, methods = make_methods({})
+    raw, methods = make_methods({}, few=args.few)
     results = touching_scenes(raw, methods, eval_root / PASSER_BY_SET, args.pairs, args.half, haar)
     if args.walks:
         results[f"walk-behind ({args.walks} walks)"] = walk_behind(raw, methods, eval_root / PASSER_BY_SET,

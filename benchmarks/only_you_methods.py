@@ -61,7 +61,7 @@ class SharedFind:
         self._frame, self._answer = None, None
 
 
-def make_methods(refiner_kwargs: dict, model_selection: int = 1) -> tuple[Callable, list[Method]]:
+def make_methods(refiner_kwargs: dict, model_selection: int = 1, few: bool = False) -> tuple[Callable, list[Method]]:
     """(raw(frame) -> HxW map, [keep-all, regions, ours])."""
     from privacy_filter.people.bodies import BodyMasker
     from privacy_filter.people.bodysplit import BodySplit
@@ -116,4 +116,6 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1) -> tuple[Callab
           for name, stage in priors.items()),
         Method(OURS, shared, "user", refiner_kwargs, forget),
     ]
+    if few:  # keep-all (the user-cut reference), the baseline, main's default and the prior's cues, ours last
+        methods = [m for m in methods if m.name in ("keep-all", BASELINE, HEAD, *priors, OURS)]
     return raw, methods
