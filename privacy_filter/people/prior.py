@@ -2,18 +2,20 @@
 
 A passer-by who shows only a sliver beside the user is fused into the user's selfie region; MoveNet rarely finds
 such a sliver and the face detector sees no face. ``SilhouettePrior`` keeps the user's recent silhouette on the
-selfie grid while nothing but the user is there (the user's region averaged over
-the last second or so: where the user has mostly been), and:
+selfie grid while nothing but the user is there (the user's region averaged over the last second or so: where
+the user has mostly been), and:
 
-* **time**: when the user's region reaches beyond that silhouette (grown by a margin for the user's own motion,
-  and never over the user's head or the user's own MoveNet skeleton: a raised arm is theirs) by a sizeable
+* **time**: when the user's region reaches beyond that silhouette (its soft band, where the user's own recent
+  motion took them, grown by a pixel or two; never over the user's head or the user's own MoveNet skeleton: a
+  raised arm is theirs) by a sizeable
   piece, someone has arrived: from then on the prior is frozen and the pieces of the region outside it are
   given to "someone else" (a faceless Person, which the selection hides), until the region fits the prior
   again for a few frames, or for at most ``MAX_FRAMES`` (then the growth is taken for the user's own);
 * **motion** (``motion=True``): that growth counts as an arrival only if it moves on its own: the piece's
   moving pixels (frame difference at grid size) are not connected, through moving pixels, to motion inside
   the user's silhouette (an arm swung out moves with the forearm inside; the whole picture sliding in moves
-  everywhere; a passer-by behind a still user moves apart from them);
+  everywhere; a passer-by behind a still user moves apart from them), and an arrival ends as soon as its
+  pieces move with the user (a step aside);
 * ``leaving`` is True on the frame an arrival is seen: the stage then runs the face detector and MoveNet at
   once (a walker merging in from the frame's edge grows the region by less than the stage's area triggers).
 
@@ -53,9 +55,11 @@ GONE_FRAMES = 30  # frames with no region at all before the prior is forgotten
 
 
 class SilhouettePrior:
-    """apply(frame, people, faces, grid, protect) -> people, with pieces of the user's region that lie outside
-    the user's recent silhouette cut off as faceless Persons while an arrival lasts. ``leaving``: an arrival
-    started on this frame (run the detectors now). ``arrivals`` counts them; ``active`` tells one is on."""
+    """check(frame, people, faces, grid, alone, protect) each frame before the detectors (True: an arrival starts,
+    run them now); then apply(people, faces, protect) -> people, the pieces of the user's region outside the
+    user's recent silhouette cut off as faceless Persons while an arrival lasts. ``leaving``: an arrival started
+    on this frame; ``arrivals`` counts them; ``active`` tells one is on. motion: the motion cue (else time
+    alone). Stateful across frames (``reset()`` between inputs); one stage's finder calls it."""
 
     def __init__(self, motion: bool = True, margin: float = MARGIN, min_piece: float = MIN_PIECE) -> None:
         self.motion = motion
