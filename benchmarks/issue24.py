@@ -17,7 +17,13 @@ SHOW = "ours + face veil + show released"
 HEAD = "ours + face veil + head-shaped floor"
 FIXED = "ours + face veil + head-shaped floor + show released"
 WIDE = "ours + wide face veil + head-shaped floor"
-COMPARED = (BASELINE, OURS, VEIL, SHOW, HEAD, FIXED, WIDE)
+# The time and motion cues (people/prior.py) on main's default (HEAD): the user's silhouette before someone arrived
+# (time), an arrival only where the piece moves on its own (motion), and the arrival running the detectors at once.
+PRIOR_TIME = "main + time (silhouette prior)"
+PRIOR_MOTION = "main + time + motion"
+PRIOR_TRIGGER = "main + time + motion + trigger"
+COMPARED = (BASELINE, OURS, VEIL, SHOW, HEAD, FIXED, WIDE, PRIOR_TIME, PRIOR_MOTION, PRIOR_TRIGGER)
+LONE_COMPARED = (BASELINE, OURS, HEAD, PRIOR_TIME, PRIOR_MOTION, PRIOR_TRIGGER)  # one-person clips and DAVIS
 
 
 def count_faces(haar, frame: np.ndarray, instances: np.ndarray, alphas: dict, counts: dict,

@@ -31,7 +31,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.quality import PASSER_BY_SET, _read, _sample, passer_by_frame, shared_dir
+from benchmarks.evalsets import _read, _sample, shared_dir
+from benchmarks.separation import PASSER_BY_SET, passer_by_frame
 from privacy_filter.people.multipose import MIN_SCORE, MODEL, decode, letterbox_int
 from privacy_filter.segment.models import BUNDLED_MODELS_DIR
 

@@ -37,11 +37,19 @@ import cv2
 import numpy as np
 
 from benchmarks.evalsets import _read, _sample, shared_dir
-from benchmarks.issue24 import BASELINE, FIXED, HEAD, OURS, SHOW, VEIL, WIDE, count_faces, davis_rows, targets
+from benchmarks.issue24 import (
+    BASELINE,
+    LONE_COMPARED,
+    OURS,
+    PRIOR_MOTION,
+    PRIOR_TRIGGER,
+    count_faces,
+    davis_rows,
+    targets,
+)
+from benchmarks.only_you_methods import Method, make_methods
 from benchmarks.separation import LONE_USER_CLIPS, PASSER_BY_SET, OnlyYou, passer_by_frame, user_cut
 from privacy_filter.people.selection import UserSelector
-from privacy_filter.pipeline import hide_at_once
-from privacy_filter.render.matte import MatteRefiner
 
 THREE_PEOPLE_CLIP = Path("videos") / "face-demographics-walking-and-pause.mp4"
 HAAR_EVERY = 3  # the Haar face detector judges every 3rd scored frame (as issue 24 did)
@@ -62,103 +70,6 @@ SCENES = (
     Scene("lean-in", 0.8, 0.30, True),
     Scene("peek-in", 0.55, 0.25, True),
 )
-
-
-# --- methods -------------------------------------------------------------------------------------------------
-
-
-class Method:
-    """One way to turn frames into an alpha (HxW float32 [0,1]); stateful across a clip, ``reset`` between."""
-
-    def __init__(self, name: str, find: Callable, keep: str, refiner_kwargs: dict, reset: Callable = lambda: None,
-                 hide_fast: bool = True, floor: bool = True, veil: bool = False, show_released: bool = False,
-                 floor_head: bool = False, veil_grow: tuple | None = None):  # (floor_head: see UserSelector)
-        self.name, self.find, self.keep, self.reset_find = name, find, keep, reset
-        self.hide_fast = hide_fast  # the pipeline's asymmetric smoothing (pipeline.hide_at_once)
-        self.veil = veil  # the pipeline's face veil (render/veil.py): only the Haar count sees it
-        self.show_released = show_released  # the pipeline's prompt show where only the floor hid (matte.refine)
-        self.selector = UserSelector(keep, floor=floor, floor_head=floor_head)
-        if veil_grow is not None:
-            self.selector.veil_grow = veil_grow
-        self.refiner = MatteRefiner(**refiner_kwargs)
-        self.veil_boxes: tuple | None = None  # (hidden, spared) normalised boxes of the last frame, when veiled
-
-    def reset(self) -> None:
-        self.selector.reset()
-        self.refiner.reset()
-        self.reset_find()
-
-    def alpha(self, frame: np.ndarray) -> np.ndarray:
-        people, grid = self.find(frame)
-        kept = self.selector.select(people, grid)
-        dropped = hide_at_once(people, kept, self.selector) if self.hide_fast else None
-        shown = self.selector.released if self.show_released else None
-        if self.veil:
-            self.veil_boxes = (self.selector.hidden_faces, self.selector.spared_faces)
-        return self.refiner.refine(kept, frame, dropped, shown).copy()
-
-
-class SharedFind:
-    """One stateful finder's answer to each frame, handed to several methods (it must see each frame once)."""
-
-    def __init__(self, find: Callable) -> None:
-        self._find, self._frame, self._answer = find, None, None
-        self.__self__ = getattr(find, "__self__", None)  # the stage, as for a bound ``find`` (tests look into it)
-
-    def __call__(self, frame: np.ndarray):
-        if frame is not self._frame:
-            self._frame, self._answer = frame, self._find(frame)  # (keeping the frame keeps its id unique)
-        return self._answer
-
-    def forget(self) -> None:
-        self._frame, self._answer = None, None
-
-
-def make_methods(refiner_kwargs: dict, model_selection: int = 1) -> tuple[Callable, list[Method]]:
-    """(raw(frame) -> HxW map, [keep-all, regions, ours])."""
-    from privacy_filter.people.bodies import BodyMasker
-    from privacy_filter.people.bodysplit import BodySplit
-    from privacy_filter.people.faces import FaceDetector
-    from privacy_filter.people.multipose import MultiPoseDetector
-    from privacy_filter.people.stage import EDGE_SCORE, FacePeople
-    from privacy_filter.pipeline import SelfiePeople
-    from privacy_filter.segment.selfie import SelfieSegmenter
-
-    segmenter = SelfieSegmenter(model_selection)
-    regions = SelfiePeople(segmenter)
-    stage = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE))
-    bodies = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker())
-    # The same MoveNet stage twice: with and without the face floor (each cue's gain); they share the models.
-    detector = MultiPoseDetector()
-    movenet = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
-                         multipose=BodySplit(detector))
-    no_floor = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
-                          multipose=BodySplit(detector))
-
-    shared = SharedFind(movenet.find)
-
-    def forget() -> None:
-        shared.forget()
-        movenet.reset()
-
-    def raw(frame: np.ndarray) -> np.ndarray:
-        return cv2.resize(segmenter.process(frame), (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
-
-    methods = [
-        Method("keep-all", regions.find, "all", refiner_kwargs),
-        Method("regions (previous default)", regions.find, "user", refiner_kwargs),
-        Method("people stage, faces only (round one)", stage.find, "user", refiner_kwargs, stage.reset),
-        Method(BASELINE, bodies.find, "user", refiner_kwargs, bodies.reset),
-        Method("+ MoveNet bodies, no face floor", no_floor.find, "user", refiner_kwargs, no_floor.reset, floor=False),
-        # The same finder's people, selected and refined with the floor's follow-ups (tests take the last: ours).
-        Method(VEIL, shared, "user", refiner_kwargs, forget, veil=True),
-        Method(SHOW, shared, "user", refiner_kwargs, forget, veil=True, show_released=True),
-        Method(HEAD, shared, "user", refiner_kwargs, forget, veil=True, floor_head=True),
-        Method(FIXED, shared, "user", refiner_kwargs, forget, veil=True, floor_head=True, show_released=True),
-        Method(WIDE, shared, "user", refiner_kwargs, forget, veil=True, floor_head=True, veil_grow=(0.7, 0.8, 0.5)),
-        Method(OURS, shared, "user", refiner_kwargs, forget),
-    ]
-    return raw, methods
 
 
 # --- scenes --------------------------------------------------------------------------------------------------
@@ -438,6 +349,7 @@ def speed_table(eval_root: Path) -> list[str]:
     from privacy_filter.people.bodysplit import BodySplit
     from privacy_filter.people.faces import FaceDetector
     from privacy_filter.people.multipose import MultiPoseDetector
+    from privacy_filter.people.prior import SilhouettePrior
     from privacy_filter.people.stage import EDGE_SCORE, FacePeople
     from privacy_filter.pipeline import SelfiePeople
     from privacy_filter.segment.selfie import SelfieSegmenter
@@ -448,16 +360,23 @@ def speed_table(eval_root: Path) -> list[str]:
     split = BodySplit(MultiPoseDetector())
     ours = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
                       multipose=split)
+    detector = split.detector
+    priors = {name: FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
+                               multipose=BodySplit(detector), prior=SilhouettePrior(motion=motion),
+                               prior_trigger=trigger)
+              for name, motion, trigger in ((PRIOR_MOTION, True, False), (PRIOR_TRIGGER, True, True))}
     lines = ["| clip | frames | finder | median ms | mean ms | mean CPU ms | p99 ms | over 33 ms (per 1000) "
              "| MoveNet runs |", "|---|---|---|---|---|---|---|---|---|"]
     for clip in (LONE_USER_CLIPS[0], THREE_PEOPLE_CLIP):
         frames = clip_frames(eval_root / clip)[:300]
-        finders = {"selfie regions": regions.find, BASELINE: baseline.find, OURS: ours.find}
-        runs = split.runs
+        finders = {"selfie regions": regions.find, BASELINE: baseline.find, OURS: ours.find,
+                   **{name: stage.find for name, stage in priors.items()}}
+        splits = {OURS: split, **{name: stage.multipose for name, stage in priors.items()}}
+        before = {name: s.runs for name, s in splits.items()}
         timed = time_finders(frames, finders)
-        runs = (split.runs - runs) / 3
+        runs = {name: (s.runs - before[name]) / 3 for name, s in splits.items()}
         for name, (median, mean, cpu, p99, over) in timed.items():
-            count = f"{runs:.0f} of {len(frames)}" if name == OURS else ""
+            count = f"{runs[name]:.0f} of {len(frames)}" if name in runs else ""
             lines.append(f"| {clip.name} | {len(frames)} | {name} | {median:.2f} | {mean:.2f} | {cpu:.2f} | {p99:.1f} "
                          f"| {over:.0f} | {count} |")
     return lines
@@ -473,6 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-coco", action="store_true")
     parser.add_argument("--no-davis", action="store_true")
     parser.add_argument("--no-lone", action="store_true", help="skip the one-person clips")
+    parser.add_argument("--few", action="store_true", help="only the baseline, main's default and the prior's cues")
     parser.add_argument("--speed", action="store_true", help="only time the people stage against the segmenter")
     args = parser.parse_args(argv)
     eval_root = shared_dir() / "eval"
@@ -487,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     haar = HaarFaces() if HaarFaces.available() else None
     started = time.perf_counter()
-    raw, methods = make_methods({})
+    raw, methods = make_methods({}, few=args.few)
     results = touching_scenes(raw, methods, eval_root / PASSER_BY_SET, args.pairs, args.half, haar)
     if args.walks:
         results[f"walk-behind ({args.walks} walks)"] = walk_behind(raw, methods, eval_root / PASSER_BY_SET,
@@ -510,7 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not (eval_root / clip).is_file():
                 continue
             for variant, frames in lone_user_variants(eval_root / clip).items():
-                for method in (m for m in methods if m.name in (BASELINE, OURS)):
+                for method in (m for m in methods if m.name in LONE_COMPARED):
                     cuts = lone_user_cuts(method.find, frames, method.reset_find)
                     lone[method.name] = lone.get(method.name, 0) + int((cuts > 0.05).sum())
                     print(f"| {clip.name} | {variant} | {len(cuts)} | {method.name} | {cuts.mean():.4f} | "
@@ -518,11 +438,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
     davis = []
     if not args.no_davis and (eval_root / "davis2016_person").is_dir():
-        davis = davis_rows([m for m in methods if m.name in (BASELINE, OURS)], eval_root / "davis2016_person", raw)
-        print("DAVIS (fast motion), user IoU per clip:\n\n| clip | frames | raw | baseline | ours |\n"
-              "|---|---|---|---|---|")
+        davis = davis_rows([m for m in methods if m.name in LONE_COMPARED], eval_root / "davis2016_person", raw)
+        names = [name for name in LONE_COMPARED if name in davis[0][3]] if davis else []
+        print("DAVIS (fast motion), user IoU per clip:\n\n| clip | frames | raw | " + " | ".join(names) + " |\n"
+              "|---|---|---|" + "---|" * len(names))
         for name, frames, raw_iou, ious in davis:
-            print(f"| {name} | {frames} | {raw_iou:.3f} | {ious[BASELINE]:.3f} | {ious[OURS]:.3f} |")
+            print(f"| {name} | {frames} | {raw_iou:.3f} | " + " | ".join(f"{ious[n]:.3f}" for n in names) + " |")
         print()
     print("\n".join(targets(results, lone, davis, haar is not None)) + "\n")
     if haar is not None:

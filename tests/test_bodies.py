@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from conftest import EVAL, needs_eval, required_in_ci
 
-from benchmarks.only_you import OURS, THREE_PEOPLE_CLIP, clip_frames, make_methods
+from benchmarks.only_you import OURS, THREE_PEOPLE_CLIP, clip_frames
+from benchmarks.only_you_methods import make_methods
 from benchmarks.separation import LONE_USER_CLIPS
 from privacy_filter.people.floor import PROTECT, face_floor, grown
 from privacy_filter.people.multipose import SIDE, Body, MultiPoseDetector, decode, letterbox_int

@@ -219,7 +219,8 @@ def test_people_the_selection_drops_are_hidden_on_that_frame(segmenter, detector
     """The three-person clip starts as one fused region (all three kept); when the people stage first splits
     it, the two the selection drops are hidden on that very frame, through the real pipeline. The plain
     (symmetric) smoothing, same people and same selection, still shows them there: the check can fail."""
-    from benchmarks.only_you import Method, clip_frames
+    from benchmarks.only_you import clip_frames
+    from benchmarks.only_you_methods import Method
     from privacy_filter.people.faces import FaceDetector
     from privacy_filter.people.stage import EDGE_SCORE, FacePeople
     from privacy_filter.pipeline import FrameProcessor, SelfiePeople

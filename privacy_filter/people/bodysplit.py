@@ -70,15 +70,17 @@ class BodySplit:
             self._use(self._run(tensor, frame_hw))
 
     def split(self, frame: np.ndarray, people: Sequence[Person], faces: Sequence[FaceBox],
-              grid: tuple[int, int]) -> list[Person] | None:
+              grid: tuple[int, int], force: bool = False, busy: bool = False) -> list[Person] | None:
+        """force: run MoveNet on this frame (the stage saw someone arrive by another cue); busy: someone is
+        about by another cue (run every ``busy_every`` frames)."""
         start = time.perf_counter()
         self.after_handoff()  # the synchronous path: nobody called the hook
         self._since += 1
         largest = max((p.area for p in people), default=0.0)
         self._seen = max(self._seen, largest)
-        arrived = len(people) > self._regions or largest > GROWTH * max(self._largest, 1e-6)
-        busy = len(faces) > 1 or self._calm < CALM
-        if self.bodies is None or (arrived and self._since > 1):
+        arrived = force or len(people) > self._regions or largest > GROWTH * max(self._largest, 1e-6)
+        busy = busy or len(faces) > 1 or self._calm < CALM
+        if self.bodies is None or (arrived and (self._since > 1 or force)):
             self._largest, self._seen = self._seen, largest
             self._regions = len(people)
             self._use(self._run(letterbox_int(frame), frame.shape[:2]))

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..person import Person
 from .selection import ALONE_WIDTH
-from .skeletons import distinct
+from .skeletons import body_stamp, distinct
 from .split import FaceBox, split_by_faces
 
 MIN_SCORE = 0.6  # MediaPipe's threshold for the full-range face detector
@@ -50,6 +50,8 @@ BODY_CALM = 5  # pose checks in a row with nobody outside the pose mask before t
 BODY_MAX_CUT = 0.15  # a pose mask that would cut more than this share of a region is not used
 DETECT_EVERY_CHECKS = 4  # while every face's body is known, the pose detector looks afresh every this many checks
 BODY_GROWTH = 1.08  # the largest region this much bigger than ever since the last pose check: check now
+PRIOR_BUSY = True  # MoveNet every busy_every frames while an arrival lasts (the user's skeleton kept fresh)
+PRIOR_OWN_BODY = 0.5  # a MoveNet body with more than this share of its stamp inside the prior is the user's
 AREA_JUMP = 1.15  # the largest region this much bigger than at the last detection: someone may have come, look now
 
 
@@ -73,9 +75,14 @@ class FacePeople:
 
     def __init__(
         self, base, detector: FaceSource, idle_every: int = 12, busy_every: int = 3, hold: int = 2,
-        bodies=None, spread: bool = True, multipose=None,
+        bodies=None, spread: bool = True, multipose=None, prior=None, prior_trigger: bool = True,
     ) -> None:
         self.base = base
+        # A ``prior.SilhouettePrior`` (time, and motion): pieces of the user's region beyond the user's silhouette
+        # of just before someone arrived are someone else's. prior_trigger: an arrival it sees runs the face
+        # detector and MoveNet at once. None: off.
+        self.prior = prior
+        self.prior_trigger = prior_trigger
         # A ``bodysplit.BodySplit`` (MoveNet MultiPose): fused regions cut between the people found by body, so
         # a passer-by with no face seen is told apart too. None: faces alone (the cv2.dnn fallback).
         self.multipose = multipose
@@ -111,6 +118,8 @@ class FacePeople:
         """Forget the faces (the next frame is detected afresh)."""
         if getattr(self, "multipose", None) is not None:
             self.multipose.reset()
+        if getattr(self, "prior", None) is not None:
+            self.prior.reset()
         self.faces: list[FaceBox] = []
         self._missed: list[tuple[FaceBox, int]] = []  # each face in use, with the runs it has been missed
         self._since = 10**9  # frames since the last detection
@@ -141,7 +150,14 @@ class FacePeople:
         self._since += 1
         every = self.busy_every if len(self.faces) > 1 or self._crowded(people) else self.idle_every
         start = time.perf_counter()
-        if self._since >= every or (company and self._since > 1):
+        arrived = False
+        if self.prior is not None:
+            bodies = len(self.multipose._distinct) if self.multipose is not None else 0
+            alone = len(people) == 1 and len(self.faces) <= 1 and bodies <= 1
+            arrived = self.prior.check(frame, people, self.faces, grid, alone,
+                                       lambda: self._own_skeleton(frame, grid)) and self.prior_trigger
+            self.stage_ms["prior"] = (time.perf_counter() - start) * 1000
+        if self._since >= every or (company and self._since > 1) or arrived:
             self.faces = self._remember(self._detect(frame))
             self._since, self._regions, self._largest = 0, len(people), largest
             self.stage_ms["faces"] = (time.perf_counter() - start) * 1000
@@ -151,7 +167,8 @@ class FacePeople:
         if self.multipose is not None:
             # Bodies first: a region holding two or more of MoveNet's bodies is cut by nearest skeleton (with or
             # without faces); the faces then split what is left (a face MoveNet found no body for).
-            people = self.multipose.split(frame, people, self.faces, grid) or people
+            busy = self.prior is not None and self.prior.active and self.prior_trigger and PRIOR_BUSY
+            people = self.multipose.split(frame, people, self.faces, grid, force=arrived, busy=busy) or people
         if len(self.faces) > 1:
             guide = cv2.resize(frame, (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
             people = split_by_faces(people, self.faces, guide)
@@ -165,7 +182,30 @@ class FacePeople:
         if self.bodies is not None and self.faces:
             people = self._bodies(frame, people, grid)
             self.stage_ms["bodies"] = (time.perf_counter() - start) * 1000
+        if self.prior is not None and self.prior.active:
+            people = self.prior.apply(people, self.faces, self._own_skeleton(frame, grid))
         return people, grid
+
+    def _own_skeleton(self, frame: np.ndarray, grid: tuple[int, int]) -> np.ndarray | None:
+        """hxw bool: the user's own MoveNet skeleton (the body mostly inside the prior), grown by the prior's
+        margin: a raised arm beyond the silhouette is the user's, never given away. None: no body known."""
+        if self.multipose is None or not self.multipose._distinct or self.prior is None or self.prior.prior is None:
+            return None
+        known = self.prior.prior > 0.5
+        stamps = [body_stamp(body, grid, frame.shape[:2]).on_grid for body in self.multipose._distinct]
+        best, best_share = None, PRIOR_OWN_BODY
+        for k, stamp in enumerate(stamps):
+            share = np.count_nonzero(stamp & known) / max(1, int(np.count_nonzero(stamp)))
+            if share > best_share:
+                best, best_share = k, share
+        if best is None:
+            return None
+        # Only the user's own skeleton: where another body's is drawn too (someone behind the user), not spared.
+        others = [stamp for k, stamp in enumerate(stamps) if k != best]
+        own = stamps[best] & ~np.logical_or.reduce(others) if others else stamps[best]
+        radius = max(1, round(self.prior.margin * grid[1]))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        return cv2.dilate(own.astype(np.uint8), kernel).astype(bool)
 
     def _bodies(self, frame: np.ndarray, people: list[Person], grid: tuple[int, int]) -> list[Person]:
         # Pose models cost ~40 ms (2-core AVX2): for a lone user they run only every BODY_IDLE_EVERY frames, to
