@@ -17,7 +17,10 @@ SHOW = "ours + face veil + show released"
 HEAD = "ours + face veil + head-shaped floor"
 FIXED = "ours + face veil + head-shaped floor + show released"
 WIDE = "ours + wide face veil + head-shaped floor"
-COMPARED = (BASELINE, OURS, VEIL, SHOW, HEAD, FIXED, WIDE)
+# pose_landmark's crops from MoveNet's bodies instead of the pose detector (``FacePeople(movenet_crop=True)``),
+# with the default's selection (veil, head-shaped floor): compared with HEAD, the default, side by side.
+CROP = "ours + face veil + head-shaped floor + MoveNet crops"
+COMPARED = (BASELINE, OURS, VEIL, SHOW, HEAD, FIXED, WIDE, CROP)
 
 
 def count_faces(haar, frame: np.ndarray, instances: np.ndarray, alphas: dict, counts: dict,

@@ -36,7 +36,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.issue24 import BASELINE, FIXED, HEAD, OURS, SHOW, VEIL, WIDE, count_faces, davis_rows, targets
+from benchmarks.issue24 import (
+    BASELINE,
+    CROP,
+    FIXED,
+    HEAD,
+    OURS,
+    SHOW,
+    VEIL,
+    WIDE,
+    count_faces,
+    davis_rows,
+    targets,
+)
 from benchmarks.quality import (
     LONE_USER_CLIPS,
     PASSER_BY_SET,
@@ -143,6 +155,8 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1) -> tuple[Callab
     no_floor = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
                           multipose=BodySplit(detector))
 
+    crop = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
+                      multipose=BodySplit(detector), movenet_crop=True)
     shared = SharedFind(movenet.find)
 
     def forget() -> None:
@@ -164,6 +178,7 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1) -> tuple[Callab
         Method(HEAD, shared, "user", refiner_kwargs, forget, veil=True, floor_head=True),
         Method(FIXED, shared, "user", refiner_kwargs, forget, veil=True, floor_head=True, show_released=True),
         Method(WIDE, shared, "user", refiner_kwargs, forget, veil=True, floor_head=True, veil_grow=(0.7, 0.8, 0.5)),
+        Method(CROP, crop.find, "user", refiner_kwargs, crop.reset, veil=True, floor_head=True),
         Method(OURS, shared, "user", refiner_kwargs, forget),
     ]
     return raw, methods
@@ -456,16 +471,24 @@ def speed_table(eval_root: Path) -> list[str]:
     split = BodySplit(MultiPoseDetector())
     ours = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
                       multipose=split)
+    crop = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
+                      multipose=BodySplit(split.detector), movenet_crop=True)
     lines = ["| clip | frames | finder | median ms | mean ms | mean CPU ms | p99 ms | over 33 ms (per 1000) "
              "| MoveNet runs |", "|---|---|---|---|---|---|---|---|---|"]
     for clip in (LONE_USER_CLIPS[0], THREE_PEOPLE_CLIP):
         frames = clip_frames(eval_root / clip)[:300]
-        finders = {"selfie regions": regions.find, BASELINE: baseline.find, OURS: ours.find}
-        runs = split.runs
+        finders = {"selfie regions": regions.find, BASELINE: baseline.find, OURS: ours.find, CROP: crop.find}
+        runs, checks = split.runs, (ours.body_detections, crop.body_detections, crop.body_crops)
         timed = time_finders(frames, finders)
         runs = (split.runs - runs) / 3
+        detected = [(now - then) / 3 for now, then in zip((ours.body_detections, crop.body_detections,
+                                                            crop.body_crops), checks, strict=True)]
         for name, (median, mean, cpu, p99, over) in timed.items():
-            count = f"{runs:.0f} of {len(frames)}" if name == OURS else ""
+            count = f"{runs:.0f} of {len(frames)}" if name in (OURS, CROP) else ""
+            if name == OURS:
+                count += f"; pose detector {detected[0]:.0f}"
+            elif name == CROP:
+                count += f"; pose detector {detected[1]:.0f}, MoveNet crops {detected[2]:.0f}"
             lines.append(f"| {clip.name} | {len(frames)} | {name} | {median:.2f} | {mean:.2f} | {cpu:.2f} | {p99:.1f} "
                          f"| {over:.0f} | {count} |")
     return lines
@@ -518,7 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not (eval_root / clip).is_file():
                 continue
             for variant, frames in lone_user_variants(eval_root / clip).items():
-                for method in (m for m in methods if m.name in (BASELINE, OURS)):
+                for method in (m for m in methods if m.name in (BASELINE, OURS, CROP)):
                     cuts = lone_user_cuts(method.find, frames, method.reset_find)
                     lone[method.name] = lone.get(method.name, 0) + int((cuts > 0.05).sum())
                     print(f"| {clip.name} | {variant} | {len(cuts)} | {method.name} | {cuts.mean():.4f} | "
@@ -526,13 +549,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
     davis = []
     if not args.no_davis and (eval_root / "davis2016_person").is_dir():
-        davis = davis_rows([m for m in methods if m.name in (BASELINE, OURS)], eval_root / "davis2016_person", raw)
-        print("DAVIS (fast motion), user IoU per clip:\n\n| clip | frames | raw | baseline | ours |\n"
-              "|---|---|---|---|---|")
+        davis = davis_rows([m for m in methods if m.name in (BASELINE, OURS, CROP)], eval_root / "davis2016_person",
+                           raw)
+        print("DAVIS (fast motion), user IoU per clip:\n\n| clip | frames | raw | baseline | ours | MoveNet crops |\n"
+              "|---|---|---|---|---|---|")
         for name, frames, raw_iou, ious in davis:
-            print(f"| {name} | {frames} | {raw_iou:.3f} | {ious[BASELINE]:.3f} | {ious[OURS]:.3f} |")
+            print(f"| {name} | {frames} | {raw_iou:.3f} | {ious[BASELINE]:.3f} | {ious[OURS]:.3f} | {ious[CROP]:.3f} |")
         print()
     print("\n".join(targets(results, lone, davis, haar is not None)) + "\n")
+    print("Pose checks over the whole run (pose_landmark crops: the pose detector's, followed, or MoveNet's):\n\n"
+          "| finder | pose checks | pose detector runs | MoveNet crops |\n|---|---|---|---|")
+    for method in (m for m in methods if m.name in (BASELINE, OURS, CROP)):
+        stage = getattr(method.find, "__self__", None)
+        if stage is not None:
+            print(f"| {method.name} | {stage.body_checks} | {stage.body_detections} | {stage.body_crops} |")
+    print()
     if haar is not None:
         haar.close()
     clip = eval_root / THREE_PEOPLE_CLIP

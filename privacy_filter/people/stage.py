@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from ..person import Person
+from .multipose import pose_bodies
 from .selection import ALONE_WIDTH
 from .split import FaceBox, split_by_faces
 
@@ -49,6 +50,7 @@ BODY_CALM = 5  # pose checks in a row with nobody outside the pose mask before t
 BODY_MAX_CUT = 0.15  # a pose mask that would cut more than this share of a region is not used
 DETECT_EVERY_CHECKS = 4  # while every face's body is known, the pose detector looks afresh every this many checks
 BODY_GROWTH = 1.08  # the largest region this much bigger than ever since the last pose check: check now
+CROP_AGE = 3  # MoveNet bodies at most this many frames old give pose_landmark its crops (``movenet_crop``)
 AREA_JUMP = 1.15  # the largest region this much bigger than at the last detection: someone may have come, look now
 
 
@@ -70,13 +72,16 @@ class FacePeople:
 
     def __init__(
         self, base, detector: FaceSource, idle_every: int = 12, busy_every: int = 3, hold: int = 2,
-        bodies=None, spread: bool = True, multipose=None,
+        bodies=None, spread: bool = True, multipose=None, movenet_crop: bool = False,
     ) -> None:
         self.base = base
         # A ``bodysplit.BodySplit`` (MoveNet MultiPose): fused regions cut between the people found by body, so
         # a passer-by with no face seen is told apart too. None: faces alone (the cv2.dnn fallback).
         self.multipose = multipose
         self.bodies = bodies  # a ``bodies.BodyMasker``: trims each face's region to that person's own mask
+        # pose_landmark's crops from MoveNet's bodies (``multipose.pose_bodies``) when they are at most CROP_AGE
+        # frames old and every face has one: the pose detector (~18 ms on 2-core AVX2) is not run then.
+        self.movenet_crop = movenet_crop
         # A pose check is the pose detector (~18 ms on 2-core AVX2) then pose_landmark (~20 ms a person): run in
         # one frame, with the face detector (~6 ms) on the same frame, that frame took ~45 ms (three people:
         # ~85), over a 30 fps camera's 33 ms: a dropped frame every check. Spread: the detector on one frame,
@@ -91,6 +96,7 @@ class FacePeople:
         self.detections = 0
         self.body_checks = 0  # pose checks (pose_landmark on each face's body)
         self.body_detections = 0  # ...of which ran the pose detector (the others followed known bodies)
+        self.body_crops = 0  # ...of which took MoveNet's bodies instead of the pose detector's
         self.reset()
 
     @property
@@ -193,7 +199,11 @@ class FacePeople:
         followed = faced and all(any(_centre_distance(known, face) < SAME_FACE for known, _ in self._known)
                                  for face in faced)
         self._undetected = self._undetected + 1 if followed else 0
-        if followed and self._undetected < DETECT_EVERY_CHECKS:
+        crops = self._movenet_crops(frame, faced)
+        if crops is not None:
+            self._undetected, found = 0, crops
+            self.body_crops += 1
+        elif followed and self._undetected < DETECT_EVERY_CHECKS:
             found = []  # every face's body is known: followed by the face, no detector run
         else:
             self._undetected = 0
@@ -205,6 +215,14 @@ class FacePeople:
             # The first check after a start or a cut runs whole on its frame: a photo has only that frame.
             self._first = False
             self._commit(people, [self._own_mask(frame, grid, *m) for m in self._matches(frame, people, found)])
+
+    def _movenet_crops(self, frame: np.ndarray, faced: list) -> list | None:
+        """Each face's pose crop from MoveNet's recent bodies, or None (off, none recent, a face without one)."""
+        split = self.multipose
+        if not (self.movenet_crop and faced and split is not None and split.bodies and split.age <= CROP_AGE):
+            return None
+        height, width = frame.shape[:2]
+        return pose_bodies(split.bodies, [(f[0] * width, f[1] * height, f[2] * width, f[3] * height) for f in faced])
 
     def _go_on_checking(self, frame: np.ndarray, people: list[Person], grid: tuple[int, int]) -> None:
         """A spread check under way: the bodies matched to this frame's faces, then one person's pose_landmark
