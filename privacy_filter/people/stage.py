@@ -82,6 +82,8 @@ class FacePeople:
         # pose_landmark's crops from MoveNet's bodies (``multipose.pose_bodies``) when they are at most CROP_AGE
         # frames old and every face has one: the pose detector (~18 ms on 2-core AVX2) is not run then.
         self.movenet_crop = movenet_crop
+        self.max_cut = BODY_MAX_CUT  # (a pose mask cutting more of its region than this is not trusted)
+        self.crop_age = CROP_AGE
         # A pose check is the pose detector (~18 ms on 2-core AVX2) then pose_landmark (~20 ms a person): run in
         # one frame, with the face detector (~6 ms) on the same frame, that frame took ~45 ms (three people:
         # ~85), over a 30 fps camera's 33 ms: a dropped frame every check. Spread: the detector on one frame,
@@ -219,7 +221,7 @@ class FacePeople:
     def _movenet_crops(self, frame: np.ndarray, faced: list) -> list | None:
         """Each face's pose crop from MoveNet's recent bodies, or None (off, none recent, a face without one)."""
         split = self.multipose
-        if not (self.movenet_crop and faced and split is not None and split.bodies and split.age <= CROP_AGE):
+        if not (self.movenet_crop and faced and split is not None and split.bodies and split.age <= self.crop_age):
             return None
         height, width = frame.shape[:2]
         return pose_bodies(split.bodies, [(f[0] * width, f[1] * height, f[2] * width, f[3] * height) for f in faced])
@@ -315,7 +317,7 @@ class FacePeople:
         # A pose mask that would take a big share of the region (the pose model lost the person: hips far out
         # of the frame, a wrong body matched) is not trusted: a neighbour is never worth cutting the user.
         core = person.mask > 0.5
-        if np.count_nonzero(core & ~keep) > BODY_MAX_CUT * max(1, int(np.count_nonzero(core))):
+        if np.count_nonzero(core & ~keep) > self.max_cut * max(1, int(np.count_nonzero(core))):
             return person
         return Person(person.score, person.box, np.where(keep, person.mask, 0.0).astype(np.float32), person.face)
 
