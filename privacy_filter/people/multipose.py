@@ -117,18 +117,17 @@ def head_centre(body: Body) -> np.ndarray:
     return (body.keypoints[list(HEAD)] * weights[:, None]).sum(0) / weights.sum()
 
 
-def pose_bodies(bodies: list[Body], faces: list[tuple[float, float, float, float]]) -> list[PoseBody] | None:
-    """Each face's pose crop (``pose_body``) from the MoveNet body whose head is within HEAD_MATCH face widths of
-    it, in the faces' order; None if a face has no such body (the caller runs the pose detector instead).
-    faces: boxes (x0, y0, x1, y1) in frame pixels."""
+def pose_bodies(bodies: list[Body], faces: list[tuple[float, float, float, float]]) -> list[PoseBody]:
+    """The pose crop (``pose_body``) of each face that has a MoveNet body, one whose head is within HEAD_MATCH
+    face widths of it, in the faces' order (a face with none is left out: the caller follows its last body or
+    runs the pose detector). faces: boxes (x0, y0, x1, y1) in frame pixels."""
     found = []
     for face in faces:
         centre = np.array([(face[0] + face[2]) / 2, (face[1] + face[3]) / 2])
         distance, body = min(((float(np.hypot(*(head_centre(b) - centre))), b) for b in bodies),
                              key=lambda pair: pair[0], default=(np.inf, None))
-        if body is None or distance > HEAD_MATCH * max(face[2] - face[0], 1.0):
-            return None
-        found.append(pose_body(body, face))
+        if body is not None and distance <= HEAD_MATCH * max(face[2] - face[0], 1.0):
+            found.append(pose_body(body, face))
     return found
 
 

@@ -204,12 +204,14 @@ class FacePeople:
                                  for face in faced)
         self._undetected = self._undetected + 1 if followed else 0
         crops = self._movenet_crops(frame, faced)
-        self._cropping = crops is not None
-        if crops is not None:
+        self._cropping = len(crops) == len(faced)
+        if self._cropping:
             self._undetected, found = 0, crops
             self.body_crops += 1
         elif followed and self._undetected < DETECT_EVERY_CHECKS:
-            found = []  # every face's body is known: followed by the face, no detector run
+            # Every face's body is known: followed by the face, no detector run (MoveNet's crops for the faces
+            # it has a body for, the others their last body, moved as their face moved).
+            found = crops
         else:
             self._undetected = 0
             self.body_detections += 1
@@ -221,11 +223,11 @@ class FacePeople:
             self._first = False
             self._commit(people, [self._own_mask(frame, grid, *m) for m in self._matches(frame, people, found)])
 
-    def _movenet_crops(self, frame: np.ndarray, faced: list) -> list | None:
-        """Each face's pose crop from MoveNet's recent bodies, or None (off, none recent, a face without one)."""
+    def _movenet_crops(self, frame: np.ndarray, faced: list) -> list:
+        """The pose crops from MoveNet's recent bodies of the faces that have one ([]: off, or none recent)."""
         split = self.multipose
         if not (self.movenet_crop and faced and split is not None and split.bodies and split.age <= self.crop_age):
-            return None
+            return []
         height, width = frame.shape[:2]
         return pose_bodies(split.bodies, [(f[0] * width, f[1] * height, f[2] * width, f[3] * height) for f in faced])
 
