@@ -82,7 +82,8 @@ class FacePeople:
         self.multipose = multipose
         self.bodies = bodies  # a ``bodies.BodyMasker``: trims each face's region to that person's own mask
         # pose_landmark's crops from MoveNet's bodies (``multipose.pose_bodies``) when they are at most CROP_AGE
-        # frames old and every face has one: the pose detector (~18 ms on 2-core AVX2) is not run then.
+        # frames old: with one for every face, the pose detector (~18 ms on 2-core AVX2) is not run (off by
+        # default: benchmarks/RESULTS.md, "pose_landmark's crop from the user's MoveNet body").
         self.movenet_crop = movenet_crop
         self.crop_age = CROP_AGE
         # A pose check is the pose detector (~18 ms on 2-core AVX2) then pose_landmark (~20 ms a person): run in
@@ -204,7 +205,7 @@ class FacePeople:
                                  for face in faced)
         self._undetected = self._undetected + 1 if followed else 0
         crops = self._movenet_crops(frame, faced)
-        self._cropping = len(crops) == len(faced)
+        self._cropping = bool(crops) and len(crops) == len(faced)
         if self._cropping:
             self._undetected, found = 0, crops
             self.body_crops += 1
