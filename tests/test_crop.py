@@ -89,7 +89,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 def test_movenets_crop_draws_the_persons_mask_as_well_as_the_pose_detectors(models) -> None:
     """Every 3rd eg1800 portrait (44, hand-made masks): pose_landmark's mask (> BODY_SURE, as the stage takes it)
     from MoveNet's crop, against the crop from MediaPipe's pose detector (IoU 0.913 vs 0.912 here; 0.906 vs
-    0.907 on the tune half, 0.910 vs 0.902 on the check half: benchmarks/RESULTS.md). One portrait in 22 the
+    0.907 on the tune half, 0.913 vs 0.902 on the check half: benchmarks/RESULTS.md). One portrait in 22 the
     detector finds nobody on; MoveNet's crop must be there for every one."""
     bodies, movenet, faces = models
     images = sorted((PORTRAITS / "images").glob("*.jpg"))[::3]
