@@ -22,8 +22,11 @@ WIDE = "ours + wide face veil + head-shaped floor"
 PRIOR_TIME = "main + time (silhouette prior)"
 PRIOR_MOTION = "main + time + motion"
 PRIOR_TRIGGER = "main + time + motion + trigger"
-COMPARED = (BASELINE, OURS, VEIL, SHOW, HEAD, FIXED, WIDE, PRIOR_TIME, PRIOR_MOTION, PRIOR_TRIGGER)
-LONE_COMPARED = (BASELINE, OURS, HEAD, PRIOR_TIME, PRIOR_MOTION, PRIOR_TRIGGER)  # one-person clips and DAVIS
+# pose_landmark's crops from MoveNet's bodies instead of the pose detector (``FacePeople(movenet_crop=True)``),
+# with the default's selection (veil, head-shaped floor): compared with HEAD, the default, side by side.
+CROP = "ours + face veil + head-shaped floor + MoveNet crops"
+COMPARED = (BASELINE, OURS, VEIL, SHOW, HEAD, FIXED, WIDE, PRIOR_TIME, PRIOR_MOTION, PRIOR_TRIGGER, CROP)
+LONE_COMPARED = (BASELINE, OURS, HEAD, PRIOR_TIME, PRIOR_MOTION, PRIOR_TRIGGER, CROP)  # one-person clips, DAVIS
 
 
 def count_faces(haar, frame: np.ndarray, instances: np.ndarray, alphas: dict, counts: dict,

@@ -39,6 +39,7 @@ import numpy as np
 from benchmarks.evalsets import _read, _sample, shared_dir
 from benchmarks.issue24 import (
     BASELINE,
+    CROP,
     LONE_COMPARED,
     OURS,
     PRIOR_MOTION,
@@ -365,18 +366,26 @@ def speed_table(eval_root: Path) -> list[str]:
                                multipose=BodySplit(detector), prior=SilhouettePrior(motion=motion),
                                prior_trigger=trigger)
               for name, motion, trigger in ((PRIOR_MOTION, True, False), (PRIOR_TRIGGER, True, True))}
+    crop = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
+                      multipose=BodySplit(detector), movenet_crop=True)
     lines = ["| clip | frames | finder | median ms | mean ms | mean CPU ms | p99 ms | over 33 ms (per 1000) "
              "| MoveNet runs |", "|---|---|---|---|---|---|---|---|---|"]
     for clip in (LONE_USER_CLIPS[0], THREE_PEOPLE_CLIP):
         frames = clip_frames(eval_root / clip)[:300]
         finders = {"selfie regions": regions.find, BASELINE: baseline.find, OURS: ours.find,
-                   **{name: stage.find for name, stage in priors.items()}}
-        splits = {OURS: split, **{name: stage.multipose for name, stage in priors.items()}}
+                   **{name: stage.find for name, stage in priors.items()}, CROP: crop.find}
+        splits = {OURS: split, **{name: stage.multipose for name, stage in priors.items()}, CROP: crop.multipose}
         before = {name: s.runs for name, s in splits.items()}
+        checked = {OURS: ours, CROP: crop}  # pose checks: the pose detector's runs, and MoveNet's crops instead
+        checks = {name: (stage.body_detections, stage.body_crops) for name, stage in checked.items()}
         timed = time_finders(frames, finders)
         runs = {name: (s.runs - before[name]) / 3 for name, s in splits.items()}
         for name, (median, mean, cpu, p99, over) in timed.items():
             count = f"{runs[name]:.0f} of {len(frames)}" if name in runs else ""
+            if name in checked:
+                detections = (checked[name].body_detections - checks[name][0]) / 3
+                crops = (checked[name].body_crops - checks[name][1]) / 3
+                count += f"; pose detector {detections:.0f}" + (f", MoveNet crops {crops:.0f}" if name == CROP else "")
             lines.append(f"| {clip.name} | {len(frames)} | {name} | {median:.2f} | {mean:.2f} | {cpu:.2f} | {p99:.1f} "
                          f"| {over:.0f} | {count} |")
     return lines
@@ -446,6 +455,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"| {name} | {frames} | {raw_iou:.3f} | " + " | ".join(f"{ious[n]:.3f}" for n in names) + " |")
         print()
     print("\n".join(targets(results, lone, davis, haar is not None)) + "\n")
+    print("Pose checks over the whole run (pose_landmark crops: the pose detector's, followed, or MoveNet's):\n\n"
+          "| finder | pose checks | pose detector runs | MoveNet crops |\n|---|---|---|---|")
+    for method in (m for m in methods if m.name in (BASELINE, OURS, CROP)):
+        stage = getattr(method.find, "__self__", None)
+        if stage is not None:
+            print(f"| {method.name} | {stage.body_checks} | {stage.body_detections} | {stage.body_crops} |")
+    print()
     if haar is not None:
         haar.close()
     clip = eval_root / THREE_PEOPLE_CLIP

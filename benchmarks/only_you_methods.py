@@ -8,7 +8,19 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from benchmarks.issue24 import BASELINE, FIXED, HEAD, OURS, PRIOR_MOTION, PRIOR_TIME, PRIOR_TRIGGER, SHOW, VEIL, WIDE
+from benchmarks.issue24 import (
+    BASELINE,
+    CROP,
+    FIXED,
+    HEAD,
+    OURS,
+    PRIOR_MOTION,
+    PRIOR_TIME,
+    PRIOR_TRIGGER,
+    SHOW,
+    VEIL,
+    WIDE,
+)
 from privacy_filter.people.selection import UserSelector
 from privacy_filter.pipeline import hide_at_once
 from privacy_filter.render.matte import MatteRefiner
@@ -91,6 +103,9 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1, few: bool = Fal
 
     priors = {PRIOR_TIME: with_prior(False, False), PRIOR_MOTION: with_prior(True, False),
               PRIOR_TRIGGER: with_prior(True, True)}
+    # pose_landmark's crops from MoveNet's bodies instead of the pose detector, selected as main's default.
+    crop = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
+                      multipose=BodySplit(detector), movenet_crop=True)
     shared = SharedFind(movenet.find)
 
     def forget() -> None:
@@ -114,6 +129,7 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1, few: bool = Fal
         Method(WIDE, shared, "user", refiner_kwargs, forget, veil=True, floor_head=True, veil_grow=(0.7, 0.8, 0.5)),
         *(Method(name, stage.find, "user", refiner_kwargs, stage.reset, veil=True, floor_head=True)
           for name, stage in priors.items()),
+        Method(CROP, crop.find, "user", refiner_kwargs, crop.reset, veil=True, floor_head=True),
         Method(OURS, shared, "user", refiner_kwargs, forget),
     ]
     if few:  # keep-all (the user-cut reference), the baseline, main's default and the prior's cues, ours last

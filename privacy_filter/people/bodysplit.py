@@ -45,6 +45,7 @@ class BodySplit:
         self.idle_every = max(1, int(idle_every))
         self.busy_every = max(1, int(busy_every))
         self.runs = 0
+        self.frames = 0  # frames seen (``split`` calls); ``age``: frames since the one ``bodies`` were found on
         self.stage_ms: dict[str, float] = {}
         self.reset()
 
@@ -53,6 +54,7 @@ class BodySplit:
         self.bodies: list[Body] | None = None
         self._distinct: list[Body] = []  # the bodies worth drawing (``skeletons.distinct``)
         self._pending: tuple[np.ndarray, tuple[int, int]] | None = None
+        self._pending_frame = self._bodies_frame = -10**9
         self._since = 10**9
         self._regions = 0
         self._largest = 0.0  # the largest region's area at the last run...
@@ -68,6 +70,12 @@ class BodySplit:
             tensor, frame_hw = self._pending
             self._pending = None
             self._use(self._run(tensor, frame_hw))
+            self._bodies_frame = self._pending_frame
+
+    @property
+    def age(self) -> int:
+        """Frames since the frame ``bodies`` were found on (0: this one)."""
+        return self.frames - self._bodies_frame
 
     def split(self, frame: np.ndarray, people: Sequence[Person], faces: Sequence[FaceBox],
               grid: tuple[int, int], force: bool = False, busy: bool = False) -> list[Person] | None:
@@ -75,6 +83,7 @@ class BodySplit:
         about by another cue (run every ``busy_every`` frames)."""
         start = time.perf_counter()
         self.after_handoff()  # the synchronous path: nobody called the hook
+        self.frames += 1
         self._since += 1
         largest = max((p.area for p in people), default=0.0)
         self._seen = max(self._seen, largest)
@@ -84,10 +93,12 @@ class BodySplit:
             self._largest, self._seen = self._seen, largest
             self._regions = len(people)
             self._use(self._run(letterbox_int(frame), frame.shape[:2]))
+            self._bodies_frame = self.frames
         elif self._since >= (self.busy_every if busy else self.idle_every):
             self._largest, self._seen = self._seen, largest
             self._regions = len(people)
             self._pending = (letterbox_int(frame), frame.shape[:2])
+            self._pending_frame = self.frames
             self._since = 0
         self.stage_ms["multipose"] = (time.perf_counter() - start) * 1000
         if len(self._distinct) < 2:

@@ -26,12 +26,23 @@ from ..errors import ModelError
 from ..segment.models import BUNDLED_MODELS_DIR, PEOPLE_MODELS, verified_path
 from ..segment.runtime import LITERT, TFLiteModel, available_runtime
 from .bodies import BodiesUnavailable
+from .bodies import Body as PoseBody
 
 MODEL = "movenet_multipose_lightning_256.tflite"
 MODEL_ENV = "PRIVACY_FILTER_MOVENET"  # a MoveNet file to run instead of the bundled one (benchmarks of variants)
 SIDE = 256
 MIN_SCORE = 0.2  # a person's score to keep (../shared/README.md: 0.15-0.3); at 0.2 it found 32 of 82 slivers
 KEYPOINT_SCORE = 0.2  # a keypoint this sure is used to draw its person's skeleton
+# pose_landmark's crop from a MoveNet body (``pose_body``), fitted on the TUNE half against MediaPipe's pose
+# detector (eg1800 portraits, COCO photos at even positions, the webcam clip; /tmp scratch, RESULTS.md):
+TORSO_SURE = 0.3  # both shoulders and both hips this sure: the hip centre and the torso's axis are MoveNet's
+REACH = 1.1  # the detector's body radius / the farthest sure keypoint from the hip centre (median 1.06; a bit more
+# never cuts the body off the crop)
+FACE_TO_HIP = 3.1  # hips out of view: the hip centre this many face widths below the face's centre (eg1800)
+FACE_RADIUS = 3.9  # ...and the body radius in face widths (detector: median 3.93, IQR 0.6)
+SHOULDER_SIDE = 1.3  # ...shifted sideways by this times the shoulder centre's offset from the face (fit: resid.
+# 0.20 face widths against 0.28 unshifted)
+HEAD_MATCH = 1.0  # a body whose head keypoints' centre is this close (face widths) to a face is that face's
 
 # COCO keypoint order.
 NOSE, LEFT_EYE, RIGHT_EYE, LEFT_EAR, RIGHT_EAR = 0, 1, 2, 3, 4
@@ -56,6 +67,72 @@ class Body:
     def seen(self, min_score: float = KEYPOINT_SCORE) -> np.ndarray:
         """17 bools: the keypoints sure enough to draw."""
         return self.keypoint_scores >= min_score
+
+
+def pose_body(body: Body, face: tuple[float, float, float, float] | None = None) -> PoseBody:
+    """The pose detector's answer for this MoveNet body: a ``bodies.Body`` whose ``roi()`` is the crop MediaPipe's
+    pose graph gives pose_landmark (hip centre, body radius along the body's axis), without running the detector.
+
+    face: the person's face box (x0, y0, x1, y1, frame pixels), or None (the head keypoints stand in for it).
+    With shoulders and hips seen (waist-up and further), the hip centre and the hip -> shoulder axis are
+    MoveNet's, the radius REACH x the farthest sure keypoint; with the hips out of view (a head-and-shoulders
+    webcam), the crop hangs from the face as the detector's does (FACE_TO_HIP, FACE_RADIUS), turned as the
+    shoulder line when both shoulders are sure. The returned box is the face (matched to faces like the
+    detector's face-ish box)."""
+    points, scores = body.keypoints.astype(np.float64), body.keypoint_scores
+    if face is None:
+        centre = head_centre(body)
+        ears = float(np.hypot(*(points[LEFT_EAR] - points[RIGHT_EAR])))
+        width = max(ears * 1.17, 2.5 * float(np.hypot(*(points[LEFT_EYE] - points[RIGHT_EYE]))), 1.0)
+        face = (centre[0] - width / 2, centre[1] - width / 2, centre[0] + width / 2, centre[1] + width / 2)
+    fx, fy = (face[0] + face[2]) / 2, (face[1] + face[3]) / 2
+    width = max(face[2] - face[0], 1.0)
+    shoulders = (points[LEFT_SHOULDER] + points[RIGHT_SHOULDER]) / 2
+    torso = scores[[LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP]].min() >= TORSO_SURE
+    hips = (points[LEFT_HIP] + points[RIGHT_HIP]) / 2
+    axis = shoulders - hips
+    if torso and np.hypot(*axis) > 0.5 * width:
+        up = axis / np.hypot(*axis)
+        sure = points[scores >= TORSO_SURE]
+        radius = REACH * float(np.hypot(*(sure - hips).T).max())
+        centre = hips
+    else:
+        up = np.array([0.0, -1.0])
+        if scores[[LEFT_SHOULDER, RIGHT_SHOULDER]].min() >= TORSO_SURE:
+            across = points[LEFT_SHOULDER] - points[RIGHT_SHOULDER]  # the person's left is the image's right
+            if np.hypot(*across) > 0.5 * width:
+                up = np.array([across[1], -across[0]]) / np.hypot(*across)
+                if up @ (np.array([fx, fy]) - shoulders) < 0:
+                    up = -up  # seen from behind, the shoulders swap sides: up is still towards the head
+        radius = FACE_RADIUS * width
+        # The body sits under the shoulders, not always under the face (a head turned or leant to one side):
+        # the detector's hip centre follows the shoulder centre's side offset SHOULDER_SIDE-fold (even where
+        # MoveNet is unsure of the shoulders, at the frame's edges), at most a face width.
+        right = np.array([-up[1], up[0]])
+        side = float(np.clip(SHOULDER_SIDE * (shoulders - (fx, fy)) @ right, -width, width))
+        centre = np.array([fx, fy]) - up * FACE_TO_HIP * width + right * side
+    keypoints = np.array([centre, centre + up * radius, shoulders, shoulders], np.float32)
+    return PoseBody((float(face[0]), float(face[1]), float(face[2]), float(face[3])), body.score, keypoints)
+
+
+def head_centre(body: Body) -> np.ndarray:
+    """The head keypoints' centre (x, y), weighted by their scores (seen from behind: the ears)."""
+    weights = np.maximum(body.keypoint_scores[list(HEAD)], 1e-3)
+    return (body.keypoints[list(HEAD)] * weights[:, None]).sum(0) / weights.sum()
+
+
+def pose_bodies(bodies: list[Body], faces: list[tuple[float, float, float, float]]) -> list[PoseBody]:
+    """The pose crop (``pose_body``) of each face that has a MoveNet body, one whose head is within HEAD_MATCH
+    face widths of it, in the faces' order (a face with none is left out: the caller follows its last body or
+    runs the pose detector). faces: boxes (x0, y0, x1, y1) in frame pixels."""
+    found = []
+    for face in faces:
+        centre = np.array([(face[0] + face[2]) / 2, (face[1] + face[3]) / 2])
+        distance, body = min(((float(np.hypot(*(head_centre(b) - centre))), b) for b in bodies),
+                             key=lambda pair: pair[0], default=(np.inf, None))
+        if body is not None and distance <= HEAD_MATCH * max(face[2] - face[0], 1.0):
+            found.append(pose_body(body, face))
+    return found
 
 
 def decode(output: np.ndarray, frame_hw: tuple[int, int], min_score: float = MIN_SCORE) -> list[Body]:

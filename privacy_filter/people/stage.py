@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from ..person import Person
+from .multipose import pose_bodies
 from .selection import ALONE_WIDTH
 from .skeletons import body_stamp, distinct
 from .split import FaceBox, split_by_faces
@@ -48,10 +49,13 @@ BODY_BUSY_EVERY = 6  # frames between pose checks while someone is near (~52 ms 
 BODY_OUTSIDE = 0.005  # a region this much outside its person's pose mask holds someone else: check every few frames
 BODY_CALM = 5  # pose checks in a row with nobody outside the pose mask before the checks slow down again
 BODY_MAX_CUT = 0.15  # a pose mask that would cut more than this share of a region is not used
+CROP_MAX_CUT = 0.2  # ...made on MoveNet's fresh crops, whose masks hold less of a touching neighbour (tune half:
+# 0.15 threw away the user's mask in lean-in scenes, others hidden 0.871; 0.2 and 0.25: 0.916; detector 0.892)
 DETECT_EVERY_CHECKS = 4  # while every face's body is known, the pose detector looks afresh every this many checks
 BODY_GROWTH = 1.08  # the largest region this much bigger than ever since the last pose check: check now
 PRIOR_BUSY = True  # MoveNet every busy_every frames while an arrival lasts (the user's skeleton kept fresh)
 PRIOR_OWN_BODY = 0.5  # a MoveNet body with more than this share of its stamp inside the prior is the user's
+CROP_AGE = 3  # MoveNet bodies at most this many frames old give pose_landmark its crops (``movenet_crop``)
 AREA_JUMP = 1.15  # the largest region this much bigger than at the last detection: someone may have come, look now
 
 
@@ -76,6 +80,7 @@ class FacePeople:
     def __init__(
         self, base, detector: FaceSource, idle_every: int = 12, busy_every: int = 3, hold: int = 2,
         bodies=None, spread: bool = True, multipose=None, prior=None, prior_trigger: bool = True,
+        movenet_crop: bool = False,
     ) -> None:
         self.base = base
         # A ``prior.SilhouettePrior`` (time, and motion): pieces of the user's region beyond the user's silhouette
@@ -87,6 +92,11 @@ class FacePeople:
         # a passer-by with no face seen is told apart too. None: faces alone (the cv2.dnn fallback).
         self.multipose = multipose
         self.bodies = bodies  # a ``bodies.BodyMasker``: trims each face's region to that person's own mask
+        # pose_landmark's crops from MoveNet's bodies (``multipose.pose_bodies``) when they are at most CROP_AGE
+        # frames old: with one for every face, the pose detector (~18 ms on 2-core AVX2) is not run (off by
+        # default: benchmarks/RESULTS.md, "pose_landmark's crop from the user's MoveNet body").
+        self.movenet_crop = movenet_crop
+        self.crop_age = CROP_AGE
         # A pose check is the pose detector (~18 ms on 2-core AVX2) then pose_landmark (~20 ms a person): run in
         # one frame, with the face detector (~6 ms) on the same frame, that frame took ~45 ms (three people:
         # ~85), over a 30 fps camera's 33 ms: a dropped frame every check. Spread: the detector on one frame,
@@ -101,6 +111,7 @@ class FacePeople:
         self.detections = 0
         self.body_checks = 0  # pose checks (pose_landmark on each face's body)
         self.body_detections = 0  # ...of which ran the pose detector (the others followed known bodies)
+        self.body_crops = 0  # ...of which took MoveNet's bodies instead of the pose detector's
         self.reset()
 
     @property
@@ -140,6 +151,7 @@ class FacePeople:
         self._found: list | None = None  # a spread pose check: the bodies found, their matching still due
         self._todo: list | None = None  # ...the (face, body) pairs whose masks are still due
         self._building: list = []  # ...and the keeps made so far
+        self._cropping = self._cropped = False  # the check under way / the keeps in use: from MoveNet's crops
 
     def find(self, frame: np.ndarray) -> tuple[list[Person], tuple[int, int]]:
         people, grid = self.base.find(frame)
@@ -251,8 +263,15 @@ class FacePeople:
         followed = faced and all(any(_centre_distance(known, face) < SAME_FACE for known, _ in self._known)
                                  for face in faced)
         self._undetected = self._undetected + 1 if followed else 0
-        if followed and self._undetected < DETECT_EVERY_CHECKS:
-            found = []  # every face's body is known: followed by the face, no detector run
+        crops = self._movenet_crops(frame, faced)
+        self._cropping = bool(crops) and len(crops) == len(faced)
+        if self._cropping:
+            self._undetected, found = 0, crops
+            self.body_crops += 1
+        elif followed and self._undetected < DETECT_EVERY_CHECKS:
+            # Every face's body is known: followed by the face, no detector run (MoveNet's crops for the faces
+            # it has a body for, the others their last body, moved as their face moved).
+            found = crops
         else:
             self._undetected = 0
             self.body_detections += 1
@@ -264,6 +283,14 @@ class FacePeople:
             # The first check after a start or a cut runs whole on its frame: a photo has only that frame.
             self._first = False
             self._commit(people, [self._own_mask(frame, grid, *m) for m in self._matches(frame, people, found)])
+
+    def _movenet_crops(self, frame: np.ndarray, faced: list) -> list:
+        """The pose crops from MoveNet's recent bodies of the faces that have one ([]: off, or none recent)."""
+        split = self.multipose
+        if not (self.movenet_crop and faced and split is not None and split.bodies and split.age <= self.crop_age):
+            return []
+        height, width = frame.shape[:2]
+        return pose_bodies(split.bodies, [(f[0] * width, f[1] * height, f[2] * width, f[3] * height) for f in faced])
 
     def _go_on_checking(self, frame: np.ndarray, people: list[Person], grid: tuple[int, int]) -> None:
         """A spread check under way: the bodies matched to this frame's faces, then one person's pose_landmark
@@ -278,7 +305,7 @@ class FacePeople:
             self._todo = None
 
     def _commit(self, people: list[Person], keeps: list) -> None:
-        self._keeps = keeps
+        self._keeps, self._cropped = keeps, self._cropping
         # The next check is due counted from now, not from the check's start: a spread check over three
         # people takes 4-5 frames, and counted from its start the checks would follow each other back to back.
         self._body_since = 0
@@ -361,7 +388,9 @@ class FacePeople:
         # A pose mask that would take a big share of the region (the pose model lost the person: hips far out
         # of the frame, a wrong body matched) is not trusted: a neighbour is never worth cutting the user.
         core = person.mask > 0.5
-        if np.count_nonzero(core & ~keep) > BODY_MAX_CUT * max(1, int(np.count_nonzero(core))):
+        # (MoveNet's fresh crops hold less of a touching neighbour, so their masks may cut a little more.)
+        limit = CROP_MAX_CUT if self._cropped else BODY_MAX_CUT
+        if np.count_nonzero(core & ~keep) > limit * max(1, int(np.count_nonzero(core))):
             return person
         return Person(person.score, person.box, np.where(keep, person.mask, 0.0).astype(np.float32), person.face)
 
