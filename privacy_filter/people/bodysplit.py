@@ -73,6 +73,11 @@ class BodySplit:
             self._bodies_frame = self._pending_frame
 
     @property
+    def distinct(self) -> list[Body]:
+        """The bodies of the last run worth drawing (``skeletons.distinct``): one per person seen."""
+        return self._distinct
+
+    @property
     def age(self) -> int:
         """Frames since the frame ``bodies`` were found on (0: this one)."""
         return self.frames - self._bodies_frame

@@ -164,7 +164,7 @@ class FacePeople:
         start = time.perf_counter()
         arrived = False
         if self.prior is not None:
-            bodies = len(self.multipose._distinct) if self.multipose is not None else 0
+            bodies = len(self.multipose.distinct) if self.multipose is not None else 0
             alone = len(people) == 1 and len(self.faces) <= 1 and bodies <= 1
             arrived = self.prior.check(frame, people, self.faces, grid, alone,
                                        lambda: self._own_skeleton(frame, grid)) and self.prior_trigger
@@ -201,10 +201,10 @@ class FacePeople:
     def _own_skeleton(self, frame: np.ndarray, grid: tuple[int, int]) -> np.ndarray | None:
         """hxw bool: the user's own MoveNet skeleton (the body mostly inside the prior), grown by the prior's
         margin: a raised arm beyond the silhouette is the user's, never given away. None: no body known."""
-        if self.multipose is None or not self.multipose._distinct or self.prior is None or self.prior.prior is None:
+        if self.multipose is None or not self.multipose.distinct or self.prior is None or self.prior.prior is None:
             return None
         known = self.prior.prior > 0.5
-        stamps = [body_stamp(body, grid, frame.shape[:2]).on_grid for body in self.multipose._distinct]
+        stamps = [body_stamp(body, grid, frame.shape[:2]).on_grid for body in self.multipose.distinct]
         best, best_share = None, PRIOR_OWN_BODY
         for k, stamp in enumerate(stamps):
             share = np.count_nonzero(stamp & known) / max(1, int(np.count_nonzero(stamp)))
