@@ -10,7 +10,7 @@ import pytest
 
 from privacy_filter.app.build import available_effects
 from privacy_filter.app.controls import KEY_HELP, Controls
-from privacy_filter.app.loop import check_snapshot_dir, snapshot_path
+from privacy_filter.app.session import check_snapshot_dir, snapshot_path
 from privacy_filter.errors import UserError
 from privacy_filter.render.effects import DEFAULT_KERNEL, EFFECT_NAMES, KERNEL_FLOOR, MAX_KERNEL
 

@@ -33,7 +33,7 @@ from faultkit import (
 )
 from privacykit import DAVIS, SEQUENCE, davis, mostly_black, shows_the_room
 
-from privacy_filter.app import build, loop
+from privacy_filter.app import build, loop, session
 from privacy_filter.app import main as app
 from privacy_filter.io.capture import CaptureReader
 from privacy_filter.pipeline import FrameProcessor, SelfiePeople
@@ -183,7 +183,7 @@ def fake_display(monkeypatch):
     """The window is a FakeWindow; the display check passes."""
     FakeWindow.instances.clear()
     monkeypatch.setattr(app, "check_display", lambda: None)
-    monkeypatch.setattr(loop, "PreviewWindow", FakeWindow)
+    monkeypatch.setattr(session, "PreviewWindow", FakeWindow)
     return FakeWindow.instances
 
 

@@ -14,7 +14,7 @@ import sys
 from conftest import EVAL, PORTRAITS, REPO, needs_eval, run_cli
 from faultkit import FakeWindow, error_lines
 
-from privacy_filter.app import loop
+from privacy_filter.app import loop, session
 from privacy_filter.app import main as app
 
 pytestmark = needs_eval
@@ -65,7 +65,7 @@ def test_a_still_image_title_shows_the_rate_it_is_shown_at(monkeypatch, capsys) 
     monkeypatch.setattr(loop, "STILL_INTERVAL_S", 0.2)
     FakeWindow.instances.clear()
     monkeypatch.setattr(app, "check_display", lambda: None)
-    monkeypatch.setattr(loop, "PreviewWindow", lambda title: FakeWindow(title, quit_after=12))
+    monkeypatch.setattr(session, "PreviewWindow", lambda title: FakeWindow(title, quit_after=12))
     assert app.main(["--input", str(PORTRAIT)]) == 0, capsys.readouterr().err
     (window,) = FakeWindow.instances
     rates = [float(match.group(1)) for title in window.titles if (match := re.search(r"(\d+) FPS", title))]

@@ -26,7 +26,7 @@ from privacykit import davis, mostly_black, shows_the_room
 from test_virtualcam import RecordingBackend, source_index
 from watchkit import LoopingCamera, Viewer, camera_is_open
 
-from privacy_filter.app import loop, ondemand
+from privacy_filter.app import loop, ondemand, session
 from privacy_filter.app import main as app
 from privacy_filter.app.ondemand import OPENED, RELEASED, Change, OnDemand, paused_screen
 from privacy_filter.io.capture import CaptureReader
@@ -303,7 +303,7 @@ def test_the_window_shows_the_paused_picture_and_its_keys_still_work(recorder, m
     monkeypatch.setattr(ondemand, "GRACE_S", 0.5)
     monkeypatch.setattr(app, "check_display", lambda: None)
     FakeWindow.instances.clear()
-    monkeypatch.setattr(loop, "PreviewWindow", FakeWindow)
+    monkeypatch.setattr(session, "PreviewWindow", FakeWindow)
     device = tmp_path / "video10"
     device.write_bytes(b"")
     quit_at: list[float] = []

@@ -200,7 +200,7 @@ def test_the_window_says_which_runtime_runs(monkeypatch, capsys, forced: bool) -
     """The startup line (when the window opens) and the f overlay name the runtime actually in use."""
     from faultkit import FakeWindow
 
-    from privacy_filter.app import loop
+    from privacy_filter.app import loop, session
     from privacy_filter.app import main as app
 
     if forced:
@@ -224,7 +224,7 @@ def test_the_window_says_which_runtime_runs(monkeypatch, capsys, forced: bool) -
         return real_draw(frame, drawn[-1], *rest, **kwargs)
 
     monkeypatch.setattr(app, "check_display", lambda: None)
-    monkeypatch.setattr(loop, "PreviewWindow", lambda title: PressF(title, quit_after=4))
+    monkeypatch.setattr(session, "PreviewWindow", lambda title: PressF(title, quit_after=4))
     monkeypatch.setattr(loop, "draw_lines", draw_lines)
     portrait = sorted((PORTRAITS / "images").glob("*.jpg"))[0]
     status = app.main(["--input", str(portrait)])

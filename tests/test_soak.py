@@ -22,7 +22,7 @@ import pytest
 from conftest import needs_eval
 from faultkit import FakeCapture, clip_frames, rss_bytes
 
-from privacy_filter.app import loop
+from privacy_filter.app import loop, session
 from privacy_filter.app import main as app
 from privacy_filter.io.capture import CaptureReader
 
@@ -149,7 +149,7 @@ def test_soak_live_camera_in_a_window(tmp_path, monkeypatch, capsys, count: int)
         return windows[-1]
 
     monkeypatch.setattr(loop, "open_source", open_source)
-    monkeypatch.setattr(loop, "PreviewWindow", window)
+    monkeypatch.setattr(session, "PreviewWindow", window)
     monkeypatch.setattr(app, "check_display", lambda: None)
     before = set(threading.enumerate())
     with MemorySampler() as memory:

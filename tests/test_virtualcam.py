@@ -22,7 +22,7 @@ from conftest import EVAL, REPO, SPEED_CLIP, needs_eval, run_cli
 from faultkit import FakeCapture, read_video
 from privacykit import davis, mostly_black, shows_the_room
 
-from privacy_filter.app import loop
+from privacy_filter.app import loop, session
 from privacy_filter.app import main as app
 from privacy_filter.errors import SinkError
 from privacy_filter.io.capture import CaptureReader
@@ -390,7 +390,7 @@ def test_a_paused_video_replayed_to_the_call_is_always_filtered(recording_backen
     clip = write_video(tmp_path / "lucia.avi", [frame for frame, _ in pairs])
     FakeWindow.instances.clear()
     monkeypatch.setattr(app, "check_display", lambda: None)
-    monkeypatch.setattr(loop, "PreviewWindow", FakeWindow)
+    monkeypatch.setattr(session, "PreviewWindow", FakeWindow)
     presses = {6: ord(" "), 30: ord("q")}  # pause on the 6th picture shown, quit 24 pictures later
 
     def key(self, wait_ms: int = 1) -> int:

@@ -1,5 +1,5 @@
 """One job: open the source, run the per-frame loop (read, filter, write, stream, show, react to keys), close
-the outputs; the window and the filter are shared by the jobs of one run (``Session``).
+the outputs; the window and the filter are shared by the jobs of one run (``session.Session``).
 
 Frames: ``frame: HxWx3 uint8 BGR`` from the source; the filter's ``output`` (same) and ``alpha`` (HxW float32
 in [0,1], or None) to the files, the virtual camera and the window.
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import signal
 import sys
 import time
@@ -20,7 +19,7 @@ import cv2
 import numpy as np
 
 from ..concurrent.overlap import overlap
-from ..errors import SourceError, UserError, one_line
+from ..errors import SourceError, one_line
 from ..imagefiles import write_image
 from ..io.capture import conform
 from ..io.progress import Progress
@@ -45,6 +44,7 @@ from .ondemand import (
 )
 from .outputs import Outputs
 from .overlay import draw_lines, lost_screen, mark_kept
+from .session import Session, holding, interrupted_message, snapshot_path, wants_on_demand
 from .signals import Interrupted, JobInterrupted, no_interrupts
 
 CAMERA_LOST_AFTER_S = 0.5  # no new frame for this long: the camera is lost, say so on screen
@@ -54,55 +54,6 @@ FPS_WINDOW_S = 0.5  # the rate shown (title, f overlay) is averaged over about t
 # A file, pipe or stream that gives no next frame for this long (a pipe whose writer hangs) ends the run with
 # an error, keeping what was done: the same time the first frame is given (capture.OPEN_TIMEOUT_S).
 STALL_TIMEOUT_S = 10.0
-
-def check_snapshot_dir(value: str) -> Path:
-    folder = Path(value)
-    if not folder.is_dir():
-        raise UserError(f"--snapshot-dir {value} is not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"--snapshot-dir {value} is not writable")
-    return folder
-
-
-def snapshot_path(folder: Path, now: float | None = None) -> Path:
-    """A new file name for a snapshot: privacy-filter-YYYYmmdd-HHMMSS-mmm.png, never an existing file."""
-    now = time.time() if now is None else now
-    stem = time.strftime("privacy-filter-%Y%m%d-%H%M%S", time.localtime(now)) + f"-{int(now * 1000) % 1000:03d}"
-    path = folder / f"{stem}.png"
-    number = 1
-    while path.exists():
-        path = folder / f"{stem}-{number}.png"
-        number += 1
-    return path
-
-
-
-@dataclass
-class Session:
-    """What the jobs of one run share: the flags, the filter, the keys' state and the window."""
-
-    args: argparse.Namespace
-    processor: FrameProcessor
-    controls: Controls
-    background: np.ndarray | None
-    snapshot_dir: Path
-    display: bool
-    window: PreviewWindow | None = None
-
-    def ensure_window(self) -> PreviewWindow | None:
-        """The preview window, opened the first time a source is ready (so a bad input never flashes one)."""
-        if self.display and self.window is None:
-            self.window = PreviewWindow(self.controls.title(None))
-            print(f"Model: {describe_models(self.processor.finder)}", file=sys.stderr)
-            print("Keys: " + ", ".join(f"{key} {what}" for key, what in KEY_HELP), file=sys.stderr)
-        return self.window
-
-    def close(self) -> None:
-        if self.window is not None:
-            self.window.close()
-            self.window = None
-
-
 
 def run_job(session: Session, job: Job) -> int:
     """Filter one input into its outputs; the number of frames written. Raises JobInterrupted on Ctrl-C,
@@ -179,50 +130,6 @@ def run_job(session: Session, job: Job) -> int:
     elif job.output and "output" in outputs.published:
         print(f"wrote {frames} frame{'' if frames == 1 else 's'} to {one_line(str(job.output))}", file=sys.stderr)
     return frames
-
-
-def wants_on_demand(args: argparse.Namespace, job: Job, source: Source) -> bool:
-    """Whether the camera should be on only while a call watches (see ``ondemand``): a live camera streamed
-    to the virtual camera, unless --always-on, or files record it (a recording must not have holes)."""
-    if not args.virtual_cam or args.always_on or not source.live:
-        return False
-    if job.output or job.mask_output:
-        print("--output records the whole time: the camera stays on while the program runs", file=sys.stderr)
-        return False
-    return True
-
-
-def interrupted_message(job: Job, outputs: Outputs) -> str | None:
-    """What an interrupted job saved, in one line (None if it had no files to write)."""
-    if not (job.output or job.mask_output):
-        return None
-    saved = holding(job, outputs, "so far")
-    return f"interrupted: {saved}" if saved else "interrupted before any frame was filtered: nothing was saved"
-
-
-def holding(job: Job, outputs: Outputs, when: str) -> str | None:
-    """Where the job's files went and how many frames they hold, in words (None if none was saved):
-    "a.partial.mp4 holds the 285 frames done so far; a.mp4 is left as it was"."""
-    saved = [(key, path, outputs.frames(key)) for key, path in outputs.published.items()]
-    if not saved:
-        return None
-    counts = {count for _, _, count in saved}
-    if len(counts) > 1:  # cannot happen since a frame goes to both or neither; said plainly if it ever does
-        text = " and ".join(f"{one_line(str(path))} holds {count} frame{'' if count == 1 else 's'}"
-                            for _, path, count in saved)
-    else:
-        (count,) = counts
-        names = " and ".join(one_line(str(path)) for _, path, _ in saved)
-        verb = "holds" if len(saved) == 1 else "hold"
-        text = f"{names} {verb} the {count} frame{'' if count == 1 else 's'} done {when}"
-    targets = {"output": job.output, "mask": job.mask_output}
-    for key, path, _ in saved:
-        target = targets[key]
-        if target is not None and path != target:
-            shown = one_line(str(target))
-            text += (f"; {shown} is left as it was" if target.exists() or target.is_symlink()
-                     else f"; {shown} is written only by a run that reaches the end")
-    return text
 
 
 @dataclass

@@ -34,7 +34,8 @@ from .build import available_effects, build_processor
 from .cli import PROGRAM
 from .controls import Controls
 from .jobs import Job, plan_jobs
-from .loop import Session, check_snapshot_dir, run_job
+from .loop import run_job
+from .session import Session, check_snapshot_dir
 from .signals import Interrupted, JobInterrupted, exit_status, stop_signals_handled
 
 
