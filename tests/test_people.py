@@ -300,6 +300,7 @@ def test_pose_checks_are_spread_one_model_run_a_frame(spread) -> None:
     for frame in clip_frames(EVAL / THREE_PEOPLE_CLIP):
         calls.append([])
         stage.find(frame)
+        stage.after_handoff()  # the worker's work for later frames, as ``Lookahead`` calls it: counted on this frame
     masks = sum(frame.count("bodies.mask") for frame in calls)
     assert masks >= 6, f"only {masks} pose_landmark runs: the clip does not exercise the pose checks"
     # While every face's body is known, a check follows it without the pose detector (at least every 4th looks).
@@ -312,6 +313,40 @@ def test_pose_checks_are_spread_one_model_run_a_frame(spread) -> None:
         assert busiest == 1, [frame for frame in calls[first + 1:] if len(frame) > 1][:3]
     else:
         assert busiest > 1
+
+
+@needs_eval
+def test_pose_check_steps_run_after_the_frame_is_handed_out() -> None:
+    """A spread check's steps (the pose detector, one pose_landmark: 10-40 ms each) run in ``after_handoff``, on
+    the worker once the frame's result is out, not in ``find`` (where they delayed that frame); only the first
+    check runs in ``find`` (a photo has no later frame). Nobody calling the hook (the synchronous path), ``find``
+    runs them itself first: the same people, mask for mask, on the three-person clip."""
+    from privacy_filter.people.bodies import BodyMasker
+    from privacy_filter.people.faces import FaceDetector
+    from privacy_filter.people.stage import EDGE_SCORE
+    from privacy_filter.pipeline import SelfiePeople
+    from privacy_filter.segment.selfie import SelfieSegmenter
+
+    segmenter, masker = SelfieSegmenter(), BodyMasker()
+    in_find: list[list[str]] = []
+    after: list[list[str]] = []
+    hooked = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE),
+                        bodies=Spy(masker, "bodies", in_find))
+    plain = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=masker)
+    for frame in clip_frames(EVAL / THREE_PEOPLE_CLIP):
+        in_find.append([])
+        a, _ = hooked.find(frame)
+        in_find[-1], moved = [], in_find[-1]
+        hooked.after_handoff()
+        after.append(in_find[-1])
+        in_find[-1] = moved
+        b, _ = plain.find(frame)
+        assert len(a) == len(b)
+        for p, q in zip(a, b, strict=True):
+            assert p.face == q.face and np.array_equal(p.mask, q.mask)
+    first = next(i for i, frame in enumerate(in_find) if frame)
+    assert not any(in_find[first + 1:]), "a pose model ran in find() after the first check"
+    assert sum(len(frame) for frame in after) >= 6, "the clip does not exercise the pose checks"
 
 
 @needs_eval
@@ -331,6 +366,7 @@ def test_pose_checks_leave_frames_free_while_people_are_near() -> None:
     for frame in clip_frames(EVAL / THREE_PEOPLE_CLIP):
         calls.append([])
         stage.find(frame)
+        stage.after_handoff()
     first = next(i for i, frame in enumerate(calls) if "bodies.detect" in frame)
     later = calls[first + 1:]
     posed = sum(any(call.startswith("bodies.") for call in frame) for frame in later)

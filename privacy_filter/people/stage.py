@@ -24,6 +24,8 @@ user exactly while someone leans on them.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Protocol
 
 import cv2
@@ -76,6 +78,7 @@ class FacePeople:
     """
 
     guard_lone = True  # the pose mask cuts only with evidence of someone else (False: main's rule, for benchmarks)
+    _due: Callable[[], None] | None
 
     def __init__(
         self, base, detector: FaceSource, idle_every: int = 12, busy_every: int = 3, hold: int = 2,
@@ -121,9 +124,14 @@ class FacePeople:
 
     def after_handoff(self) -> None:
         """Work for later frames, on ``concurrent.Lookahead``'s worker once this frame's result is queued: a
-        deferred MoveNet run (``find`` runs it itself first when nobody calls this)."""
+        deferred MoveNet run, and the step of a spread pose check due on this frame (the pose detector, or one
+        person's pose_landmark: 10-40 ms that would otherwise delay this frame's result). ``find`` runs what is
+        still due itself first when nobody calls this, so both paths give the same people."""
         if self.multipose is not None:
             self.multipose.after_handoff()
+        if self._due is not None:
+            step, self._due = self._due, None
+            step()
 
     def reset(self) -> None:
         """Forget the faces (the next frame is detected afresh)."""
@@ -152,8 +160,11 @@ class FacePeople:
         self._todo: list | None = None  # ...the (face, body) pairs whose masks are still due
         self._building: list = []  # ...and the keeps made so far
         self._cropping = self._cropped = False  # the check under way / the keeps in use: from MoveNet's crops
+        self._due = None  # a spread pose check's step for ``after_handoff``
 
     def find(self, frame: np.ndarray) -> tuple[list[Person], tuple[int, int]]:
+        if self._due is not None:  # the synchronous path: nobody called ``after_handoff``
+            self.after_handoff()
         people, grid = self.base.find(frame)
         # Someone may have come in: more regions, or the largest grew since the faces were last looked for
         # (a newcomer merging in slowly, frame by frame, must trigger it too, not only a sudden jump).
@@ -233,12 +244,17 @@ class FacePeople:
         grown = largest > BODY_GROWTH * max(self._body_area, 1e-6)
         self._body_seen = max(self._body_seen, largest)
         faces_ran = self.spread and self.stage_ms.get("faces", 0.0) > 0.0  # (never two frames in a row)
+        # A spread check's steps run after this frame is handed out (``after_handoff``): their masks serve the
+        # next frames, as a step's did when it ran here (reused within the mask's margin of motion).
         if self._found is not None or self._todo is not None:
             if not faces_ran:
-                self._go_on_checking(frame, people, grid)
+                self._due = partial(self._go_on_checking, frame, people, grid)
         elif (self._body_since >= every or (grown and self._body_since > 1)) and (not faces_ran or self._first):
             self._body_since, self._body_area, self._body_seen = 0, self._body_seen, largest
-            self._start_check(frame, people, grid)
+            if self.spread and not self._first:
+                self._due = partial(self._start_check, frame, people, grid)
+            else:  # the first check runs whole on its frame: a photo has only that frame
+                self._start_check(frame, people, grid)
         if not (near or self._body_busy) or not self._keeps or not self._company():
             return people
         return [self._cut(person) for person in people]
