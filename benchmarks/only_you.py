@@ -40,6 +40,8 @@ from benchmarks.evalsets import _read, _sample, shared_dir
 from benchmarks.issue24 import (
     BASELINE,
     CROP,
+    GATED_MOTION,
+    GATED_TIME,
     LONE_COMPARED,
     OURS,
     PRIOR_MOTION,
@@ -364,8 +366,10 @@ def speed_table(eval_root: Path) -> list[str]:
     detector = split.detector
     priors = {name: FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
                                multipose=BodySplit(detector), prior=SilhouettePrior(motion=motion),
-                               prior_trigger=trigger)
-              for name, motion, trigger in ((PRIOR_MOTION, True, False), (PRIOR_TRIGGER, True, True))}
+                               prior_trigger=trigger, prior_gate=gate)
+              for name, motion, trigger, gate in ((PRIOR_MOTION, True, False, False),
+                                                  (PRIOR_TRIGGER, True, True, False), (GATED_TIME, False, False, True),
+                                                  (GATED_MOTION, True, False, True))}
     crop = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
                       multipose=BodySplit(detector), movenet_crop=True)
     lines = ["| clip | frames | finder | median ms | mean ms | mean CPU ms | p99 ms | over 33 ms (per 1000) "

@@ -79,11 +79,13 @@ class SilhouettePrior:
         self._last: np.ndarray | None = None  # the last frame (motion), made grey and small only when asked
 
     def check(self, frame: np.ndarray, people: Sequence[Person], faces: Sequence[FaceBox],
-              grid: tuple[int, int], alone: bool, protect=lambda: None) -> bool:
+              grid: tuple[int, int], alone: bool, protect=lambda: None, armed: bool = True) -> bool:
         """Before the detectors run: does the user's region reach beyond the prior by a piece that arrived?
         Sets and returns ``leaving`` (an arrival starts on this frame). alone: nobody but one person about (one
         region, at most one face and one body): only then, and with no piece outside, the prior learns.
-        protect() -> hxw bool or None: the user's own skeleton as last seen (asked only when a piece is outside)."""
+        protect() -> hxw bool or None: the user's own skeleton as last seen (asked only when a piece is outside).
+        armed: False while nothing says anyone else is about (the stage's gate): the prior only learns, no
+        arrival can start (a lone user's arm swung out is never one), and the pieces and motion are not judged."""
         self.leaving = False
         # Motion is judged only on frames with a piece outside the prior (rarely, for a lone user): the last frame
         # is kept as it was handed in (a reference: the sources hand out a new array each frame; were one reused,
@@ -114,6 +116,14 @@ class SilhouettePrior:
             return False
         inside = self._inside()
         outside = core & ~inside
+        if not armed and not self.active:
+            # Unarmed: no pieces, no motion judged. The prior learns as below, but never what lies beyond its band
+            # once that could be a piece (someone merged in before any sign of them: the arrival starts as soon
+            # as a sign comes, if the prior has not crept over them by then).
+            spill = np.count_nonzero(outside)
+            if spill < self.min_piece * outside.size:
+                cv2.accumulateWeighted((core & inside if spill else core).astype(np.float32), self.prior, LEARN)
+            return False
         pieces = self._pieces(outside, faces, None)
         if pieces.any():
             pieces = self._pieces(pieces, faces, protect())
