@@ -26,7 +26,8 @@ SCALE = 0.6  # as benchmarks.only_you.walk_behind
 
 @pytest.fixture(scope="module")
 def stages():
-    """(main's stage: faces, pose masks, MoveNet; the same with the prior (time + motion + trigger))."""
+    """(main's stage before the prior: faces, pose masks, MoveNet; the same with the prior as the program builds
+    it: time + motion, armed by a sign of someone else, no detector trigger)."""
     from privacy_filter.people.bodies import BodyMasker
     from privacy_filter.people.bodysplit import BodySplit
     from privacy_filter.people.faces import FaceDetector
@@ -39,9 +40,9 @@ def stages():
 
     def stage(prior):
         return FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
-                          multipose=BodySplit(detector), prior=prior)
+                          multipose=BodySplit(detector), prior=prior, prior_trigger=False)
 
-    return stage(None), stage(SilhouettePrior())
+    return stage(None), stage(SilhouettePrior(motion=True))
 
 
 def walk(pair: int):
@@ -122,6 +123,43 @@ def test_a_lone_signer_is_not_cut_by_the_prior(stages) -> None:
     frames = clip_frames(SPEED_CLIP)[:300]
     cuts = lone_user_cuts(prior.find, frames, prior.reset)
     assert (cuts > 0.05).sum() == 0, f"user cut in {(cuts > 0.05).sum()} frames (max {cuts.max():.3f})"
+
+
+@needs_eval
+def test_time_alone_never_cuts_a_lone_signer_while_nobody_else_was_seen() -> None:
+    """The gate: the signer's arms swing out beyond their silhouette all the time, and time alone (no motion)
+    takes that for someone arriving: ungated it cuts the user; armed only by a sign of someone else (a second
+    region, face or body) it never does, for nobody else is ever seen in the clip. Fails if the gate goes."""
+    from privacy_filter.people.faces import FaceDetector
+    from privacy_filter.people.stage import EDGE_SCORE, FacePeople
+    from privacy_filter.pipeline import SelfiePeople
+    from privacy_filter.segment.selfie import SelfieSegmenter
+
+    segmenter, frames = SelfieSegmenter(), clip_frames(SPEED_CLIP)[:300]
+    cut = {}
+    for gate in (True, False):
+        stage = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE),
+                           prior=SilhouettePrior(motion=False), prior_trigger=False, prior_gate=gate)
+        cuts = lone_user_cuts(stage.find, frames, stage.reset)
+        assert stage.prior is not None
+        cut[gate] = (int((cuts > 0.05).sum()), stage.prior.arrivals)
+    assert cut[True] == (0, 0), f"gated: user cut in {cut[True][0]} frames, {cut[True][1]} arrivals"
+    assert cut[False][0] >= 5, f"ungated time alone cut the signer in only {cut[False][0]} frames: the test is void"
+
+
+@needs_eval
+def test_the_program_builds_the_gated_prior() -> None:
+    """The shipped defaults: the people stage carries the silhouette prior (time + motion), gated, no trigger."""
+    from privacy_filter.app import build as app
+    from privacy_filter.app import cli
+
+    finder = app.build_finder(cli.parse_args(["--no-display"]))
+    try:
+        prior = getattr(finder, "prior", None)
+        assert isinstance(prior, SilhouettePrior) and prior.motion
+        assert finder.prior_gate and not finder.prior_trigger
+    finally:
+        finder.close()
 
 
 def test_apply_gives_the_pieces_outside_the_silhouette_to_someone_faceless() -> None:
