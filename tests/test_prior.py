@@ -42,7 +42,7 @@ def stages():
         return FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
                           multipose=BodySplit(detector), prior=prior, prior_trigger=False)
 
-    return stage(None), stage(SilhouettePrior(motion=True))
+    return stage(None), stage(SilhouettePrior(motion=True, edge=True))
 
 
 def walk(pair: int):
@@ -139,7 +139,7 @@ def test_time_alone_never_cuts_a_lone_signer_while_nobody_else_was_seen() -> Non
     cut = {}
     for gate in (True, False):
         stage = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE),
-                           prior=SilhouettePrior(motion=False), prior_trigger=False, prior_gate=gate)
+                           prior=SilhouettePrior(motion=False, edge=True), prior_trigger=False, prior_gate=gate)
         cuts = lone_user_cuts(stage.find, frames, stage.reset)
         assert stage.prior is not None
         cut[gate] = (int((cuts > 0.05).sum()), stage.prior.arrivals)
@@ -156,7 +156,7 @@ def test_the_program_builds_the_gated_prior() -> None:
     finder = app.build_finder(cli.parse_args(["--no-display"]))
     try:
         prior = getattr(finder, "prior", None)
-        assert isinstance(prior, SilhouettePrior) and prior.motion
+        assert isinstance(prior, SilhouettePrior) and prior.motion and prior.edge
         assert finder.prior_gate and not finder.prior_trigger
     finally:
         finder.close()

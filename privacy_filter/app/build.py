@@ -58,10 +58,11 @@ def _people_stage(args: argparse.Namespace, finder: PeopleFinder, every: int | N
         except BodiesUnavailable:  # (the startup line already names cv2.dnn as the runtime)
             bodies = None
         # The user's silhouette before someone arrived (time + motion, people/prior.py), armed only by a sign of
-        # someone else (the stage's prior_gate): no cost and no cut for a lone user; no detector trigger (its
-        # MoveNet runs cost more than it gave: benchmarks/RESULTS.md, "the prior armed by a sign of someone").
+        # someone else (the stage's prior_gate; or the region reaching the frame's side beyond it: edge), so a
+        # lone user is not cut by it and pays ~0.1 CPU-ms a frame; no detector trigger (its MoveNet runs cost more
+        # than they gave). benchmarks/RESULTS.md, "The prior armed by a sign of someone else".
         return FacePeople(finder, detector, bodies=bodies, multipose=_multipose(model_dir),
-                          prior=SilhouettePrior(motion=True), prior_trigger=False)
+                          prior=SilhouettePrior(motion=True, edge=True), prior_trigger=False)
     return FacePeople(finder, detector, idle_every=every, busy_every=every)
 
 
