@@ -185,3 +185,32 @@ def test_apply_gives_the_pieces_outside_the_silhouette_to_someone_faceless() -> 
     theirs = next(p for p in parts if p.face is None)
     assert np.count_nonzero(mine.mask[20:60, 20:40] > 0.5) == 40 * 20
     assert np.count_nonzero(theirs.mask[40:60, 44:56] > 0.5) == 20 * 12  # (beyond the margin of 1 px)
+
+
+def test_unarmed_the_prior_only_learns_unless_the_region_reaches_the_frames_side() -> None:
+    """Pure arrays, time alone: a block grown onto the user's side is no arrival while nothing says anyone else is
+    about (armed=False), and is not learnt either: arming later starts the arrival. A block that reaches the frame's
+    side beyond the silhouette arms the prior by itself (edge); with edge=False it does not."""
+    grid = (64, 64)
+    user = np.zeros(grid, np.float32)
+    user[20:60, 20:40] = 1.0
+    frame = np.full((64, 64, 3), 90, np.uint8)
+
+    def learnt(edge: bool) -> SilhouettePrior:
+        prior = SilhouettePrior(motion=False, edge=edge)
+        for _ in range(15):
+            prior.check(frame, [Person(1.0, (0.3, 0.3, 0.6, 0.9), user)], [], grid, alone=True, armed=False)
+        return prior
+
+    inner, side = user.copy(), user.copy()
+    inner[40:60, 40:56] = 1.0  # grown beside the user, away from the frame's side
+    side[40:60, 40:64] = 1.0  # ...reaching the frame's right side
+    prior = learnt(edge=True)
+    for _ in range(20):
+        assert not prior.check(frame, [Person(1.0, (0.3, 0.3, 0.9, 0.9), inner)], [], grid, alone=True, armed=False)
+    assert not prior.active and prior.arrivals == 0
+    assert prior.check(frame, [Person(1.0, (0.3, 0.3, 0.9, 0.9), inner)], [], grid, alone=False, armed=True)
+    for edge in (True, False):
+        prior = learnt(edge)
+        arrived = prior.check(frame, [Person(1.0, (0.3, 0.3, 1.0, 0.9), side)], [], grid, alone=True, armed=False)
+        assert arrived == edge and prior.active == edge, f"edge={edge}: arrival {arrived}"
