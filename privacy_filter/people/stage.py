@@ -161,7 +161,7 @@ class FacePeople:
         self._cropping = self._cropped = False  # the check under way / the keeps in use: from MoveNet's crops
         self._unseen = 10**9  # frames since the last sign of someone besides the user (the prior's gate)
         self.signs: tuple[bool, bool, bool, bool] = (False, False, False, False)  # this frame's: region, face,
-        # MoveNet body, pose detector body (benchmarks read them)
+        # MoveNet body, pose detector body (what armed the prior: for diagnostics)
 
     def find(self, frame: np.ndarray) -> tuple[list[Person], tuple[int, int]]:
         people, grid = self.base.find(frame)
@@ -177,7 +177,6 @@ class FacePeople:
             bodies = len(self.multipose.distinct) if self.multipose is not None else 0
             alone = len(people) == 1 and len(self.faces) <= 1 and bodies <= 1
             areas = sorted((p.area for p in people), reverse=True)
-            self.second = areas[1] if len(areas) > 1 else 0.0
             self.signs = (len(areas) > 1 and areas[1] >= ARM_AREA, len(self.faces) > 1, bodies > 1,
                           self._pose_bodies > 1)
             self._unseen = 0 if any(self.signs) else self._unseen + 1
