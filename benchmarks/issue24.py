@@ -22,11 +22,19 @@ WIDE = "ours + wide face veil + head-shaped floor"
 PRIOR_TIME = "main + time (silhouette prior)"
 PRIOR_MOTION = "main + time + motion"
 PRIOR_TRIGGER = "main + time + motion + trigger"
+# The same cues armed only after a sign of someone else (a second region, face or body, within ~2 s): the stage's
+# ``prior_gate`` (the others above run with the gate off, as measured before it).
+GATED_TIME = "main + gated time"
+GATED_MOTION = "main + gated time + motion"
+GATED_EDGE = "main + gated time + motion, edge arms"  # (the region reaching the frame's side arms it too)
 # pose_landmark's crops from MoveNet's bodies instead of the pose detector (``FacePeople(movenet_crop=True)``),
 # with the default's selection (veil, head-shaped floor): compared with HEAD, the default, side by side.
 CROP = "ours + face veil + head-shaped floor + MoveNet crops"
-COMPARED = (BASELINE, OURS, VEIL, SHOW, HEAD, FIXED, WIDE, PRIOR_TIME, PRIOR_MOTION, PRIOR_TRIGGER, CROP)
-LONE_COMPARED = (BASELINE, OURS, HEAD, PRIOR_TIME, PRIOR_MOTION, PRIOR_TRIGGER, CROP)  # one-person clips, DAVIS
+COMPARED = (BASELINE, OURS, VEIL, SHOW, HEAD, FIXED, WIDE, PRIOR_TIME, PRIOR_MOTION, PRIOR_TRIGGER, GATED_TIME,
+            GATED_MOTION, GATED_EDGE, CROP)
+# one-person clips, DAVIS:
+LONE_COMPARED = (BASELINE, OURS, HEAD, PRIOR_TIME, PRIOR_MOTION, PRIOR_TRIGGER, GATED_TIME, GATED_MOTION,
+                 GATED_EDGE, CROP)
 
 
 def count_faces(haar, frame: np.ndarray, instances: np.ndarray, alphas: dict, counts: dict,

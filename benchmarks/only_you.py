@@ -40,6 +40,9 @@ from benchmarks.evalsets import _read, _sample, shared_dir
 from benchmarks.issue24 import (
     BASELINE,
     CROP,
+    GATED_EDGE,
+    GATED_MOTION,
+    GATED_TIME,
     LONE_COMPARED,
     OURS,
     PRIOR_MOTION,
@@ -363,9 +366,12 @@ def speed_table(eval_root: Path) -> list[str]:
                       multipose=split)
     detector = split.detector
     priors = {name: FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
-                               multipose=BodySplit(detector), prior=SilhouettePrior(motion=motion),
-                               prior_trigger=trigger)
-              for name, motion, trigger in ((PRIOR_MOTION, True, False), (PRIOR_TRIGGER, True, True))}
+                               multipose=BodySplit(detector), prior=SilhouettePrior(motion=motion, edge=edge),
+                               prior_trigger=trigger, prior_gate=gate)
+              for name, motion, trigger, gate, edge in (
+                  (PRIOR_MOTION, True, False, False, False), (PRIOR_TRIGGER, True, True, False, False),
+                  (GATED_TIME, False, False, True, False), (GATED_MOTION, True, False, True, False),
+                  (GATED_EDGE, True, False, True, True))}
     crop = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
                       multipose=BodySplit(detector), movenet_crop=True)
     lines = ["| clip | frames | finder | median ms | mean ms | mean CPU ms | p99 ms | over 33 ms (per 1000) "

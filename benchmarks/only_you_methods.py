@@ -12,6 +12,9 @@ from benchmarks.issue24 import (
     BASELINE,
     CROP,
     FIXED,
+    GATED_EDGE,
+    GATED_MOTION,
+    GATED_TIME,
     HEAD,
     OURS,
     PRIOR_MOTION,
@@ -97,12 +100,16 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1, few: bool = Fal
 
     # Issue 24's time and motion cues (people/prior.py), each on its own stage (the prior steers the detectors'
     # schedule), selected as main's default (veil + head-shaped floor): each cue's gain over HEAD.
-    def with_prior(motion: bool, trigger: bool) -> FacePeople:
+    def with_prior(motion: bool, trigger: bool, gate: bool = False, edge: bool = False) -> FacePeople:
         return FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
-                          multipose=BodySplit(detector), prior=SilhouettePrior(motion=motion), prior_trigger=trigger)
+                          multipose=BodySplit(detector), prior=SilhouettePrior(motion=motion, edge=edge),
+                          prior_trigger=trigger, prior_gate=gate)
 
     priors = {PRIOR_TIME: with_prior(False, False), PRIOR_MOTION: with_prior(True, False),
-              PRIOR_TRIGGER: with_prior(True, True)}
+              PRIOR_TRIGGER: with_prior(True, True), GATED_TIME: with_prior(False, False, True),
+              GATED_MOTION: with_prior(True, False, True), GATED_EDGE: with_prior(True, False, True, True)}
+    if few:  # (the ungated time + motion stays as the reference; time alone and the trigger were measured before)
+        del priors[PRIOR_TIME], priors[PRIOR_TRIGGER]
     # pose_landmark's crops from MoveNet's bodies instead of the pose detector, selected as main's default.
     crop = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
                       multipose=BodySplit(detector), movenet_crop=True)

@@ -122,10 +122,12 @@ def test_a_touching_passer_by_is_kept_no_more_than_measured(judged) -> None:
     """The upper bound the strict xfail above lacks: until the people stage hides a passer-by who touches the
     user, it may keep part of them, but no more than measured (issue 22 item 14): a change that keeps more (a
     shorter user-switch delay, a weaker merge guard) fails here, while the xfail would still "fail as expected".
-    Measured on these walks: 35 % of the passer-by kept on average, more than half of them in 33 % of the 384
-    touching frames; the bounds leave a margin for other machines' decoders."""
+    Measured on these walks: 28 % of the passer-by kept on average, more than half of them in 24 % of the 384
+    touching frames, with the silhouette prior the program builds (people/prior.py, armed by a sign of someone
+    else); 35 % and 33 % without it (the bounds were 0.42 and 0.40 then: removing the prior fails here now).
+    The bounds leave a margin for other machines' decoders."""
     touching = [frame for frame in judged if not frame.apart]
     mean = float(np.mean([frame.passer_by_kept for frame in touching]))
     most = sum(frame.passer_by_kept > 0.5 for frame in touching) / len(touching)
-    assert mean <= 0.42, f"the touching passer-by: {mean:.0%} kept on average"
-    assert most <= 0.4, f"more than half of the passer-by kept in {most:.0%} of the touching frames"
+    assert mean <= 0.35, f"the touching passer-by: {mean:.0%} kept on average"
+    assert most <= 0.30, f"more than half of the passer-by kept in {most:.0%} of the touching frames"

@@ -26,7 +26,8 @@ SCALE = 0.6  # as benchmarks.only_you.walk_behind
 
 @pytest.fixture(scope="module")
 def stages():
-    """(main's stage: faces, pose masks, MoveNet; the same with the prior (time + motion + trigger))."""
+    """(main's stage before the prior: faces, pose masks, MoveNet; the same with the prior as the program builds
+    it: time + motion, armed by a sign of someone else, no detector trigger)."""
     from privacy_filter.people.bodies import BodyMasker
     from privacy_filter.people.bodysplit import BodySplit
     from privacy_filter.people.faces import FaceDetector
@@ -39,9 +40,9 @@ def stages():
 
     def stage(prior):
         return FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
-                          multipose=BodySplit(detector), prior=prior)
+                          multipose=BodySplit(detector), prior=prior, prior_trigger=False)
 
-    return stage(None), stage(SilhouettePrior())
+    return stage(None), stage(SilhouettePrior(motion=True, edge=True))
 
 
 def walk(pair: int):
@@ -124,6 +125,43 @@ def test_a_lone_signer_is_not_cut_by_the_prior(stages) -> None:
     assert (cuts > 0.05).sum() == 0, f"user cut in {(cuts > 0.05).sum()} frames (max {cuts.max():.3f})"
 
 
+@needs_eval
+def test_time_alone_never_cuts_a_lone_signer_while_nobody_else_was_seen() -> None:
+    """The gate: the signer's arms swing out beyond their silhouette all the time, and time alone (no motion)
+    takes that for someone arriving: ungated it cuts the user; armed only by a sign of someone else (a second
+    region, face or body) it never does, for nobody else is ever seen in the clip. Fails if the gate goes."""
+    from privacy_filter.people.faces import FaceDetector
+    from privacy_filter.people.stage import EDGE_SCORE, FacePeople
+    from privacy_filter.pipeline import SelfiePeople
+    from privacy_filter.segment.selfie import SelfieSegmenter
+
+    segmenter, frames = SelfieSegmenter(), clip_frames(SPEED_CLIP)[:300]
+    cut = {}
+    for gate in (True, False):
+        stage = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE),
+                           prior=SilhouettePrior(motion=False, edge=True), prior_trigger=False, prior_gate=gate)
+        cuts = lone_user_cuts(stage.find, frames, stage.reset)
+        assert stage.prior is not None
+        cut[gate] = (int((cuts > 0.05).sum()), stage.prior.arrivals)
+    assert cut[True] == (0, 0), f"gated: user cut in {cut[True][0]} frames, {cut[True][1]} arrivals"
+    assert cut[False][0] >= 5, f"ungated time alone cut the signer in only {cut[False][0]} frames: the test is void"
+
+
+@needs_eval
+def test_the_program_builds_the_gated_prior() -> None:
+    """The shipped defaults: the people stage carries the silhouette prior (time + motion), gated, no trigger."""
+    from privacy_filter.app import build as app
+    from privacy_filter.app import cli
+
+    finder = app.build_finder(cli.parse_args(["--no-display"]))
+    try:
+        prior = getattr(finder, "prior", None)
+        assert isinstance(prior, SilhouettePrior) and prior.motion and prior.edge
+        assert finder.prior_gate and not finder.prior_trigger
+    finally:
+        finder.close()
+
+
 def test_apply_gives_the_pieces_outside_the_silhouette_to_someone_faceless() -> None:
     """Pure arrays: a still square 'user' learnt as the prior, then a block grown onto its side in one frame
     with motion of its own: an arrival; the block is a faceless Person, the user keeps their face and square."""
@@ -147,3 +185,32 @@ def test_apply_gives_the_pieces_outside_the_silhouette_to_someone_faceless() -> 
     theirs = next(p for p in parts if p.face is None)
     assert np.count_nonzero(mine.mask[20:60, 20:40] > 0.5) == 40 * 20
     assert np.count_nonzero(theirs.mask[40:60, 44:56] > 0.5) == 20 * 12  # (beyond the margin of 1 px)
+
+
+def test_unarmed_the_prior_only_learns_unless_the_region_reaches_the_frames_side() -> None:
+    """Pure arrays, time alone: a block grown onto the user's side is no arrival while nothing says anyone else is
+    about (armed=False), and is not learnt either: arming later starts the arrival. A block that reaches the frame's
+    side beyond the silhouette arms the prior by itself (edge); with edge=False it does not."""
+    grid = (64, 64)
+    user = np.zeros(grid, np.float32)
+    user[20:60, 20:40] = 1.0
+    frame = np.full((64, 64, 3), 90, np.uint8)
+
+    def learnt(edge: bool) -> SilhouettePrior:
+        prior = SilhouettePrior(motion=False, edge=edge)
+        for _ in range(15):
+            prior.check(frame, [Person(1.0, (0.3, 0.3, 0.6, 0.9), user)], [], grid, alone=True, armed=False)
+        return prior
+
+    inner, side = user.copy(), user.copy()
+    inner[40:60, 40:56] = 1.0  # grown beside the user, away from the frame's side
+    side[40:60, 40:64] = 1.0  # ...reaching the frame's right side
+    prior = learnt(edge=True)
+    for _ in range(20):
+        assert not prior.check(frame, [Person(1.0, (0.3, 0.3, 0.9, 0.9), inner)], [], grid, alone=True, armed=False)
+    assert not prior.active and prior.arrivals == 0
+    assert prior.check(frame, [Person(1.0, (0.3, 0.3, 0.9, 0.9), inner)], [], grid, alone=False, armed=True)
+    for edge in (True, False):
+        prior = learnt(edge)
+        arrived = prior.check(frame, [Person(1.0, (0.3, 0.3, 1.0, 0.9), side)], [], grid, alone=True, armed=False)
+        assert arrived == edge and prior.active == edge, f"edge={edge}: arrival {arrived}"

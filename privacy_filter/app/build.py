@@ -16,6 +16,7 @@ from ..people.bodies import BodiesUnavailable, BodyMasker
 from ..people.bodysplit import BodySplit
 from ..people.faces import FaceDetector
 from ..people.multipose import MultiPoseDetector
+from ..people.prior import SilhouettePrior
 from ..people.selection import UserSelector
 from ..people.stage import EDGE_SCORE, FacePeople
 from ..pipeline import FrameProcessor, InstancePeople, PeopleFinder, SelfiePeople
@@ -56,7 +57,12 @@ def _people_stage(args: argparse.Namespace, finder: PeopleFinder, every: int | N
             bodies = BodyMasker(model_dir=model_dir)
         except BodiesUnavailable:  # (the startup line already names cv2.dnn as the runtime)
             bodies = None
-        return FacePeople(finder, detector, bodies=bodies, multipose=_multipose(model_dir))
+        # The user's silhouette before someone arrived (time + motion, people/prior.py), armed only by a sign of
+        # someone else (the stage's prior_gate; or the region reaching the frame's side beyond it: edge), so a
+        # lone user is not cut by it and pays ~0.1 CPU-ms a frame; no detector trigger (its MoveNet runs cost more
+        # than they gave). benchmarks/RESULTS.md, "The prior armed by a sign of someone else".
+        return FacePeople(finder, detector, bodies=bodies, multipose=_multipose(model_dir),
+                          prior=SilhouettePrior(motion=True, edge=True), prior_trigger=False)
     return FacePeople(finder, detector, idle_every=every, busy_every=every)
 
 

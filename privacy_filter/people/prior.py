@@ -16,6 +16,11 @@ the user has mostly been), and:
   the user's silhouette (an arm swung out moves with the forearm inside; the whole picture sliding in moves
   everywhere; a passer-by behind a still user moves apart from them), and an arrival ends as soon as its
   pieces move with the user (a step aside);
+* **gate** (the stage's ``prior_gate``, on by default): an arrival may start only while the prior is *armed*: a
+  sign of someone else within the last ~2 s (a second region, face or body; the stage judges that), or
+  (``edge``) the region reaching the frame's side beyond the silhouette (someone coming in there). Unarmed,
+  the prior only learns (never what lies beyond its band once that is piece-sized): a lone user's arm swung
+  out is never an arrival, and the pieces and motion are not judged (no cost);
 * ``leaving`` is True on the frame an arrival is seen: the stage then runs the face detector and MoveNet at
   once (a walker merging in from the frame's edge grows the region by less than the stage's area triggers).
 
@@ -61,8 +66,13 @@ class SilhouettePrior:
     on this frame; ``arrivals`` counts them; ``active`` tells one is on. motion: the motion cue (else time
     alone). Stateful across frames (``reset()`` between inputs); one stage's finder calls it."""
 
-    def __init__(self, motion: bool = True, margin: float = MARGIN, min_piece: float = MIN_PIECE) -> None:
+    def __init__(self, motion: bool = True, margin: float = MARGIN, min_piece: float = MIN_PIECE,
+                 edge: bool = True) -> None:
         self.motion = motion
+        # edge: the user's region reaching the frame's side beyond the prior's band (someone coming in there) arms
+        # the prior by itself, as the stage's signs of someone else do (tune half: peek-in heads merge at the
+        # frame's edge at once, leaving no second region: others hidden 0.907 without it, 0.935 with it)
+        self.edge = edge
         self.margin = margin
         self.min_piece = min_piece
         self.arrivals = 0
@@ -79,11 +89,13 @@ class SilhouettePrior:
         self._last: np.ndarray | None = None  # the last frame (motion), made grey and small only when asked
 
     def check(self, frame: np.ndarray, people: Sequence[Person], faces: Sequence[FaceBox],
-              grid: tuple[int, int], alone: bool, protect=lambda: None) -> bool:
+              grid: tuple[int, int], alone: bool, protect=lambda: None, armed: bool = True) -> bool:
         """Before the detectors run: does the user's region reach beyond the prior by a piece that arrived?
         Sets and returns ``leaving`` (an arrival starts on this frame). alone: nobody but one person about (one
         region, at most one face and one body): only then, and with no piece outside, the prior learns.
-        protect() -> hxw bool or None: the user's own skeleton as last seen (asked only when a piece is outside)."""
+        protect() -> hxw bool or None: the user's own skeleton as last seen (asked only when a piece is outside).
+        armed: False while nothing says anyone else is about (the stage's gate): the prior only learns, no
+        arrival can start (a lone user's arm swung out is never one), and the pieces and motion are not judged."""
         self.leaving = False
         # Motion is judged only on frames with a piece outside the prior (rarely, for a lone user): the last frame
         # is kept as it was handed in (a reference: the sources hand out a new array each frame; were one reused,
@@ -114,6 +126,16 @@ class SilhouettePrior:
             return False
         inside = self._inside()
         outside = core & ~inside
+        if not armed and not self.active:
+            # Unarmed: no pieces, no motion judged. The prior learns as below, but never what lies beyond its band
+            # once that could be a piece (someone merged in before any sign of them: the arrival starts as soon
+            # as a sign comes, if the prior has not crept over them by then).
+            spill = np.count_nonzero(outside)
+            if spill < self.min_piece * outside.size:
+                cv2.accumulateWeighted((core & inside if spill else core).astype(np.float32), self.prior, LEARN)
+                return False
+            if not (self.edge and (outside[:, 0].any() or outside[:, -1].any())):
+                return False
         pieces = self._pieces(outside, faces, None)
         if pieces.any():
             pieces = self._pieces(pieces, faces, protect())

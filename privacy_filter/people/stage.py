@@ -57,6 +57,10 @@ DETECT_EVERY_CHECKS = 4  # while every face's body is known, the pose detector l
 BODY_GROWTH = 1.08  # the largest region this much bigger than ever since the last pose check: check now
 PRIOR_BUSY = True  # MoveNet every busy_every frames while an arrival lasts (the user's skeleton kept fresh)
 PRIOR_OWN_BODY = 0.5  # a MoveNet body with more than this share of its stamp inside the prior is the user's
+ARM_FRAMES = 60  # the prior may start an arrival only this many frames (~2 s) after a sign of someone else
+ARM_AREA = 0.002  # ...a second region at least this share of the grid (split_people's noise floor: someone coming
+# in shows as a region of their own for a frame or two, often only as they merge), a second face, a second MoveNet
+# body or a second body from the pose detector
 CROP_AGE = 3  # MoveNet bodies at most this many frames old give pose_landmark its crops (``movenet_crop``)
 AREA_JUMP = 1.15  # the largest region this much bigger than at the last detection: someone may have come, look now
 
@@ -83,7 +87,7 @@ class FacePeople:
     def __init__(
         self, base, detector: FaceSource, idle_every: int = 12, busy_every: int = 3, hold: int = 2,
         bodies=None, spread: bool = True, multipose=None, prior=None, prior_trigger: bool = True,
-        movenet_crop: bool = False,
+        movenet_crop: bool = False, prior_gate: bool = True,
     ) -> None:
         self.base = base
         # A ``prior.SilhouettePrior`` (time, and motion): pieces of the user's region beyond the user's silhouette
@@ -91,6 +95,9 @@ class FacePeople:
         # detector and MoveNet at once. None: off.
         self.prior = prior
         self.prior_trigger = prior_trigger
+        # prior_gate: the prior may start an arrival only within ARM_FRAMES of a sign of someone else (a second
+        # region, face or body): a lone user is never cut by it, and its checks cost nothing then (False: always).
+        self.prior_gate = prior_gate
         # A ``bodysplit.BodySplit`` (MoveNet MultiPose): fused regions cut between the people found by body, so
         # a passer-by with no face seen is told apart too. None: faces alone (the cv2.dnn fallback).
         self.multipose = multipose
@@ -161,6 +168,9 @@ class FacePeople:
         self._building: list = []  # ...and the keeps made so far
         self._cropping = self._cropped = False  # the check under way / the keeps in use: from MoveNet's crops
         self._due = None  # a spread pose check's step for ``after_handoff``
+        self._unseen = 10**9  # frames since the last sign of someone besides the user (the prior's gate)
+        self.signs: tuple[bool, bool, bool, bool] = (False, False, False, False)  # this frame's: region, face,
+        # MoveNet body, pose detector body (what armed the prior: for diagnostics)
 
     def find(self, frame: np.ndarray) -> tuple[list[Person], tuple[int, int]]:
         if self._due is not None:  # the synchronous path: nobody called ``after_handoff``
@@ -177,8 +187,13 @@ class FacePeople:
         if self.prior is not None:
             bodies = len(self.multipose.distinct) if self.multipose is not None else 0
             alone = len(people) == 1 and len(self.faces) <= 1 and bodies <= 1
+            areas = sorted((p.area for p in people), reverse=True)
+            self.signs = (len(areas) > 1 and areas[1] >= ARM_AREA, len(self.faces) > 1, bodies > 1,
+                          self._pose_bodies > 1)
+            self._unseen = 0 if any(self.signs) else self._unseen + 1
+            armed = not self.prior_gate or self._unseen <= ARM_FRAMES
             arrived = self.prior.check(frame, people, self.faces, grid, alone,
-                                       lambda: self._own_skeleton(frame, grid)) and self.prior_trigger
+                                       lambda: self._own_skeleton(frame, grid), armed) and self.prior_trigger
             self.stage_ms["prior"] = (time.perf_counter() - start) * 1000
         if self._since >= every or (company and self._since > 1) or arrived:
             self.faces = self._remember(self._detect(frame))
