@@ -25,8 +25,12 @@ PRIOR_TRIGGER = "main + time + motion + trigger"
 # pose_landmark's crops from MoveNet's bodies instead of the pose detector (``FacePeople(movenet_crop=True)``),
 # with the default's selection (veil, head-shaped floor): compared with HEAD, the default, side by side.
 CROP = "ours + face veil + head-shaped floor + MoveNet crops"
-COMPARED = (BASELINE, OURS, VEIL, SHOW, HEAD, FIXED, WIDE, PRIOR_TIME, PRIOR_MOTION, PRIOR_TRIGGER, CROP)
-LONE_COMPARED = (BASELINE, OURS, HEAD, PRIOR_TIME, PRIOR_MOTION, PRIOR_TRIGGER, CROP)  # one-person clips, DAVIS
+# MoveNet's bodies followed from run to run (``BodySplit(identity=True)``): among faceless bodies the one there first
+# owns a fused region, faces go to bodies nearest pair first; selected as main's default (HEAD), side by side.
+IDENTITY = "main + body identity"
+COMPARED = (BASELINE, OURS, VEIL, SHOW, HEAD, FIXED, WIDE, PRIOR_TIME, PRIOR_MOTION, PRIOR_TRIGGER, CROP, IDENTITY)
+# one-person clips, DAVIS:
+LONE_COMPARED = (BASELINE, OURS, HEAD, PRIOR_TIME, PRIOR_MOTION, PRIOR_TRIGGER, CROP, IDENTITY)
 
 
 def count_faces(haar, frame: np.ndarray, instances: np.ndarray, alphas: dict, counts: dict,
