@@ -40,6 +40,7 @@ from benchmarks.evalsets import _read, _sample, shared_dir
 from benchmarks.issue24 import (
     BASELINE,
     CROP,
+    IDENTITY,
     LONE_COMPARED,
     OURS,
     PRIOR_MOTION,
@@ -358,23 +359,27 @@ def speed_table(eval_root: Path) -> list[str]:
     segmenter = SelfieSegmenter()
     regions = SelfiePeople(segmenter)
     baseline = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker())
-    split = BodySplit(MultiPoseDetector())
+    split = BodySplit(MultiPoseDetector(), identity=False)
     ours = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
                       multipose=split)
     detector = split.detector
+    # Bodies followed from run to run (``BodySplit(identity=True)``), beside main's (``ours``).
+    identity = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
+                          multipose=BodySplit(detector))
     priors = {name: FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
-                               multipose=BodySplit(detector), prior=SilhouettePrior(motion=motion),
+                               multipose=BodySplit(detector, identity=False), prior=SilhouettePrior(motion=motion),
                                prior_trigger=trigger)
               for name, motion, trigger in ((PRIOR_MOTION, True, False), (PRIOR_TRIGGER, True, True))}
     crop = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
-                      multipose=BodySplit(detector), movenet_crop=True)
+                      multipose=BodySplit(detector, identity=False), movenet_crop=True)
     lines = ["| clip | frames | finder | median ms | mean ms | mean CPU ms | p99 ms | over 33 ms (per 1000) "
              "| MoveNet runs |", "|---|---|---|---|---|---|---|---|---|"]
     for clip in (LONE_USER_CLIPS[0], THREE_PEOPLE_CLIP):
         frames = clip_frames(eval_root / clip)[:300]
         finders = {"selfie regions": regions.find, BASELINE: baseline.find, OURS: ours.find,
-                   **{name: stage.find for name, stage in priors.items()}, CROP: crop.find}
-        splits = {OURS: split, **{name: stage.multipose for name, stage in priors.items()}, CROP: crop.multipose}
+                   **{name: stage.find for name, stage in priors.items()}, CROP: crop.find, IDENTITY: identity.find}
+        splits = {OURS: split, **{name: stage.multipose for name, stage in priors.items()}, CROP: crop.multipose,
+                  IDENTITY: identity.multipose}
         before = {name: s.runs for name, s in splits.items()}
         checked = {OURS: ours, CROP: crop}  # pose checks: the pose detector's runs, and MoveNet's crops instead
         checks = {name: (stage.body_detections, stage.body_crops) for name, stage in checked.items()}

@@ -145,7 +145,8 @@ class BodyTracks:
 
     def follow(self, bodies: Sequence[Body], run: int) -> list[int]:
         known = [k for k in self._known if run - k[2] <= TRACK_RUNS]
-        overlap = np.array([[_iou(b.box, k[0]) for k in known] for b in bodies], np.float32).reshape(len(bodies), len(known))
+        overlap = np.array([[_iou(b.box, k[0]) for k in known] for b in bodies], np.float32)
+        overlap = overlap.reshape(len(bodies), len(known))
         first = [run] * len(bodies)
         matched: set[int] = set()
         taken: set[int] = set()
