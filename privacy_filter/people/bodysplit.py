@@ -12,6 +12,11 @@ Periodic runs are deferred: ``find`` only letterboxes the frame (~0.3 ms) and ``
 ``concurrent.Lookahead`` on its worker once the frame's result is queued) runs the model, so it overlaps the
 compositing instead of delaying the frame; when nobody calls the hook (the synchronous path) the next ``split``
 runs it first, so both paths give the same people. A model failure raises (the frame fails closed).
+
+Identity (``identity=True``, the default): each body is followed from run to run by box overlap (``BodyTracks``),
+so the split knows who was there first: in a region cut between bodies none of which has a face, that body (the
+user, whom someone joined) owns the pixels no skeleton reaches, where MoveNet's box height (as tall for a head
+peeking in as for the user) decided before; and faces go to bodies nearest pair first (``skeletons.stamps_for``).
 """
 
 from __future__ import annotations
