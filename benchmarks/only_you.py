@@ -365,7 +365,7 @@ def speed_table(eval_root: Path) -> list[str]:
     detector = split.detector
     # Bodies followed from run to run (``BodySplit(identity=True)``), beside main's (``ours``).
     identity = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
-                          multipose=BodySplit(detector))
+                          multipose=BodySplit(detector, identity=True))
     priors = {name: FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
                                multipose=BodySplit(detector, identity=False), prior=SilhouettePrior(motion=motion),
                                prior_trigger=trigger)

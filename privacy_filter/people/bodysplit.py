@@ -13,10 +13,11 @@ Periodic runs are deferred: ``find`` only letterboxes the frame (~0.3 ms) and ``
 compositing instead of delaying the frame; when nobody calls the hook (the synchronous path) the next ``split``
 runs it first, so both paths give the same people. A model failure raises (the frame fails closed).
 
-Identity (``identity=True``, the default): each body is followed from run to run by box overlap (``BodyTracks``),
-so the split knows who was there first: in a region cut between bodies none of which has a face, that body (the
-user, whom someone joined) owns the pixels no skeleton reaches, where MoveNet's box height (as tall for a head
-peeking in as for the user) decided before; and faces go to bodies nearest pair first (``skeletons.stamps_for``).
+Identity (``identity=True``; off by default, see benchmarks/RESULTS.md "Body identity"): each body is followed
+from run to run by box overlap (``BodyTracks``), so the split knows who was there first: in a region cut between
+bodies none of which has a face, that body (the user, whom someone joined) owns the pixels no skeleton reaches,
+where MoveNet's box height (as tall for a head peeking in as for the user) decided before; and faces go to bodies
+nearest pair first (``skeletons.stamps_for``).
 """
 
 from __future__ import annotations
@@ -48,11 +49,12 @@ class BodySplit:
     """
 
     def __init__(self, detector: MultiPoseDetector, idle_every: int = IDLE_EVERY, busy_every: int = BUSY_EVERY,
-                 identity: bool = True) -> None:
+                 identity: bool = False) -> None:
         self.detector = detector
         # identity: each body followed from run to run (``BodyTracks``): in a region cut between faceless bodies the
-        # one there first owns what no skeleton reaches, and faces go to bodies nearest pair first. False: main's
-        # rules before this (owner by size, faces body by body), kept to measure against.
+        # one there first owns what no skeleton reaches, and faces go to bodies nearest pair first. Off by default:
+        # on the tune half it ended every peek-in cut (21 -> 0 frames), on the check half lean-in got worse
+        # (others hidden 0.855 -> 0.834, user IoU 0.882 -> 0.858; benchmarks/RESULTS.md "Body identity").
         self.identity = identity
         self.idle_every = max(1, int(idle_every))
         self.busy_every = max(1, int(busy_every))
