@@ -30,11 +30,14 @@ GATED_EDGE = "main + gated time + motion, edge arms"  # (the region reaching the
 # pose_landmark's crops from MoveNet's bodies instead of the pose detector (``FacePeople(movenet_crop=True)``),
 # with the default's selection (veil, head-shaped floor): compared with HEAD, the default, side by side.
 CROP = "ours + face veil + head-shaped floor + MoveNet crops"
+# MoveNet's bodies followed from run to run (``BodySplit(identity=True)``): among faceless bodies the one there first
+# owns a fused region, faces go to bodies nearest pair first; selected as main's default (HEAD), side by side.
+IDENTITY = "main + body identity"
 COMPARED = (BASELINE, OURS, VEIL, SHOW, HEAD, FIXED, WIDE, PRIOR_TIME, PRIOR_MOTION, PRIOR_TRIGGER, GATED_TIME,
-            GATED_MOTION, GATED_EDGE, CROP)
+            GATED_MOTION, GATED_EDGE, CROP, IDENTITY)
 # one-person clips, DAVIS:
 LONE_COMPARED = (BASELINE, OURS, HEAD, PRIOR_TIME, PRIOR_MOTION, PRIOR_TRIGGER, GATED_TIME, GATED_MOTION,
-                 GATED_EDGE, CROP)
+                 GATED_EDGE, CROP, IDENTITY)
 
 
 def count_faces(haar, frame: np.ndarray, instances: np.ndarray, alphas: dict, counts: dict,

@@ -43,6 +43,7 @@ from benchmarks.issue24 import (
     GATED_EDGE,
     GATED_MOTION,
     GATED_TIME,
+    IDENTITY,
     LONE_COMPARED,
     OURS,
     PRIOR_MOTION,
@@ -361,26 +362,30 @@ def speed_table(eval_root: Path) -> list[str]:
     segmenter = SelfieSegmenter()
     regions = SelfiePeople(segmenter)
     baseline = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker())
-    split = BodySplit(MultiPoseDetector())
+    split = BodySplit(MultiPoseDetector(), identity=False)
     ours = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
                       multipose=split)
     detector = split.detector
+    # Bodies followed from run to run (``BodySplit(identity=True)``), beside main's (``ours``).
+    identity = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
+                          multipose=BodySplit(detector, identity=True))
     priors = {name: FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
-                               multipose=BodySplit(detector), prior=SilhouettePrior(motion=motion, edge=edge),
-                               prior_trigger=trigger, prior_gate=gate)
+                               multipose=BodySplit(detector, identity=False),
+                               prior=SilhouettePrior(motion=motion, edge=edge), prior_trigger=trigger, prior_gate=gate)
               for name, motion, trigger, gate, edge in (
                   (PRIOR_MOTION, True, False, False, False), (PRIOR_TRIGGER, True, True, False, False),
                   (GATED_TIME, False, False, True, False), (GATED_MOTION, True, False, True, False),
                   (GATED_EDGE, True, False, True, True))}
     crop = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
-                      multipose=BodySplit(detector), movenet_crop=True)
+                      multipose=BodySplit(detector, identity=False), movenet_crop=True)
     lines = ["| clip | frames | finder | median ms | mean ms | mean CPU ms | p99 ms | over 33 ms (per 1000) "
              "| MoveNet runs |", "|---|---|---|---|---|---|---|---|---|"]
     for clip in (LONE_USER_CLIPS[0], THREE_PEOPLE_CLIP):
         frames = clip_frames(eval_root / clip)[:300]
         finders = {"selfie regions": regions.find, BASELINE: baseline.find, OURS: ours.find,
-                   **{name: stage.find for name, stage in priors.items()}, CROP: crop.find}
-        splits = {OURS: split, **{name: stage.multipose for name, stage in priors.items()}, CROP: crop.multipose}
+                   **{name: stage.find for name, stage in priors.items()}, CROP: crop.find, IDENTITY: identity.find}
+        splits = {OURS: split, **{name: stage.multipose for name, stage in priors.items()}, CROP: crop.multipose,
+                  IDENTITY: identity.multipose}
         before = {name: s.runs for name, s in splits.items()}
         checked = {OURS: ours, CROP: crop}  # pose checks: the pose detector's runs, and MoveNet's crops instead
         checks = {name: (stage.body_detections, stage.body_crops) for name, stage in checked.items()}

@@ -16,6 +16,7 @@ from benchmarks.issue24 import (
     GATED_MOTION,
     GATED_TIME,
     HEAD,
+    IDENTITY,
     OURS,
     PRIOR_MOTION,
     PRIOR_TIME,
@@ -94,16 +95,16 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1, few: bool = Fal
     # The same MoveNet stage twice: with and without the face floor (each cue's gain); they share the models.
     detector = MultiPoseDetector()
     movenet = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
-                         multipose=BodySplit(detector))
+                         multipose=BodySplit(detector, identity=False))
     no_floor = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
-                          multipose=BodySplit(detector))
+                          multipose=BodySplit(detector, identity=False))
 
     # Issue 24's time and motion cues (people/prior.py), each on its own stage (the prior steers the detectors'
     # schedule), selected as main's default (veil + head-shaped floor): each cue's gain over HEAD.
     def with_prior(motion: bool, trigger: bool, gate: bool = False, edge: bool = False) -> FacePeople:
         return FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
-                          multipose=BodySplit(detector), prior=SilhouettePrior(motion=motion, edge=edge),
-                          prior_trigger=trigger, prior_gate=gate)
+                          multipose=BodySplit(detector, identity=False),
+                          prior=SilhouettePrior(motion=motion, edge=edge), prior_trigger=trigger, prior_gate=gate)
 
     priors = {PRIOR_TIME: with_prior(False, False), PRIOR_MOTION: with_prior(True, False),
               PRIOR_TRIGGER: with_prior(True, True), GATED_TIME: with_prior(False, False, True),
@@ -112,7 +113,10 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1, few: bool = Fal
         del priors[PRIOR_TIME], priors[PRIOR_TRIGGER]
     # pose_landmark's crops from MoveNet's bodies instead of the pose detector, selected as main's default.
     crop = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
-                      multipose=BodySplit(detector), movenet_crop=True)
+                      multipose=BodySplit(detector, identity=False), movenet_crop=True)
+    # Main's default with MoveNet's bodies followed from run to run (people/bodysplit.py ``BodyTracks``).
+    identity = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
+                          multipose=BodySplit(detector, identity=True))
     shared = SharedFind(movenet.find)
 
     def forget() -> None:
@@ -137,8 +141,9 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1, few: bool = Fal
         *(Method(name, stage.find, "user", refiner_kwargs, stage.reset, veil=True, floor_head=True)
           for name, stage in priors.items()),
         Method(CROP, crop.find, "user", refiner_kwargs, crop.reset, veil=True, floor_head=True),
+        Method(IDENTITY, identity.find, "user", refiner_kwargs, identity.reset, veil=True, floor_head=True),
         Method(OURS, shared, "user", refiner_kwargs, forget),
     ]
     if few:  # keep-all (the user-cut reference), the baseline, main's default and the prior's cues, ours last
-        methods = [m for m in methods if m.name in ("keep-all", BASELINE, HEAD, *priors, OURS)]
+        methods = [m for m in methods if m.name in ("keep-all", BASELINE, HEAD, *priors, IDENTITY, OURS)]
     return raw, methods

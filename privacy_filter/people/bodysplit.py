@@ -12,6 +12,12 @@ Periodic runs are deferred: ``find`` only letterboxes the frame (~0.3 ms) and ``
 ``concurrent.Lookahead`` on its worker once the frame's result is queued) runs the model, so it overlaps the
 compositing instead of delaying the frame; when nobody calls the hook (the synchronous path) the next ``split``
 runs it first, so both paths give the same people. A model failure raises (the frame fails closed).
+
+Identity (``identity=True``; off by default, see benchmarks/RESULTS.md "Body identity"): each body is followed
+from run to run by box overlap (``BodyTracks``), so the split knows who was there first: in a region cut between
+bodies none of which has a face, that body (the user, whom someone joined) owns the pixels no skeleton reaches,
+where MoveNet's box height (as tall for a head peeking in as for the user) decided before; and faces go to bodies
+nearest pair first (``skeletons.stamps_for``).
 """
 
 from __future__ import annotations
@@ -23,13 +29,15 @@ import numpy as np
 
 from ..person import Person
 from .multipose import Body, MultiPoseDetector, letterbox_int
-from .skeletons import distinct, split_by_bodies, stamps_for
+from .skeletons import _iou, distinct, split_by_bodies, stamps_for
 from .split import FaceBox
 
 IDLE_EVERY = 120  # frames between runs for a lone user (~30 ms each: ~0.25 CPU-ms a frame)
 BUSY_EVERY = 3  # frames between runs while others are about
 GROWTH = 1.08  # the largest region this much bigger than ever since the last run: someone may be merging in
 CALM = 3  # runs in a row with at most one person before the runs slow down again
+TRACK_IOU = 0.3  # a body whose box overlaps a known body's this much (IoU) on the next run is that body, moved
+TRACK_RUNS = 5  # a body not found again is remembered this many runs (MoveNet misses a touched user for a run)
 
 
 class BodySplit:
@@ -40,8 +48,14 @@ class BodySplit:
     the ms the model took on the last frame (0 when it did not run).
     """
 
-    def __init__(self, detector: MultiPoseDetector, idle_every: int = IDLE_EVERY, busy_every: int = BUSY_EVERY) -> None:
+    def __init__(self, detector: MultiPoseDetector, idle_every: int = IDLE_EVERY, busy_every: int = BUSY_EVERY,
+                 identity: bool = False) -> None:
         self.detector = detector
+        # identity: each body followed from run to run (``BodyTracks``): in a region cut between faceless bodies the
+        # one there first owns what no skeleton reaches, and faces go to bodies nearest pair first. Off by default:
+        # on the tune half it ended every peek-in cut (21 -> 0 frames), on the check half lean-in got worse
+        # (others hidden 0.855 -> 0.834, user IoU 0.882 -> 0.858; benchmarks/RESULTS.md "Body identity").
+        self.identity = identity
         self.idle_every = max(1, int(idle_every))
         self.busy_every = max(1, int(busy_every))
         self.runs = 0
@@ -53,6 +67,8 @@ class BodySplit:
         """Forget the bodies (the next frame runs MoveNet on itself)."""
         self.bodies: list[Body] | None = None
         self._distinct: list[Body] = []  # the bodies worth drawing (``skeletons.distinct``)
+        self.tracks = BodyTracks()
+        self._since_run: list[int] = []  # per body of ``_distinct``: the run it was first seen on
         self._pending: tuple[np.ndarray, tuple[int, int]] | None = None
         self._pending_frame = self._bodies_frame = -10**9
         self._since = 10**9
@@ -108,7 +124,8 @@ class BodySplit:
         self.stage_ms["multipose"] = (time.perf_counter() - start) * 1000
         if len(self._distinct) < 2:
             return None  # one body or none: nothing to tell apart by body (a lone user costs nothing more here)
-        return split_by_bodies(people, stamps_for(self._distinct, faces, grid, frame.shape[:2]))
+        since = self._since_run if self.identity else None
+        return split_by_bodies(people, stamps_for(self._distinct, faces, grid, frame.shape[:2], since, self.identity))
 
     def _run(self, tensor: np.ndarray, frame_hw: tuple[int, int]) -> list[Body]:
         self.runs += 1
@@ -117,5 +134,37 @@ class BodySplit:
     def _use(self, bodies: list[Body]) -> None:
         self.bodies = bodies
         self._distinct = distinct(bodies)
+        self._since_run = self.tracks.follow(self._distinct, self.runs)
         self._since = 0
         self._calm = 0 if len(self._distinct) > 1 else min(CALM, self._calm + 1)
+
+
+class BodyTracks:
+    """MoveNet's bodies followed from run to run by box overlap: who was there first.
+
+    follow(bodies, run) -> per body, the run it was first seen on. A body whose box overlaps a known one's by
+    TRACK_IOU (greedy, best overlap first) is that body; a known body not found is remembered TRACK_RUNS runs
+    (the user touched by someone is often missed for a run), then forgotten. Boxes are frame pixels.
+    """
+
+    def __init__(self) -> None:
+        self._known: list[tuple[tuple[float, float, float, float], int, int]] = []  # (box, first run, last run)
+
+    def follow(self, bodies: Sequence[Body], run: int) -> list[int]:
+        known = [k for k in self._known if run - k[2] <= TRACK_RUNS]
+        overlap = np.array([[_iou(b.box, k[0]) for k in known] for b in bodies], np.float32)
+        overlap = overlap.reshape(len(bodies), len(known))
+        first = [run] * len(bodies)
+        matched: set[int] = set()
+        taken: set[int] = set()
+        for flat in np.argsort(-overlap, axis=None):
+            b, k = divmod(int(flat), len(known))
+            if overlap[b, k] < TRACK_IOU:
+                break
+            if b not in matched and k not in taken:
+                first[b] = known[k][1]
+                matched.add(b)
+                taken.add(k)
+        left = [k for i, k in enumerate(known) if i not in taken]
+        self._known = [(b.box, f, run) for b, f in zip(bodies, first, strict=True)] + left
+        return first

@@ -15,7 +15,7 @@ the grid (hxw float32 in [0, 1]); faces are normalised (x1, y1, x2, y2) boxes; b
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -34,6 +34,11 @@ FACE_TORSO = (2.6, 3.5)  # a face with no body: its torso prior is this many fac
 FACE_MATCH = 1.0  # a face whose centre is this close (face widths) to a body's head is that body's face
 DEPTH_RATIO = float("inf")  # off: a body this much bigger than another would be taken as nearer the camera; at 1.25
 # (as split.DEPTH_RATIO for faces) the tune half of COCO lost 0.02 hidden and 0.013 user IoU; kept for a later look
+# Off: a faceless body first seen on a later MoveNet run than another is behind it (``nearest``). Tune half (25 pairs,
+# 15 walks, beside main's default with body identity on): walk-behind frames with the user cut 12 -> 5, but others
+# hidden 0.634 -> 0.629 there and 0.002 less in side-by-side and lean-in (the walker's parts near the user's
+# skeleton go to the user), so not the default.
+NEWER_BEHIND = False
 NEAR_BODY = 0.5  # within this many of a person's own sizes of their skeleton: plausibly their body
 FAR_FACE = 0.12  # see _far (added after the first check-half run: close-ups cut there, 148 vs 110 frames)
 REACH = 0.6  # a faceless body claims pixels within this many of its sizes from its skeleton, no farther
@@ -52,6 +57,7 @@ class Stamp:
     body: bool = True  # False: a face stamp (a face with no body found)
     head: np.ndarray | None = None  # canvas-sized bool: their head (disc and face box), None if not seen
     torso: bool = False  # both shoulders seen (a skeleton to go by, not just a head)
+    since: int = 0  # the MoveNet run this body was first seen on (lower: there earlier; see ``split_by_bodies``)
 
 
 def canvas_for(frame_hw: tuple[int, int], grid: tuple[int, int]) -> tuple[int, int]:
@@ -159,29 +165,52 @@ def _pt(point: Sequence[float]) -> tuple[int, int]:
 
 
 def stamps_for(bodies: Sequence[Body], faces: Sequence[FaceBox], grid: tuple[int, int],
-               frame_hw: tuple[int, int]) -> list[Stamp]:
-    """One stamp per person: each body (with the face nearest its head, if within FACE_MATCH face widths),
-    then each face no body took (a face stamp)."""
+               frame_hw: tuple[int, int], since: Sequence[int] | None = None, pairs: bool = True) -> list[Stamp]:
+    """One stamp per person: each body (with its face: the one nearest its head, within FACE_MATCH face widths),
+    then each face no body took (a face stamp).
+
+    since: per body of ``bodies``, the MoveNet run it was first seen on (``bodysplit.BodyTracks``; lower = there
+    earlier), carried on its stamp; None: all 0. pairs: False gives each body in score order the nearest face
+    still free (the rule before issue 24's identity work; kept to measure against).
+    """
     height, width = frame_hw
-    free = list(faces)
-    stamps = []
-    for body in distinct(bodies):
-        seen = body.seen()
-        head = [body.keypoints[k] for k in HEAD if seen[k]]
-        face = None
-        if free:
-            # The body's face: the one its head keypoints fall in (grown by a face size: MoveNet's head points
-            # are rough on a close-up), else the nearest within FACE_MATCH face widths of the head's centre,
-            # else a face inside the top of its box. A body of the user taken for a faceless one would cut them.
-            centre = np.mean(head, axis=0) if head else np.array(
-                [(body.box[0] + body.box[2]) / 2, body.box[1]], np.float32)
-            distances = [np.hypot((f[0] + f[2]) / 2 * width - centre[0], (f[1] + f[3]) / 2 * height - centre[1])
-                         / max((f[2] - f[0]) * width, 1.0) for f in free]
-            best = int(np.argmin(distances))
-            if distances[best] < FACE_MATCH or _face_on_top(free[best], body, frame_hw):
-                face = free.pop(best)
-        stamps.append(body_stamp(body, grid, frame_hw, face))
-    return stamps + [face_stamp(face, grid, frame_hw) for face in free]
+    kept = distinct(bodies)
+    first = [0] * len(kept) if since is None else [
+        int(since[next(i for i, b in enumerate(bodies) if b is body)]) for body in kept]
+    # Faces go to bodies nearest pair first (in face widths from the head's centre), not body by body in score
+    # order: a close-up face is wide, so a neighbour's head a face width away was within reach of the user's face
+    # and a stronger neighbour's body took it (tune half, peek-in: the user's own body then went faceless and the
+    # neighbour's claimed 86 % of the user, 7 frames with the user cut).
+    centres = np.array([np.mean([b.keypoints[k] for k in HEAD if b.seen()[k]], axis=0) if b.seen()[list(HEAD)].any()
+                        else ((b.box[0] + b.box[2]) / 2, b.box[1]) for b in kept], np.float32).reshape(-1, 2)
+    boxes = np.array(faces, np.float32).reshape(-1, 4)
+    face_xy = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2 * width, (boxes[:, 1] + boxes[:, 3]) / 2 * height], axis=1)
+    face_w = np.maximum((boxes[:, 2] - boxes[:, 0]) * width, 1.0)
+    distance = np.hypot(*(centres[:, None, :] - face_xy[None, :, :]).transpose(2, 0, 1)) / face_w[None, :]
+    face_of: dict[int, int] = {}
+    for flat in np.argsort(distance, axis=None):
+        b, f = divmod(int(flat), len(faces))
+        if distance[b, f] >= FACE_MATCH:
+            break
+        if b not in face_of and f not in face_of.values():
+            face_of[b] = f
+    if not pairs:
+        face_of = {}
+        for b in range(len(kept)):
+            free = [f for f in np.argsort(distance[b]) if int(f) not in face_of.values()]
+            if free and (distance[b, free[0]] < FACE_MATCH or _face_on_top(faces[int(free[0])], kept[b], frame_hw)):
+                face_of[b] = int(free[0])
+    # ...else a face inside the top of its box (a body whose head MoveNet placed badly).
+    for b, body in enumerate(kept):
+        if pairs and b not in face_of:
+            top = next((int(f) for f in np.argsort(distance[b]) if int(f) not in face_of.values()
+                        and _face_on_top(faces[int(f)], body, frame_hw)), None)
+            if top is not None:
+                face_of[b] = top
+    stamps = [replace(body_stamp(body, grid, frame_hw, faces[face_of[b]] if b in face_of else None), since=first[b])
+              for b, body in enumerate(kept)]
+    taken = set(face_of.values())
+    return stamps + [face_stamp(face, grid, frame_hw) for f, face in enumerate(faces) if f not in taken]
 
 
 def _face_on_top(face: FaceBox, body: Body, frame_hw: tuple[int, int]) -> bool:
@@ -204,9 +233,12 @@ def nearest(stamps: Sequence[Stamp], grid: tuple[int, int]) -> np.ndarray:
     # Depth order: a body clearly smaller than another is behind it (farther from the camera): near the bigger
     # one's skeleton it keeps only its own head. Without this a head peeking in over the user's shoulder took
     # the shoulder (its skeleton's shoulders are drawn there, behind the user's).
+    # Followed bodies (``since``): one that came later is behind the one there before (people come in behind a
+    # webcam's user, not between them and the camera), whatever their sizes.
     for i, front in enumerate(stamps):
         for j, back in enumerate(stamps):
-            if i != j and front.size >= DEPTH_RATIO * back.size:
+            newer = NEWER_BEHIND and front.since < back.since and back.face is None
+            if i != j and (front.size >= DEPTH_RATIO * back.size or newer):
                 behind = costs[i] < NEAR_BODY
                 if back.head is not None:
                     behind &= ~back.head
@@ -245,8 +277,11 @@ def split_by_bodies(people: Sequence[Person], stamps: Sequence[Stamp]) -> list[P
     for index, person in enumerate(people):
         core = cores[index]
         inside = [s for s, h in zip(bodies, home, strict=True) if h == index and _in_region(s, core)]
-        # The owner first (the body with a face, the biggest): pixels no body can reach stay theirs.
-        inside.sort(key=lambda s: (s.face is None, -s.size))
+        # The owner first (the body with a face; among faceless ones the one there first, then the biggest):
+        # pixels no body can reach stay theirs. A head-only body's size comes from MoveNet's box, which is as
+        # tall for a head peeking in as for the user, so by size alone a newcomer's head took the user's body
+        # (tune half, peek-in: 4 frames, then the matte's slow return).
+        inside.sort(key=lambda s: (s.face is None, s.since if s.face is None else 0, -s.size))
         # Only where faces cannot tell everyone apart (a body in it has no face) or a body's torso is seen and
         # its face is small (a person farther back): a close-up where each body has its face is better split
         # by the face split's watershed on colours and depth order (peek-in scenes: a nearest-skeleton cut
