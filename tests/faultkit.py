@@ -258,9 +258,12 @@ def wait_for_partial(folder: Path, process: subprocess.Popen, min_bytes: int = 2
     the program ends first or two minutes pass."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
-        partial = [p for p in folder.iterdir() if ".partial" in p.name]
-        if partial and partial[0].stat().st_size >= min_bytes:
-            return partial[0]
+        for partial in (p for p in folder.iterdir() if ".partial" in p.name):
+            try:
+                if partial.stat().st_size >= min_bytes:
+                    return partial
+            except FileNotFoundError:  # renamed or removed between the listing and the look: look again
+                pass
         time.sleep(0.02)
     raise AssertionError(f"no growing temporary output (exit {process.poll()}): {process.communicate()[1]}")
 
