@@ -34,6 +34,7 @@ import numpy as np
 from benchmarks.evalsets import _read, _sample, shared_dir
 from benchmarks.separation import PASSER_BY_SET, passer_by_frame
 from privacy_filter.people.multipose import MIN_SCORE, MODEL, decode, letterbox_int
+from privacy_filter.people.skeletons import box_iou
 from privacy_filter.segment.models import BUNDLED_MODELS_DIR
 
 FP32 = BUNDLED_MODELS_DIR / MODEL
@@ -161,14 +162,6 @@ def frame_sets(eval_root: Path, pairs: int = 5, every: int = 3) -> dict[str, Ite
     }
 
 
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 class Agreement:
     """One variant against fp32 over a set of frames."""
 
@@ -185,8 +178,8 @@ class Agreement:
         self.found += len(got)
         free = list(range(len(got)))
         for body in ref:  # best first: greedy by box IoU
-            best = max(free, key=lambda j: _iou(body.box, got[j].box), default=None)
-            if best is None or _iou(body.box, got[best].box) < MATCH_IOU:
+            best = max(free, key=lambda j: box_iou(body.box, got[j].box), default=None)
+            if best is None or box_iou(body.box, got[best].box) < MATCH_IOU:
                 continue
             free.remove(best)
             self.matched += 1

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..person import Person
 from .multipose import Body, MultiPoseDetector, letterbox_int
-from .skeletons import _iou, distinct, split_by_bodies, stamps_for
+from .skeletons import box_iou, distinct, split_by_bodies, stamps_for
 from .split import FaceBox
 
 IDLE_EVERY = 120  # frames between runs for a lone user (~30 ms each: ~0.25 CPU-ms a frame)
@@ -152,7 +152,7 @@ class BodyTracks:
 
     def follow(self, bodies: Sequence[Body], run: int) -> list[int]:
         known = [k for k in self._known if run - k[2] <= TRACK_RUNS]
-        overlap = np.array([[_iou(b.box, k[0]) for k in known] for b in bodies], np.float32)
+        overlap = np.array([[box_iou(b.box, k[0]) for k in known] for b in bodies], np.float32)
         overlap = overlap.reshape(len(bodies), len(known))
         first = [run] * len(bodies)
         matched: set[int] = set()

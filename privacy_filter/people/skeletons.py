@@ -79,12 +79,13 @@ def distinct(bodies: Sequence[Body], min_keypoints: int = MIN_KEYPOINTS) -> list
     for body in sorted(bodies, key=lambda b: -b.score):
         if np.count_nonzero(body.seen()) < min_keypoints:
             continue
-        if all(_iou(body.box, other.box) < SAME_BODY for other in kept):
+        if all(box_iou(body.box, other.box) < SAME_BODY for other in kept):
             kept.append(body)
     return kept
 
 
-def _iou(a: Sequence[float], b: Sequence[float]) -> float:
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes (0 when they do not overlap or are empty)."""
     w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = w * h
