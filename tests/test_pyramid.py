@@ -1,5 +1,5 @@
 """The compositing shortcuts are exact: shared frame halvings (pyramid.py) and the matte computed only in the box
-where it can be > 0 (matte.support_box / enlarge_around) give the same bytes as the plain computation."""
+where it can be > 0 (support.support_box / enlarge_around) give the same bytes as the plain computation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from conftest import SPEED_CLIP, needs_eval
 from faultkit import read_video
 
-from privacy_filter.render import effects, guided, matte
+from privacy_filter.render import effects, guided, matte, support
 from privacy_filter.render.pyramid import Halvings, halvings
 from privacy_filter.segment.selfie import SelfieSegmenter
 
@@ -39,7 +39,7 @@ def test_enlarge_around_equals_the_whole_enlargement_inside_the_box() -> None:
             x0, x1 = sorted(rng.integers(0, size[0] + 1, 2))
             y0, y1 = sorted(rng.integers(0, size[1] + 1, 2))
             out = np.full((size[1], size[0]), np.nan, np.float32)
-            rx0, ry0, rx1, ry1 = matte.enlarge_around(source, out, (x0, y0, x1, y1))
+            rx0, ry0, rx1, ry1 = support.enlarge_around(source, out, (x0, y0, x1, y1))
             assert 0 <= rx0 <= x0 <= x1 <= rx1 <= size[0] and 0 <= ry0 <= y0 <= y1 <= ry1 <= size[1]
             assert np.array_equal(out[y0:y1, x0:x1], whole[y0:y1, x0:x1])
             assert not np.isnan(out[ry0:ry1, rx0:rx1]).any()  # the whole region is written
