@@ -216,6 +216,30 @@ def test_a_lone_user_runs_movenet_rarely_and_is_never_cut(methods) -> None:
 
 
 @needs_eval
+def test_a_body_is_drawn_once_until_movenet_runs_again() -> None:
+    """The three-person clip's bodies: the stamp of the same body (same grid, frame size, face) is the same
+    drawing, read-only; a new body with the same values (the next MoveNet run) is drawn afresh, alike."""
+    from dataclasses import replace
+
+    from privacy_filter.people.skeletons import body_stamp
+
+    frame = clip_frames(EVAL / THREE_PEOPLE_CLIP)[10]
+    bodies = distinct(MultiPoseDetector().detect(frame))
+    assert len(bodies) >= 2
+    grid, size = (144, 256), frame.shape[:2]
+    for body in bodies:
+        first = body_stamp(body, grid, size)
+        assert body_stamp(body, grid, size) is first
+        with pytest.raises(ValueError):
+            first.mask[0, 0] = True  # a caller cannot change the next frames' stamp
+        again = body_stamp(replace(body), grid, size)
+        assert again is not first
+        assert np.array_equal(again.mask, first.mask) and np.array_equal(again.on_grid, first.on_grid)
+        face = (0.4, 0.1, 0.5, 0.3)
+        assert body_stamp(body, grid, size, face) is not first  # (a face drawn in: another stamp)
+
+
+@needs_eval
 def test_the_deferred_run_gives_the_same_people_with_or_without_the_hook() -> None:
     """``after_handoff`` (the worker's idle time) and the synchronous path (``find`` runs it itself) agree."""
     from privacy_filter.people.bodysplit import BodySplit
