@@ -70,7 +70,8 @@ def test_two_faces_split_a_touching_region_into_two_people() -> None:
     people = split_people(probability)
     assert len(people) == 1  # the selfie map fused them
     guide = np.full((*probability.shape, 3), 128, np.uint8)
-    for split in (split_by_faces(people, faces), split_by_faces(people, faces, guide)):
+    for split in (split_by_faces(people, faces), split_by_faces(people, faces, guide),
+                  split_by_faces(people, faces, lambda: guide)):
         assert len(split) == 2
         cores = [p.mask > 0.5 for p in split]
         assert not (cores[0] & cores[1]).any()
@@ -80,6 +81,22 @@ def test_two_faces_split_a_touching_region_into_two_people() -> None:
             row, col = round((y1 + y2) / 2 * 144), round((x1 + x2) / 2 * 256)
             assert core[row, col]  # each part holds its own face
             assert core[140, col]  # ...and the body under it
+
+
+def test_the_guide_is_made_only_when_a_region_is_cut() -> None:
+    """The guide (the frame resized to the grid, ~1 ms) is asked for only when a region holds two faces."""
+    probability, faces = two_touching()
+    people = split_people(probability)
+    asked = []
+    guide = np.full((*probability.shape, 3), 128, np.uint8)
+
+    def make() -> np.ndarray:
+        asked.append(1)
+        return guide
+
+    (one,) = split_by_faces(people, faces[:1], make)
+    assert not asked and one.face == faces[0]
+    assert len(split_by_faces(people, faces, make)) == 2 and len(asked) == 1
 
 
 def test_a_face_outside_every_region_changes_nothing() -> None:

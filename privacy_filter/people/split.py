@@ -19,7 +19,7 @@ Arrays: the regions are ``Person`` masks on the selfie grid (hxw float32 in [0, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -157,14 +157,15 @@ def _two_smallest(costs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def split_by_faces(
-    people: Sequence[Person], faces: Sequence[FaceBox], guide: np.ndarray | None = None
+    people: Sequence[Person], faces: Sequence[FaceBox], guide: np.ndarray | Callable[[], np.ndarray] | None = None
 ) -> list[Person]:
     """Each region with two or more faces in it, cut into one Person per face; other regions as they were.
 
     people: regions of one map (``selection.split_people``), masks hxw on the same grid; faces: normalised
-    boxes; guide: the frame at grid size, hxwx3 uint8 BGR (None: geometry only). Every Person that holds
-    exactly one face gets it as ``face``. The parts of a cut region share its soft edge; where two parts
-    meet, the border is hard (the matte stage softens it along the frame's edges).
+    boxes; guide: the frame at grid size, hxwx3 uint8 BGR, or a function that makes it (called once, only when
+    a region must be cut: resizing the frame costs ~1 ms, mostly for nothing); None: geometry only. Every
+    Person that holds exactly one face gets it as ``face``. The parts of a cut region share its soft edge;
+    where two parts meet, the border is hard (the matte stage softens it along the frame's edges).
     """
     out: list[Person] = []
     for person in people:
@@ -174,6 +175,8 @@ def split_by_faces(
             face = faces[inside[0]] if inside else None
             out.append(Person(person.score, person.box, person.mask, face or person.face))
             continue
+        if callable(guide):
+            guide = guide()
         label = assign(core, [faces[i] for i in inside], guide)
         out += parts_of(person, core, label, [faces[i] for i in inside])
     return out
@@ -189,9 +192,10 @@ def parts_of(person: Person, core: np.ndarray, label: np.ndarray, faces: Sequenc
         part = core & (label == k)
         if not part.any():
             continue
-        halo = cv2.dilate(part.astype(np.uint8), _HALO).astype(bool) & (part | ~core)
-        mask = np.where(halo, person.mask, 0.0).astype(np.float32)
-        ys, xs = np.nonzero(part)
-        box = (xs.min() / width, ys.min() / height, (xs.max() + 1) / width, (ys.max() + 1) / height)
+        part8 = part.astype(np.uint8)
+        halo = cv2.dilate(part8, _HALO).astype(bool) & (part | ~core)
+        mask = np.where(halo, person.mask, np.float32(0.0)).astype(np.float32, copy=False)
+        x, y, w, h = cv2.boundingRect(part8)  # (the pixels' bounding box, as np.nonzero's extremes give it)
+        box = (x / width, y / height, (x + w) / width, (y + h) / height)
         parts.append(Person(person.score, box, mask, face))
     return parts

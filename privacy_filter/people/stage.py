@@ -208,7 +208,7 @@ class FacePeople:
             busy = self.prior is not None and self.prior.active and self.prior_trigger and PRIOR_BUSY
             people = self.multipose.split(frame, people, self.faces, grid, force=arrived, busy=busy) or people
         if len(self.faces) > 1:
-            guide = cv2.resize(frame, (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
+            guide = partial(cv2.resize, frame, (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
             people = split_by_faces(people, self.faces, guide)
         elif self.faces:
             people = split_by_faces(people, self.faces)  # attaches the face; one face never cuts
