@@ -1,6 +1,7 @@
 """When MoveNet runs, and what its bodies do to the people: ``BodySplit`` inside the people stage.
 
-MoveNet costs ~30 ms a run (one LiteRT thread, 2-core AMD EPYC, AVX-512), about a whole camera frame, so:
+MoveNet costs ~30 ms a run (one LiteRT thread, 2-core AMD EPYC, AVX-512 or AVX2 alike), about a whole camera
+frame, so:
 
 * a lone user: one run every ``idle_every`` frames, just to notice someone whose face is not seen;
 * a region appears, or the largest region grows beyond the largest it was since the last run by GROWTH (someone
@@ -32,7 +33,8 @@ from .multipose import Body, MultiPoseDetector, letterbox_int
 from .skeletons import box_iou, distinct, split_by_bodies, stamps_for
 from .split import FaceBox
 
-IDLE_EVERY = 120  # frames between runs for a lone user (~30 ms each: ~0.25 CPU-ms a frame)
+IDLE_EVERY = 240  # frames between runs for a lone user (8 s at 30 FPS; 29-36 CPU-ms a run on 2-core AVX2: ~0.14 a
+# frame; every 120 took 0.3 of the lone user's +0.5 CPU-ms budget there, with the prior's 0.17; arrivals run it at once)
 BUSY_EVERY = 3  # frames between runs while others are about
 GROWTH = 1.08  # the largest region this much bigger than ever since the last run: someone may be merging in
 CALM = 3  # runs in a row with at most one person before the runs slow down again
