@@ -33,11 +33,15 @@ CROP = "ours + face veil + head-shaped floor + MoveNet crops"
 # MoveNet's bodies followed from run to run (``BodySplit(identity=True)``): among faceless bodies the one there first
 # owns a fused region, faces go to bodies nearest pair first; selected as main's default (HEAD), side by side.
 IDENTITY = "main + body identity"
+# Main's default (GATED_EDGE) with the selector's "coming in" rule (``UserSelector(enter_frames=ENTER_FRAMES)``): a
+# faceless piece picked afresh at the frame's side grows through it without a merge guard, and is given up at once
+# for a person with a face when lost; every other method runs with the rule off (enter_frames=0, as measured before).
+SLIDE = "main + coming in"
 COMPARED = (BASELINE, OURS, VEIL, SHOW, HEAD, FIXED, WIDE, PRIOR_TIME, PRIOR_MOTION, PRIOR_TRIGGER, GATED_TIME,
-            GATED_MOTION, GATED_EDGE, CROP, IDENTITY)
+            GATED_MOTION, GATED_EDGE, SLIDE, CROP, IDENTITY)
 # one-person clips, DAVIS:
 LONE_COMPARED = (BASELINE, OURS, HEAD, PRIOR_TIME, PRIOR_MOTION, PRIOR_TRIGGER, GATED_TIME, GATED_MOTION,
-                 GATED_EDGE, CROP, IDENTITY)
+                 GATED_EDGE, SLIDE, CROP, IDENTITY)
 
 
 def count_faces(haar, frame: np.ndarray, instances: np.ndarray, alphas: dict, counts: dict,

@@ -252,10 +252,11 @@ def lone_user_variants(clip: Path) -> dict[str, list[np.ndarray]]:
     return {"as recorded": frames, "4x fast": frames[::4], "leaves and comes back": leave_and_return(frames)}
 
 
-def lone_user_cuts(find, frames: list[np.ndarray], reset=lambda: None) -> np.ndarray:
-    """user_cut per frame (benchmarks.quality) with the default selector; find(frame) -> (people, grid)."""
+def lone_user_cuts(find, frames: list[np.ndarray], reset=lambda: None, **selector_kwargs) -> np.ndarray:
+    """user_cut per frame (benchmarks.quality) with the default selector (or one built with ``selector_kwargs``);
+    find(frame) -> (people, grid)."""
     reset()
-    selector, cuts = UserSelector("user"), []
+    selector, cuts = UserSelector("user", **selector_kwargs), []
     for frame in frames:
         people, grid = find(frame)[:2]
         cuts.append(user_cut(people, grid, selector.select(people, grid)))
@@ -451,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             for variant, frames in lone_user_variants(eval_root / clip).items():
                 for method in (m for m in methods if m.name in LONE_COMPARED):
-                    cuts = lone_user_cuts(method.find, frames, method.reset_find)
+                    cuts = lone_user_cuts(method.find, frames, method.reset_find, **method.selector_kwargs)
                     lone[method.name] = lone.get(method.name, 0) + int((cuts > 0.05).sum())
                     print(f"| {clip.name} | {variant} | {len(cuts)} | {method.name} | {cuts.mean():.4f} | "
                           f"{int((cuts > 0.05).sum())} | {cuts.max(initial=0.0):.3f} |")

@@ -22,10 +22,11 @@ from benchmarks.issue24 import (
     PRIOR_TIME,
     PRIOR_TRIGGER,
     SHOW,
+    SLIDE,
     VEIL,
     WIDE,
 )
-from privacy_filter.people.selection import UserSelector
+from privacy_filter.people.selection import ENTER_FRAMES, UserSelector
 from privacy_filter.pipeline import hide_at_once
 from privacy_filter.render.matte import MatteRefiner
 
@@ -35,12 +36,14 @@ class Method:
 
     def __init__(self, name: str, find: Callable, keep: str, refiner_kwargs: dict, reset: Callable = lambda: None,
                  hide_fast: bool = True, floor: bool = True, veil: bool = False, show_released: bool = False,
-                 floor_head: bool = False, veil_grow: tuple | None = None):  # (floor_head: see UserSelector)
+                 floor_head: bool = False, veil_grow: tuple | None = None, enter_frames: int = 0):
+        # (floor_head, enter_frames: see UserSelector; enter_frames=0: the "coming in" rule off, as measured before)
         self.name, self.find, self.keep, self.reset_find = name, find, keep, reset
+        self.selector_kwargs = {"enter_frames": enter_frames}  # (benchmarks.only_you.lone_user_cuts' selector too)
         self.hide_fast = hide_fast  # the pipeline's asymmetric smoothing (pipeline.hide_at_once)
         self.veil = veil  # the pipeline's face veil (render/veil.py): only the Haar count sees it
         self.show_released = show_released  # the pipeline's prompt show where only the floor hid (matte.refine)
-        self.selector = UserSelector(keep, floor=floor, floor_head=floor_head)
+        self.selector = UserSelector(keep, floor=floor, floor_head=floor_head, **self.selector_kwargs)
         if veil_grow is not None:
             self.selector.veil_grow = veil_grow
         self.refiner = MatteRefiner(**refiner_kwargs)
@@ -118,6 +121,12 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1, few: bool = Fal
     identity = FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
                           multipose=BodySplit(detector, identity=True))
     shared = SharedFind(movenet.find)
+    # Main's default stage, its answers shared with the "coming in" selector (the rule is the selector's only).
+    gated = SharedFind(priors[GATED_EDGE].find)
+
+    def forget_gated() -> None:
+        gated.forget()
+        priors[GATED_EDGE].reset()
 
     def forget() -> None:
         shared.forget()
@@ -138,12 +147,15 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1, few: bool = Fal
         Method(HEAD, shared, "user", refiner_kwargs, forget, veil=True, floor_head=True),
         Method(FIXED, shared, "user", refiner_kwargs, forget, veil=True, floor_head=True, show_released=True),
         Method(WIDE, shared, "user", refiner_kwargs, forget, veil=True, floor_head=True, veil_grow=(0.7, 0.8, 0.5)),
-        *(Method(name, stage.find, "user", refiner_kwargs, stage.reset, veil=True, floor_head=True)
+        *(Method(name, gated if name == GATED_EDGE else stage.find, "user", refiner_kwargs,
+                 forget_gated if name == GATED_EDGE else stage.reset, veil=True, floor_head=True)
           for name, stage in priors.items()),
+        Method(SLIDE, gated, "user", refiner_kwargs, forget_gated, veil=True, floor_head=True,
+               enter_frames=ENTER_FRAMES),
         Method(CROP, crop.find, "user", refiner_kwargs, crop.reset, veil=True, floor_head=True),
         Method(IDENTITY, identity.find, "user", refiner_kwargs, identity.reset, veil=True, floor_head=True),
         Method(OURS, shared, "user", refiner_kwargs, forget),
     ]
     if few:  # keep-all (the user-cut reference), the baseline, main's default and the prior's cues, ours last
-        methods = [m for m in methods if m.name in ("keep-all", BASELINE, HEAD, *priors, IDENTITY, OURS)]
+        methods = [m for m in methods if m.name in ("keep-all", BASELINE, HEAD, *priors, SLIDE, IDENTITY, OURS)]
     return raw, methods

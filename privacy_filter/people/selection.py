@@ -20,6 +20,10 @@ The selfie model returns one map for everybody; ``split_people`` cuts it into co
   while it lasts (at most ``merge_frames``), only as many of the region's pixels as the user had, those
   nearest the user's last shape, are kept, so the newcomer stays hidden while the user may move. It ends as
   soon as the region holds one face and is one person wide (the user came back or came closer).
+* **Coming in** (``enter_frames``): a person picked afresh as a piece cut by the frame's left or right side, not
+  yet seen with a face, who grows through that side within ``enter_frames`` of the pick is someone stepping
+  into the picture (the user coming back), not a merge: they are not held to the piece's size. A user known by
+  a face, or picked longer ago, is guarded as before.
 * **Faces are the floor** (``floor.face_floor``): every other person's face, its box grown over the hair, is
   cut out of what is kept, whatever the split said; ``floor`` holds it (hxw, or None) so that the matte hides
   it at once (``pipeline.dropped_people``'s fast path). Below and beside the other person's chin the box stops
@@ -46,6 +50,7 @@ from .floor import GROW_BOTTOM, GROW_SIDE, GROW_TOP, PROTECT, face_floor, grown
 
 KEEP_CHOICES = ("user", "all")
 ALONE_WIDTH = 4.0  # a region at most this many face widths wide, holding one face, is one person
+ENTER_FRAMES = 15  # ~0.5 s after a fresh pick: a faceless piece at the frame's side may grow through it (coming in)
 _HALO = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))  # the soft edge kept around a region
 
 
@@ -113,6 +118,8 @@ class UserSelector:
         closer) and the whole region is kept again.
     floor: faces are the floor (every other person's face cut out of what is kept); on by default.
     floor_head: the floor's grown boxes without their lower corners (the side margins stop at the chin).
+    enter_frames: frames after a fresh pick during which a faceless person cut by the frame's side may grow
+        through that side without counting as a merge (0: off, every jump is a merge, main's rule before).
     """
 
     def __init__(
@@ -130,6 +137,7 @@ class UserSelector:
         floor: bool = True,
         floor_head: bool = True,
         veil_grow: tuple[float, float, float] = (GROW_SIDE, GROW_TOP, GROW_BOTTOM),
+        enter_frames: int = ENTER_FRAMES,
     ) -> None:
         if keep not in KEEP_CHOICES:
             raise ValueError(f"keep must be one of {KEEP_CHOICES}, not {keep!r}")
@@ -143,6 +151,7 @@ class UserSelector:
         self.merge_growth = merge_growth
         self.area_memory = area_memory
         self.faceless_switch_frames = faceless_switch_frames
+        self.enter_frames = enter_frames
         self.face_floor = floor  # False only to measure what the floor adds (benchmarks.only_you)
         # The floor's boxes without their lower corners (floor._cut_head): below and beside another person's chin
         # is the user's shoulder when they pass behind (check half: walk-behind 42 -> 39 frames with the user
@@ -174,6 +183,8 @@ class UserSelector:
         self.hidden_faces: list[tuple[float, float, float, float]] = []
         self.spared_faces: list[tuple[float, float, float, float]] = []
         self._settled = False  # True once the user's face is known to be theirs (not a neighbour's in one region)
+        self._picked = 0  # frames since the user was picked afresh (start, re-acquired after a loss, switched)
+        self._faced = False  # ...and whether they have been seen with a face since
 
     def toggle_at(self, x: float, y: float) -> None:
         """A click at (x, y), normalised to the frame: on the next frame the person there is kept sharp (if
@@ -262,21 +273,28 @@ class UserSelector:
             index = self._match(cores)
         if index is None:
             self._missing += 1
-            if self._missing > self.lost_frames:
+            faced = [i for i, p in enumerate(people) if p.face is not None]
+            if self._missing > self.lost_frames or (faced and self._unknown()):
+                # (Lost for good; or the lost "user" was a faceless piece picked moments ago, likely something
+                # at the frame's edge the model took for a person, and a person with a face is in view now.)
+                among = faced if self._missing <= self.lost_frames else None
                 self.reset()
-                return self._acquire(people, cores, grid)
+                return self._acquire(people, cores, grid, among)
             return np.zeros(grid, np.float32)
         index = self._maybe_switch(people, index)
         return self._keep(people[index], cores[index])
 
-    def _acquire(self, people: Sequence[Person], cores: list[np.ndarray], grid: tuple[int, int]) -> np.ndarray:
+    def _acquire(self, people: Sequence[Person], cores: list[np.ndarray], grid: tuple[int, int],
+                 among: Sequence[int] | None = None) -> np.ndarray:
+        """Pick the user afresh (among: only these people's indices; None: anyone)."""
         if not people:
             return np.zeros(grid, np.float32)
+        candidates = range(len(people)) if among is None else among
         if self._repick:
-            index = min(range(len(people)), key=lambda i: centre_distance(people[i]))
+            index = min(candidates, key=lambda i: centre_distance(people[i]))
             self._repick = False
         else:
-            index = max(range(len(people)), key=lambda i: user_score(people[i]))
+            index = max(candidates, key=lambda i: user_score(people[i]))
         self._user_core, self._merge_area = None, None  # no merge guard on a fresh pick
         return self._keep(people[index], cores[index])
 
@@ -348,9 +366,13 @@ class UserSelector:
         mask = person.mask
         area = float(np.count_nonzero(core))
         previous = self._user_core
+        if previous is None:  # a fresh pick: nothing known of this person yet
+            self._picked, self._faced = 0, False
+        else:
+            self._picked += 1
         if self._merge_area is None and previous is not None and area > self.growth_limit * max(
             self._user_area, 1.0
-        ):
+        ) and not self._coming_in(previous, core):
             # The user's region jumped in size: someone merged into it. Remember the user's own size.
             self._merge_area, self._merged_frames = max(self._user_area, 1.0), 0
         if self._merge_area is not None and previous is not None:
@@ -376,10 +398,28 @@ class UserSelector:
         self._missing = 0
         self.user_box = person.box
         self._user_face = person.face
+        self._faced = self._faced or person.face is not None
         if person.face is not None and not self._settled:
             # One face in a region no wider than one person: that face is the user's.
             self._settled = _one_person(person)
         return mask.astype(np.float32, copy=False)
+
+
+    def _unknown(self) -> bool:
+        """The user is a fresh pick (within enter_frames) never seen with a face: nothing says who they are."""
+        return self.enter_frames > 0 and not self._faced and self._picked <= self.enter_frames
+
+    def _coming_in(self, previous: np.ndarray, core: np.ndarray) -> bool:
+        """The user's region grew because they are stepping into the picture: picked afresh within
+        enter_frames as a piece cut by the frame's left or right side, never seen with a face since, and still
+        cut by that side now. (Coming back into view, the first frames show a shoulder or an arm at the edge,
+        with the face still outside: the region more than doubles from one frame to the next at a brisk step,
+        and the merge guard held the user to the piece's size, hiding half of them: head-pose's slide back in,
+        benchmarks/RESULTS.md "Stepping back into the picture".) A user known by a face is never let off the
+        guard: that is who a passer-by merges into."""
+        if not self._unknown():
+            return False
+        return bool((previous[:, 0].any() and core[:, 0].any()) or (previous[:, -1].any() and core[:, -1].any()))
 
 
 def _released(previous: np.ndarray | None, floor: np.ndarray | None) -> np.ndarray | None:
