@@ -404,6 +404,37 @@ def test_the_lone_user_is_never_cut_by_the_people_stage(methods, clip) -> None:
 
 
 @needs_eval
+def test_the_user_stepping_back_into_the_picture_is_kept_whole() -> None:
+    """The head-pose clip's picture slid out of the frame and back (``benchmarks.only_you.leave_and_return``: the
+    edge column repeated behind), at 10 % of its width a frame (the benchmark's) and at 5 % (~0.7 s to come in at
+    30 fps), through the program's own people stage: coming back, the first frames show a faceless piece of
+    the user at the frame's side that more than doubles from one frame to the next. The merge guard held the
+    user to the piece's size (55 % hidden at 10 %, three frames up to 74 % at 5 %); the selection now keeps them
+    whole. Main's rule (``enter_frames=0``) runs beside it on the same people, so the test is void if it does
+    not cut."""
+    from benchmarks.only_you import leave_and_return
+    from benchmarks.separation import user_cut
+    from privacy_filter.app import build as app
+    from privacy_filter.app import cli
+
+    frames = clip_frames(EVAL / LONE_USER_CLIPS[1])
+    finder = app.build_finder(cli.parse_args(["--no-display"]))
+    try:
+        cut = {"now": 0, "main": 0}
+        for step in (0.1, 0.05):
+            finder.reset()
+            selectors = {"now": UserSelector(), "main": UserSelector(enter_frames=0)}
+            for frame in leave_and_return(frames, step=step):
+                people, grid = finder.find(frame)
+                for name, selector in selectors.items():
+                    cut[name] += user_cut(people, grid, selector.select(people, grid)) > 0.05
+    finally:
+        finder.close()
+    assert cut["now"] == 0, f"the user coming back was cut in {cut['now']} frames"
+    assert cut["main"] >= 2, f"main's rule cut the user in only {cut['main']} frames: the test is void"
+
+
+@needs_eval
 def test_the_program_keeps_one_of_three_touching_people(tmp_path) -> None:
     """The issue's own check, through the real command line: on the three-person clip ``--keep user`` (the
     default) is no longer the same as ``--keep all``; late in the clip the matte keeps one face of three."""
