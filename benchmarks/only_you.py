@@ -48,6 +48,7 @@ from benchmarks.issue24 import (
     OURS,
     PRIOR_MOTION,
     PRIOR_TRIGGER,
+    SLIDE,
     count_faces,
     davis_rows,
     targets,
@@ -415,6 +416,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-lone", action="store_true", help="skip the one-person clips")
     parser.add_argument("--few", action="store_true", help="only the baseline, main's default and the prior's cues")
     parser.add_argument("--speed", action="store_true", help="only time the people stage against the segmenter")
+    parser.add_argument("--only", default="", help="main's default and the 'coming in' rule only (with keep-all): "
+                        "'slide' (they share one stage: a fifth of --few's cost on a loaded box)")
     args = parser.parse_args(argv)
     eval_root = shared_dir() / "eval"
     if not eval_root.is_dir():
@@ -429,6 +432,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     haar = HaarFaces() if HaarFaces.available() else None
     started = time.perf_counter()
     raw, methods = make_methods({}, few=args.few)
+    if args.only == "slide":
+        methods = [m for m in methods if m.name in ("keep-all", GATED_EDGE, SLIDE)]
     results = touching_scenes(raw, methods, eval_root / PASSER_BY_SET, args.pairs, args.half, haar)
     if args.walks:
         results[f"walk-behind ({args.walks} walks)"] = walk_behind(raw, methods, eval_root / PASSER_BY_SET,
