@@ -23,7 +23,9 @@ The selfie model returns one map for everybody; ``split_people`` cuts it into co
 * **Coming in** (``enter_frames``): a person picked afresh as a piece cut by the frame's left or right side, not
   yet seen with a face, who grows through that side within ``enter_frames`` of the pick is someone stepping
   into the picture (the user coming back), not a merge: they are not held to the piece's size. A user known by
-  a face, or picked longer ago, is guarded as before.
+  a face, or picked longer ago, is guarded as before. Such a fresh faceless pick, lost, gives way at once to a
+  person with a face in view (not after ``lost_frames``): it was likely something at the edge the model took for
+  a person, and the user is coming in behind it.
 * **Faces are the floor** (``floor.face_floor``): every other person's face, its box grown over the hair, is
   cut out of what is kept, whatever the split said; ``floor`` holds it (hxw, or None) so that the matte hides
   it at once (``pipeline.dropped_people``'s fast path). Below and beside the other person's chin the box stops
@@ -119,7 +121,8 @@ class UserSelector:
     floor: faces are the floor (every other person's face cut out of what is kept); on by default.
     floor_head: the floor's grown boxes without their lower corners (the side margins stop at the chin).
     enter_frames: frames after a fresh pick during which a faceless person cut by the frame's side may grow
-        through that side without counting as a merge (0: off, every jump is a merge, main's rule before).
+        through that side without counting as a merge, and, lost, gives way at once to a person with a face
+        (0: off, main's rule before: every jump is a merge, every loss waits lost_frames).
     """
 
     def __init__(
@@ -403,7 +406,6 @@ class UserSelector:
             # One face in a region no wider than one person: that face is the user's.
             self._settled = _one_person(person)
         return mask.astype(np.float32, copy=False)
-
 
     def _unknown(self) -> bool:
         """The user is a fresh pick (within enter_frames) never seen with a face: nothing says who they are."""
