@@ -37,11 +37,19 @@ IDENTITY = "main + body identity"
 # faceless piece picked afresh at the frame's side grows through it without a merge guard, and is given up at once
 # for a person with a face when lost; every other method runs with the rule off (enter_frames=0, as measured before).
 SLIDE = "main + coming in"
+# Issue 24's walk-behind faces (branch ``walkface``), on main's default (GATED_EDGE): faces every busy_every frames
+# while the prior is armed (``FacePeople(sooner=True)``), and the user's pre-arrival silhouette kept off the splits
+# and the face floor (``guard=True``, ``people/company.py``).
+SOONER = "main + faces sooner when armed"
+GUARD = "main + silhouette guard"
+SOONER_GUARD = "main + faces sooner + silhouette guard"
+DEEP = "main + faces sooner + silhouette guard + deeper interior"  # (the prior's motion INTERIOR 0.03 -> 0.06)
+WALKFACE = (GATED_EDGE, SOONER, GUARD, SOONER_GUARD, DEEP)
 COMPARED = (BASELINE, OURS, VEIL, SHOW, HEAD, FIXED, WIDE, PRIOR_TIME, PRIOR_MOTION, PRIOR_TRIGGER, GATED_TIME,
-            GATED_MOTION, GATED_EDGE, SLIDE, CROP, IDENTITY)
+            GATED_MOTION, GATED_EDGE, SLIDE, CROP, IDENTITY, SOONER, GUARD, SOONER_GUARD, DEEP)
 # one-person clips, DAVIS:
 LONE_COMPARED = (BASELINE, OURS, HEAD, PRIOR_TIME, PRIOR_MOTION, PRIOR_TRIGGER, GATED_TIME, GATED_MOTION,
-                 GATED_EDGE, SLIDE, CROP, IDENTITY)
+                 GATED_EDGE, SLIDE, CROP, IDENTITY, SOONER, GUARD, SOONER_GUARD, DEEP)
 
 
 def count_faces(haar, frame: np.ndarray, instances: np.ndarray, alphas: dict, counts: dict,

@@ -11,10 +11,12 @@ import numpy as np
 from benchmarks.issue24 import (
     BASELINE,
     CROP,
+    DEEP,
     FIXED,
     GATED_EDGE,
     GATED_MOTION,
     GATED_TIME,
+    GUARD,
     HEAD,
     IDENTITY,
     OURS,
@@ -23,7 +25,10 @@ from benchmarks.issue24 import (
     PRIOR_TRIGGER,
     SHOW,
     SLIDE,
+    SOONER,
+    SOONER_GUARD,
     VEIL,
+    WALKFACE,
     WIDE,
 )
 from privacy_filter.people.selection import ENTER_FRAMES, UserSelector
@@ -80,13 +85,15 @@ class SharedFind:
         self._frame, self._answer = None, None
 
 
-def make_methods(refiner_kwargs: dict, model_selection: int = 1, few: bool = False) -> tuple[Callable, list[Method]]:
-    """(raw(frame) -> HxW map, [keep-all, regions, ours])."""
+def make_methods(refiner_kwargs: dict, model_selection: int = 1, few: bool = False, walkface: str | None = None
+                 ) -> tuple[Callable, list[Method]]:
+    """(raw(frame) -> HxW map, [keep-all, regions, ours]). walkface "all": only keep-all, main's default and the
+    walk-behind faces variants (``issue24.WALKFACE``); "final": without SOONER and GUARD alone."""
     from privacy_filter.people.bodies import BodyMasker
     from privacy_filter.people.bodysplit import BodySplit
     from privacy_filter.people.faces import FaceDetector
     from privacy_filter.people.multipose import MultiPoseDetector
-    from privacy_filter.people.prior import SilhouettePrior
+    from privacy_filter.people.prior import INTERIOR, SilhouettePrior
     from privacy_filter.people.stage import EDGE_SCORE, FacePeople
     from privacy_filter.pipeline import SelfiePeople
     from privacy_filter.segment.selfie import SelfieSegmenter
@@ -104,10 +111,25 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1, few: bool = Fal
 
     # Issue 24's time and motion cues (people/prior.py), each on its own stage (the prior steers the detectors'
     # schedule), selected as main's default (veil + head-shaped floor): each cue's gain over HEAD.
-    def with_prior(motion: bool, trigger: bool, gate: bool = False, edge: bool = False) -> FacePeople:
+    def with_prior(motion: bool, trigger: bool, gate: bool = False, edge: bool = False, sooner: bool = False,
+                   guard: bool = False, interior: float = INTERIOR) -> FacePeople:
         return FacePeople(SelfiePeople(segmenter), FaceDetector(min_score=EDGE_SCORE), bodies=BodyMasker(),
                           multipose=BodySplit(detector, identity=False),
-                          prior=SilhouettePrior(motion=motion, edge=edge), prior_trigger=trigger, prior_gate=gate)
+                          prior=SilhouettePrior(motion=motion, edge=edge, interior=interior), prior_trigger=trigger,
+                          prior_gate=gate, sooner=sooner, guard=guard)
+
+    if walkface:  # main's default (GATED_EDGE) and the walk-behind faces variants, each on its own stage
+        stages = {GATED_EDGE: with_prior(True, False, True, True),
+                  SOONER: with_prior(True, False, True, True, sooner=True),
+                  GUARD: with_prior(True, False, True, True, guard=True),
+                  SOONER_GUARD: with_prior(True, False, True, True, sooner=True, guard=True),
+                  DEEP: with_prior(True, False, True, True, sooner=True, guard=True, interior=0.06)}
+        assert tuple(stages) == WALKFACE
+        if walkface == "final":
+            del stages[SOONER], stages[GUARD]
+        return raw_of(segmenter), [Method("keep-all", regions.find, "all", refiner_kwargs)] + [
+            Method(name, stage.find, "user", refiner_kwargs, stage.reset, veil=True, floor_head=True)
+            for name, stage in stages.items()]
 
     priors = {PRIOR_TIME: with_prior(False, False), PRIOR_MOTION: with_prior(True, False),
               PRIOR_TRIGGER: with_prior(True, True), GATED_TIME: with_prior(False, False, True),
@@ -132,9 +154,6 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1, few: bool = Fal
         shared.forget()
         movenet.reset()
 
-    def raw(frame: np.ndarray) -> np.ndarray:
-        return cv2.resize(segmenter.process(frame), (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
-
     methods = [
         Method("keep-all", regions.find, "all", refiner_kwargs),
         Method("regions (previous default)", regions.find, "user", refiner_kwargs),
@@ -158,4 +177,13 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1, few: bool = Fal
     ]
     if few:  # keep-all (the user-cut reference), the baseline, main's default and the prior's cues, ours last
         methods = [m for m in methods if m.name in ("keep-all", BASELINE, HEAD, *priors, SLIDE, IDENTITY, OURS)]
-    return raw, methods
+    return raw_of(segmenter), methods
+
+
+def raw_of(segmenter) -> Callable[[np.ndarray], np.ndarray]:
+    """raw(frame) -> HxW float32: the selfie map at the frame's size (everyone, no people stage)."""
+
+    def raw(frame: np.ndarray) -> np.ndarray:
+        return cv2.resize(segmenter.process(frame), (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
+
+    return raw

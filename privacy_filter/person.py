@@ -18,12 +18,15 @@ class Person:
         Zero outside this person.
     face: the person's face box (x1, y1, x2, y2) normalised like ``box``, when a face detector saw one; the
         people stage uses it to split fused regions and to know the user again (identity, not area).
+    own: hxw bool on the mask's grid, pixels surely this person's own (the user's silhouette from before someone
+        arrived, other faces left out: ``people.company.guard_user``): no other person's face floor cuts them.
     """
 
     score: float
     box: tuple[float, float, float, float]
     mask: np.ndarray
     face: tuple[float, float, float, float] | None = None
+    own: np.ndarray | None = None
 
     @property
     def area(self) -> float:

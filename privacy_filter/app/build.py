@@ -61,8 +61,12 @@ def _people_stage(args: argparse.Namespace, finder: PeopleFinder, every: int | N
         # someone else (the stage's prior_gate; or the region reaching the frame's side beyond it: edge), so a
         # lone user is not cut by it and pays ~0.1 CPU-ms a frame; no detector trigger (its MoveNet runs cost more
         # than they gave). benchmarks/RESULTS.md, "The prior armed by a sign of someone else".
+        # Once a sign of someone else arms the prior, faces are looked for every busy_every frames (sooner), and the
+        # user's silhouette of before is kept off the splits and the face floor that follow a walker's face found
+        # half behind them (guard; people/company.py). benchmarks/RESULTS.md, "Walk-behind faces".
         return FacePeople(finder, detector, bodies=bodies, multipose=_multipose(model_dir),
-                          prior=SilhouettePrior(motion=True, edge=True), prior_trigger=False)
+                          prior=SilhouettePrior(motion=True, edge=True), prior_trigger=False,
+                          sooner=True, guard=True)
     return FacePeople(finder, detector, idle_every=every, busy_every=every)
 
 

@@ -54,15 +54,31 @@ def _cut_head(floor: np.ndarray, face: FaceBox, head: bool) -> None:
 
 
 def face_floor(others: Sequence[FaceBox], user_face: FaceBox | None, grid: tuple[int, int],
-               head: bool = False) -> np.ndarray | None:
+               head: bool = False, own: np.ndarray | None = None) -> np.ndarray | None:
     """hxw float32: 1 over every other face's grown box (0 over the user's own face); None when there is none.
-    head: the grown box without its lower corners (``_cut_head``)."""
+    head: the grown box without its lower corners (``_cut_head``). own: hxw bool, pixels surely the user's
+    (``Person.own``: their silhouette from before someone passed behind them, the other faces left out): the
+    growth of another face's box over them hides the user, not the other person."""
     if not others:
         return None
     floor = np.zeros(grid, np.float32)
     for face in others:
         _cut_head(floor, face, head)
-    if user_face is not None:
+    if own is not None and own.shape == floor.shape:
+        # The user's silhouette from before someone came behind them (``Person.own``) is the user's: no other face's
+        # growth cuts it. It replaces the grown-box rule below, which also spared a head that came in behind the
+        # user's within their big face box; the user's face itself (a little grown) is spared but where another
+        # face was found.
+        floor[own] = 0.0
+        if user_face is not None:
+            spared = np.zeros(grid, bool)
+            x0, y0, x1, y1 = _pixels(grown(user_face, PROTECT, PROTECT, PROTECT), grid)
+            spared[y0:y1, x0:x1] = True
+            for face in others:
+                x0, y0, x1, y1 = _pixels(face, grid)
+                spared[y0:y1, x0:x1] = False
+            floor[spared] = 0.0
+    elif user_face is not None:
         # The user's own head (grown alike) is not cut by a neighbour's grown box: a head peeking in beside
         # the user's would otherwise take a fifth of the user (their hair and cheek). The neighbour's face
         # itself is hidden all the same, up to the user's own face box.

@@ -67,7 +67,7 @@ class SilhouettePrior:
     alone). Stateful across frames (``reset()`` between inputs); one stage's finder calls it."""
 
     def __init__(self, motion: bool = True, margin: float = MARGIN, min_piece: float = MIN_PIECE,
-                 edge: bool = True) -> None:
+                 edge: bool = True, interior: float = INTERIOR) -> None:
         self.motion = motion
         # edge: the user's region reaching the frame's side beyond the prior's band (someone coming in there) arms
         # the prior by itself, as the stage's signs of someone else do (tune half: peek-in heads merge at the
@@ -75,6 +75,9 @@ class SilhouettePrior:
         self.edge = edge
         self.margin = margin
         self.min_piece = min_piece
+        # interior: motion this far inside the prior is the user's own (a walker seen through gaps in the user's
+        # hair moves nearer its edge than this)
+        self.interior = interior
         self.arrivals = 0
         self.reset()
 
@@ -83,6 +86,7 @@ class SilhouettePrior:
         self.prior: np.ndarray | None = None  # hxw float32: the user's region averaged over time (EMA)
         self.active = False  # an arrival is under way: the prior is frozen, the pieces outside it are cut
         self.leaving = False
+        self.spilled = False  # this frame's check was armed by the region spilling out at the frame's side
         self._frames = 0  # frames the arrival has lasted
         self._quiet = 0  # frames in a row with no piece outside, during an arrival
         self._gone = 0
@@ -96,7 +100,7 @@ class SilhouettePrior:
         protect() -> hxw bool or None: the user's own skeleton as last seen (asked only when a piece is outside).
         armed: False while nothing says anyone else is about (the stage's gate): the prior only learns, no
         arrival can start (a lone user's arm swung out is never one), and the pieces and motion are not judged."""
-        self.leaving = False
+        self.leaving = self.spilled = False
         # Motion is judged only on frames with a piece outside the prior (rarely, for a lone user): the last frame
         # is kept as it was handed in (a reference: the sources hand out a new array each frame; were one reused,
         # nothing would seem to move, so nothing would count as an arrival) and made small and grey only then.
@@ -136,6 +140,7 @@ class SilhouettePrior:
                 return False
             if not (self.edge and (outside[:, 0].any() or outside[:, -1].any())):
                 return False
+            self.spilled = True  # armed by the spill at the frame's side (the stage looks for faces sooner)
         pieces = self._pieces(outside, faces, None)
         if pieces.any():
             pieces = self._pieces(pieces, faces, protect())
@@ -182,10 +187,14 @@ class SilhouettePrior:
         parts = parts_of(person, core, label, [person.face, None])
         return people[:index] + parts + people[index + 1:]
 
+    def band(self) -> np.ndarray:
+        """hxw bool: where the user has been within the last second or so (the prior's band, grown by the margin)."""
+        return self._inside()
+
     def _interior(self, core: np.ndarray) -> np.ndarray:
         """hxw bool: the part of ``core`` well inside the prior (INTERIOR from its edge): surely the user."""
         assert self.prior is not None
-        radius = max(1, round(INTERIOR * core.shape[1]))
+        radius = max(1, round(self.interior * core.shape[1]))
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
         return cv2.erode((self.prior > 0.5).astype(np.uint8), kernel).astype(bool) & core
 

@@ -177,6 +177,7 @@ class UserSelector:
         self._merged_frames = 0
         self.user_box: tuple[float, float, float, float] | None = None  # the user's box last frame, if any
         self._user_face: tuple[float, float, float, float] | None = None  # the user's face, when last seen
+        self._user_own: np.ndarray | None = None  # hxw bool: pixels surely the user's (``Person.own``), if known
         self._repick = False
         self.floor: np.ndarray | None = None  # hxw float32: other people's faces cut out of the last selection
         # hxw float32 {0, 1}: where the floor cut last frame and no longer does (the matte may show it at once)
@@ -227,7 +228,7 @@ class UserSelector:
         self.spared_faces = [grown(face, PROTECT, PROTECT, PROTECT) for face in spared if face is not None]
         if not self.face_floor or not alpha.any():
             return alpha
-        self.floor = face_floor(others, self._user_face, alpha.shape, self.floor_head)
+        self.floor = face_floor(others, self._user_face, alpha.shape, self.floor_head, self._user_own)
         if self.floor is None:
             return alpha
         return alpha * (1.0 - self.floor)
@@ -402,6 +403,7 @@ class UserSelector:
         self.user_box = person.box
         self._user_face = person.face
         self._faced = self._faced or person.face is not None
+        self._user_own = person.own
         if person.face is not None and not self._settled:
             # One face in a region no wider than one person: that face is the user's.
             self._settled = _one_person(person)

@@ -8,8 +8,8 @@ model), so its cost scales with need:
 * a lone user: one detection every ``idle_every`` frames, just to notice a second person;
 * as soon as the selfie map suggests company (a new region, or the largest region grown by AREA_JUMP since
   the last detection: someone merging), that frame is detected at once;
-* while two or more faces are in view, or a region is much wider than the one face in it (people whose
-  faces were not found yet): every ``busy_every`` frames.
+* while two or more faces are in view, or (``sooner``) while the silhouette prior is armed by a sign of
+  someone else (people whose faces were not found yet): every ``busy_every`` frames.
 
 Between detections the last faces are used (at most ``busy_every`` frames old while people are near each
 other). A failure of the detector raises, so the frame is hidden whole (privacy fails closed).
@@ -19,6 +19,9 @@ their own pose_landmark mask. A check is spread over frames (the pose detector o
 frame after, never on a frame where the faces were detected), and a body already known is followed by its
 face instead of detected again (the detector only every DETECT_EVERY_CHECKS checks): the detector loses the
 user exactly while someone leans on them.
+
+After every split (``guard``, with the prior): the user's silhouette of before someone came is the user's, and a
+head found behind the user takes its pixels beyond it (``company.guard_user``).
 """
 
 from __future__ import annotations
@@ -32,8 +35,8 @@ import cv2
 import numpy as np
 
 from ..person import Person
+from .company import guard_user
 from .multipose import pose_bodies
-from .selection import ALONE_WIDTH
 from .skeletons import body_stamp, distinct
 from .split import FaceBox, split_by_faces
 
@@ -87,9 +90,13 @@ class FacePeople:
     def __init__(
         self, base, detector: FaceSource, idle_every: int = 12, busy_every: int = 3, hold: int = 2,
         bodies=None, spread: bool = True, multipose=None, prior=None, prior_trigger: bool = True,
-        movenet_crop: bool = False, prior_gate: bool = True,
+        movenet_crop: bool = False, prior_gate: bool = True, sooner: bool = False, guard: bool = False,
     ) -> None:
         self.base = base
+        # sooner: while the prior is armed (a sign of someone else), faces every busy_every frames (a walker's face
+        # is found while it is plain to see, not up to idle_every frames later; ``_stirred``).
+        # guard: after the splits the user's pre-arrival silhouette is the user's (``company.guard_user``).
+        self.sooner, self.guard = sooner, guard
         # A ``prior.SilhouettePrior`` (time, and motion): pieces of the user's region beyond the user's silhouette
         # of just before someone arrived are someone else's. prior_trigger: an arrival it sees runs the face
         # detector and MoveNet at once. None: off.
@@ -181,9 +188,9 @@ class FacePeople:
         largest = max((p.area for p in people), default=0.0)
         company = len(people) > self._regions or largest > AREA_JUMP * max(self._largest, 1e-6)
         self._since += 1
-        every = self.busy_every if len(self.faces) > 1 or self._crowded(people) else self.idle_every
         start = time.perf_counter()
         arrived = False
+        regions = people
         if self.prior is not None:
             bodies = len(self.multipose.distinct) if self.multipose is not None else 0
             alone = len(people) == 1 and len(self.faces) <= 1 and bodies <= 1
@@ -195,6 +202,7 @@ class FacePeople:
             arrived = self.prior.check(frame, people, self.faces, grid, alone,
                                        lambda: self._own_skeleton(frame, grid), armed) and self.prior_trigger
             self.stage_ms["prior"] = (time.perf_counter() - start) * 1000
+        every = self.busy_every if len(self.faces) > 1 or self._stirred() else self.idle_every
         if self._since >= every or (company and self._since > 1) or arrived:
             self.faces = self._remember(self._detect(frame))
             self._since, self._regions, self._largest = 0, len(people), largest
@@ -222,6 +230,9 @@ class FacePeople:
             self.stage_ms["bodies"] = (time.perf_counter() - start) * 1000
         if self.prior is not None and self.prior.active:
             people = self.prior.apply(people, self.faces, self._own_skeleton(frame, grid))
+        if self.guard and self.prior is not None and self.prior.prior is not None and (
+                len(people) > len(regions) or len(self.faces) > 1 or (self._body_busy and self._company())):
+            people = guard_user(regions, people, self.prior.prior > 0.5, self.faces, self.prior.band())
         return people, grid
 
     def _own_skeleton(self, frame: np.ndarray, grid: tuple[int, int]) -> np.ndarray | None:
@@ -425,14 +436,15 @@ class FacePeople:
             return person
         return Person(person.score, person.box, np.where(keep, person.mask, 0.0).astype(np.float32), person.face)
 
-    def _crowded(self, people: list[Person]) -> bool:
-        # A region much wider than the one face in it may hold people whose faces were not found yet.
-        for person in people:
-            if person.face is not None and person.box[2] - person.box[0] > ALONE_WIDTH * (
-                person.face[2] - person.face[0]
-            ):
-                return True
-        return False
+    def _stirred(self) -> bool:
+        """Faces at the busy cadence although at most one face is in use? Main's rule was a region much wider
+        than the one face in it; it was given the segmenter's regions, which carry no face, so it never fired,
+        and measured against the faces in use it would fire for a lone signer's arms half the time. ``sooner``:
+        while the prior is armed (a sign of someone else within ARM_FRAMES, the user's region spilling out at
+        the frame's side, an arrival under way): a lone user never arms it (no cost), a walker does early."""
+        if not self.sooner or self.prior is None:
+            return False
+        return self._unseen <= ARM_FRAMES or self.prior.active or self.prior.spilled
 
     def _remember(self, found: list[FaceBox]) -> list[FaceBox]:
         # A face the detector misses for one or two runs (turned half away, a hand over it) is kept where it
