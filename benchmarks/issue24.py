@@ -45,11 +45,14 @@ GUARD = "main + silhouette guard"
 SOONER_GUARD = "main + faces sooner + silhouette guard"
 DEEP = "main + faces sooner + silhouette guard + deeper interior"  # (the prior's motion INTERIOR 0.03 -> 0.06)
 WALKFACE = (GATED_EDGE, SOONER, GUARD, SOONER_GUARD, DEEP)
+# The program's own people stage and selector, built as instance_segmentation.py builds them (``app.build``): what a
+# user runs, whatever the options above say (``--program``: only it, keep-all, the baseline and GATED_EDGE).
+PROGRAM = "the program's default (app.build)"
 COMPARED = (BASELINE, OURS, VEIL, SHOW, HEAD, FIXED, WIDE, PRIOR_TIME, PRIOR_MOTION, PRIOR_TRIGGER, GATED_TIME,
-            GATED_MOTION, GATED_EDGE, SLIDE, CROP, IDENTITY, SOONER, GUARD, SOONER_GUARD, DEEP)
+            GATED_MOTION, GATED_EDGE, SLIDE, CROP, IDENTITY, SOONER, GUARD, SOONER_GUARD, DEEP, PROGRAM)
 # one-person clips, DAVIS:
 LONE_COMPARED = (BASELINE, OURS, HEAD, PRIOR_TIME, PRIOR_MOTION, PRIOR_TRIGGER, GATED_TIME, GATED_MOTION,
-                 GATED_EDGE, SLIDE, CROP, IDENTITY, SOONER, GUARD, SOONER_GUARD, DEEP)
+                 GATED_EDGE, SLIDE, CROP, IDENTITY, SOONER, GUARD, SOONER_GUARD, DEEP, PROGRAM)
 
 
 def count_faces(haar, frame: np.ndarray, instances: np.ndarray, alphas: dict, counts: dict,

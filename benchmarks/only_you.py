@@ -418,6 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--walkface", nargs="?", const="all", choices=("all", "final"), default=None,
                         help="only keep-all, main's default and the walk-behind faces variants (issue24.WALKFACE; "
                              "final: without the two single options)")
+    parser.add_argument("--program", action="store_true", help="only keep-all, the baseline, stop 22's default "
+                        "(GATED_EDGE) and the program's own stage and selector, as app.build makes them")
     parser.add_argument("--speed", action="store_true", help="only time the people stage against the segmenter")
     parser.add_argument("--only", default="", help="main's default and the 'coming in' rule only (with keep-all): "
                         "'slide' (they share one stage: a fifth of --few's cost on a loaded box)")
@@ -434,7 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     haar = HaarFaces() if HaarFaces.available() else None
     started = time.perf_counter()
-    raw, methods = make_methods({}, few=args.few, walkface=args.walkface)
+    raw, methods = make_methods({}, few=args.few, walkface=args.walkface, program=args.program)
     if args.only == "slide":
         methods = [m for m in methods if m.name in ("keep-all", GATED_EDGE, SLIDE)]
     results = touching_scenes(raw, methods, eval_root / PASSER_BY_SET, args.pairs, args.half, haar)

@@ -23,6 +23,7 @@ from benchmarks.issue24 import (
     PRIOR_MOTION,
     PRIOR_TIME,
     PRIOR_TRIGGER,
+    PROGRAM,
     SHOW,
     SLIDE,
     SOONER,
@@ -85,10 +86,11 @@ class SharedFind:
         self._frame, self._answer = None, None
 
 
-def make_methods(refiner_kwargs: dict, model_selection: int = 1, few: bool = False, walkface: str | None = None
-                 ) -> tuple[Callable, list[Method]]:
+def make_methods(refiner_kwargs: dict, model_selection: int = 1, few: bool = False, walkface: str | None = None,
+                 program: bool = False) -> tuple[Callable, list[Method]]:
     """(raw(frame) -> HxW map, [keep-all, regions, ours]). walkface "all": only keep-all, main's default and the
-    walk-behind faces variants (``issue24.WALKFACE``); "final": without SOONER and GUARD alone."""
+    walk-behind faces variants (``issue24.WALKFACE``); "final": without SOONER and GUARD alone. program: only
+    keep-all, the baseline, GATED_EDGE and the program's own stage and selector (``issue24.PROGRAM``)."""
     from privacy_filter.people.bodies import BodyMasker
     from privacy_filter.people.bodysplit import BodySplit
     from privacy_filter.people.faces import FaceDetector
@@ -118,6 +120,17 @@ def make_methods(refiner_kwargs: dict, model_selection: int = 1, few: bool = Fal
                           prior=SilhouettePrior(motion=motion, edge=edge, interior=interior), prior_trigger=trigger,
                           prior_gate=gate, sooner=sooner, guard=guard)
 
+    if program:  # the program's stage as app.build makes it, its selector with UserSelector's own defaults
+        from privacy_filter.app import build, cli
+
+        finder = build.build_finder(cli.parse_args(["--no-display"]))
+        gated_edge = with_prior(True, False, True, True)
+        return raw_of(segmenter), [
+            Method("keep-all", regions.find, "all", refiner_kwargs),
+            Method(BASELINE, bodies.find, "user", refiner_kwargs, bodies.reset),
+            Method(GATED_EDGE, gated_edge.find, "user", refiner_kwargs, gated_edge.reset, veil=True, floor_head=True),
+            Method(PROGRAM, finder.find, "user", refiner_kwargs, finder.reset, veil=True, floor_head=True,
+                   enter_frames=ENTER_FRAMES)]
     if walkface:  # main's default (GATED_EDGE) and the walk-behind faces variants, each on its own stage
         stages = {GATED_EDGE: with_prior(True, False, True, True),
                   SOONER: with_prior(True, False, True, True, sooner=True),
