@@ -240,6 +240,30 @@ def test_a_body_is_drawn_once_until_movenet_runs_again() -> None:
 
 
 @needs_eval
+def test_people_who_keep_still_skip_movenet_runs_and_lose_nothing(monkeypatch) -> None:
+    """Two people sitting still (a real frame held for 36 frames): the program's stage runs MoveNet about every
+    STILL_MAX frames instead of every 3rd, and gives the same people, mask for mask, as with every run made."""
+    from privacy_filter.app import build, cli
+    from privacy_filter.people import bodysplit
+
+    frame = clip_frames(EVAL / "videos" / "head-pose-face-detection-female-and-male.mp4")[10]
+    stages = {}
+    for name, still in (("every run", 0.0), ("default", bodysplit.STILL)):
+        monkeypatch.setattr(bodysplit, "STILL", still)
+        stage = build.build_finder(cli.parse_args(["--no-display"]))
+        answers = [stage.find(frame) for _ in range(36)]
+        stage.after_handoff()
+        stages[name] = (stage.multipose.runs, answers)
+    runs, answers = stages["default"]
+    every_runs, every_answers = stages["every run"]
+    assert len(distinct(stage.multipose.bodies)) == 2  # two people: the busy cadence
+    assert every_runs >= 36 // 3 and runs <= 36 // bodysplit.STILL_MAX + 2, (every_runs, runs)
+    for (people, _), (reference, _) in zip(answers, every_answers, strict=True):
+        assert len(people) == len(reference)
+        assert all(np.array_equal(p.mask, q.mask) for p, q in zip(people, reference, strict=True))
+
+
+@needs_eval
 def test_the_deferred_run_gives_the_same_people_with_or_without_the_hook() -> None:
     """``after_handoff`` (the worker's idle time) and the synchronous path (``find`` runs it itself) agree."""
     from privacy_filter.people.bodysplit import BodySplit

@@ -38,6 +38,9 @@ IDLE_EVERY = 240  # frames between runs for a lone user (8 s at 30 FPS; 29-36 CP
 BUSY_EVERY = 3  # frames between runs while others are about
 GROWTH = 1.08  # the largest region this much bigger than ever since the last run: someone may be merging in
 CALM = 3  # runs in a row with at most one person before the runs slow down again
+STILL = 0.02  # while busy, a periodic run is skipped while the people's outline changed less than this share (XOR
+# over union of the regions on the grid) since the last run: bodies that did not move are where MoveNet saw them
+STILL_MAX = 12  # ...for at most this many frames (0.4 s at 30 FPS) since the last run
 TRACK_IOU = 0.3  # a body whose box overlaps a known body's this much (IoU) on the next run is that body, moved
 TRACK_RUNS = 5  # a body not found again is remembered this many runs (MoveNet misses a touched user for a run)
 
@@ -78,6 +81,7 @@ class BodySplit:
         self._largest = 0.0  # the largest region's area at the last run...
         self._seen = 0.0  # ...and the largest since
         self._calm = CALM
+        self._outline: np.ndarray | None = None  # hxw bool: the people's outline at the last run (``_still``)
 
     def describe(self) -> str:
         return self.detector.describe()
@@ -117,7 +121,10 @@ class BodySplit:
             self._regions = len(people)
             self._use(self._run(letterbox_int(frame), frame.shape[:2]))
             self._bodies_frame = self.frames
-        elif self._since >= (self.busy_every if busy else self.idle_every):
+            self._outline = _outline(people)
+        elif self._since >= (self.busy_every if busy else self.idle_every) and not (
+                busy and self._since < STILL_MAX and self._still(people)):
+            self._outline = _outline(people)
             self._largest, self._seen = self._seen, largest
             self._regions = len(people)
             self._pending = (letterbox_int(frame), frame.shape[:2])
@@ -129,6 +136,14 @@ class BodySplit:
         since = self._since_run if self.identity else None
         return split_by_bodies(people, stamps_for(self._distinct, faces, grid, frame.shape[:2], since, self.identity))
 
+    def _still(self, people: Sequence[Person]) -> bool:
+        """The people's outline on the grid changed by less than STILL since the last periodic run (compared
+        with the outline then, not the last frame's: a slow drift adds up)."""
+        outline, last = _outline(people), self._outline
+        if outline is None or last is None or last.shape != outline.shape:
+            return False
+        return np.count_nonzero(outline ^ last) < STILL * max(1, np.count_nonzero(outline | last))
+
     def _run(self, tensor: np.ndarray, frame_hw: tuple[int, int]) -> list[Body]:
         self.runs += 1
         return self.detector.detect_letterboxed(tensor, frame_hw)
@@ -139,6 +154,11 @@ class BodySplit:
         self._since_run = self.tracks.follow(self._distinct, self.runs)
         self._since = 0
         self._calm = 0 if len(self._distinct) > 1 else min(CALM, self._calm + 1)
+
+
+def _outline(people: Sequence[Person]) -> np.ndarray | None:
+    """hxw bool: where any of the people is (mask > 0.5), or None for nobody."""
+    return np.logical_or.reduce([p.mask > 0.5 for p in people]) if people else None
 
 
 class BodyTracks:
