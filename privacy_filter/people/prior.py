@@ -30,6 +30,7 @@ normalised (x1, y1, x2, y2) boxes; ``protect`` hxw bool on the grid (the user's 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import cv2
@@ -194,16 +195,14 @@ class SilhouettePrior:
     def _interior(self, core: np.ndarray) -> np.ndarray:
         """hxw bool: the part of ``core`` well inside the prior (INTERIOR from its edge): surely the user."""
         assert self.prior is not None
-        radius = max(1, round(self.interior * core.shape[1]))
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-        return cv2.erode((self.prior > 0.5).astype(np.uint8), kernel).astype(bool) & core
+        return cv2.erode((self.prior > 0.5).astype(np.uint8), _disc(round(self.interior * core.shape[1]))
+                         ).astype(bool) & core
 
     def _inside(self) -> np.ndarray:
         """hxw bool: the prior's band (above LOW), grown by the margin."""
         assert self.prior is not None
-        radius = max(1, round(self.margin * self.prior.shape[1]))
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-        return cv2.dilate((self.prior > LOW).astype(np.uint8), kernel).astype(bool)
+        return cv2.dilate((self.prior > LOW).astype(np.uint8), _disc(round(self.margin * self.prior.shape[1]))
+                          ).astype(bool)
 
     def _pieces(self, outside: np.ndarray, faces: Sequence[FaceBox], protect: np.ndarray | None) -> np.ndarray:
         """hxw bool: the sizeable connected pieces of ``outside`` (the user's region beyond the prior's band),
@@ -243,6 +242,8 @@ class SilhouettePrior:
 
     def _user_index(self, people: Sequence[Person]) -> int:
         assert self.prior is not None
+        if len(people) == 1:
+            return 0  # (a lone user's every frame: no counting)
         known = self.prior > 0.5
         return max(range(len(people)), key=lambda i: np.count_nonzero((people[i].mask > 0.5) & known))
 
@@ -259,6 +260,13 @@ class SilhouettePrior:
 
 
 _NEAR = np.ones((3, 3), np.uint8)
+
+
+@functools.lru_cache(maxsize=8)
+def _disc(radius: int) -> np.ndarray:
+    """The elliptic structuring element of this radius (at least 1), made once: the prior runs every frame."""
+    radius = max(1, radius)
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
 def _in(mask: np.ndarray, face: FaceBox) -> bool:
