@@ -142,7 +142,7 @@ class BodySplit:
         outline, last = _outline(people), self._outline
         if outline is None or last is None or last.shape != outline.shape:
             return False
-        return np.count_nonzero(outline ^ last) < STILL * max(1, np.count_nonzero(outline | last))
+        return int(np.count_nonzero(outline ^ last)) < STILL * max(1, int(np.count_nonzero(outline | last)))
 
     def _run(self, tensor: np.ndarray, frame_hw: tuple[int, int]) -> list[Body]:
         self.runs += 1
