@@ -122,8 +122,10 @@ class BodySplit:
             self._use(self._run(letterbox_int(frame), frame.shape[:2]))
             self._bodies_frame = self.frames
             self._outline = _outline(people)
-        elif self._since >= (self.busy_every if busy else self.idle_every) and not (
-                busy and self._since < STILL_MAX and self._still(people)):
+        elif self._since >= (self.busy_every if busy else self.idle_every) and busy and self._since < STILL_MAX \
+                and self._still(people):
+            self._bodies_frame = self.frames  # (the bodies are as good as a run on this frame would give: ``age``)
+        elif self._since >= (self.busy_every if busy else self.idle_every):
             self._outline = _outline(people)
             self._largest, self._seen = self._seen, largest
             self._regions = len(people)
