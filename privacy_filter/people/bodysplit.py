@@ -122,29 +122,22 @@ class BodySplit:
             self._use(self._run(letterbox_int(frame), frame.shape[:2]))
             self._bodies_frame = self.frames
             self._outline = _outline(people)
-        elif self._since >= (self.busy_every if busy else self.idle_every) and busy and self._since < STILL_MAX \
-                and self._still(people):
-            self._bodies_frame = self.frames  # (the bodies are as good as a run on this frame would give: ``age``)
         elif self._since >= (self.busy_every if busy else self.idle_every):
-            self._outline = _outline(people)
-            self._largest, self._seen = self._seen, largest
-            self._regions = len(people)
-            self._pending = (letterbox_int(frame), frame.shape[:2])
-            self._pending_frame = self.frames
-            self._since = 0
+            outline = _outline(people)
+            if busy and self._since < STILL_MAX and _still(outline, self._outline):
+                self._bodies_frame = self.frames  # (the bodies are as good as a run on this frame would give: ``age``)
+            else:
+                self._outline = outline
+                self._largest, self._seen = self._seen, largest
+                self._regions = len(people)
+                self._pending = (letterbox_int(frame), frame.shape[:2])
+                self._pending_frame = self.frames
+                self._since = 0
         self.stage_ms["multipose"] = (time.perf_counter() - start) * 1000
         if len(self._distinct) < 2:
             return None  # one body or none: nothing to tell apart by body (a lone user costs nothing more here)
         since = self._since_run if self.identity else None
         return split_by_bodies(people, stamps_for(self._distinct, faces, grid, frame.shape[:2], since, self.identity))
-
-    def _still(self, people: Sequence[Person]) -> bool:
-        """The people's outline on the grid changed by less than STILL since the last periodic run (compared
-        with the outline then, not the last frame's: a slow drift adds up)."""
-        outline, last = _outline(people), self._outline
-        if outline is None or last is None or last.shape != outline.shape:
-            return False
-        return int(np.count_nonzero(outline ^ last)) < STILL * max(1, int(np.count_nonzero(outline | last)))
 
     def _run(self, tensor: np.ndarray, frame_hw: tuple[int, int]) -> list[Body]:
         self.runs += 1
@@ -161,6 +154,14 @@ class BodySplit:
 def _outline(people: Sequence[Person]) -> np.ndarray | None:
     """hxw bool: where any of the people is (mask > 0.5), or None for nobody."""
     return np.logical_or.reduce([p.mask > 0.5 for p in people]) if people else None
+
+
+def _still(outline: np.ndarray | None, last: np.ndarray | None) -> bool:
+    """The people's outline on the grid changed by less than STILL since ``last``, the outline at the last run
+    (not the last frame's: a slow drift adds up)."""
+    if outline is None or last is None or last.shape != outline.shape:
+        return False
+    return int(np.count_nonzero(outline ^ last)) < STILL * max(1, int(np.count_nonzero(outline | last)))
 
 
 class BodyTracks:

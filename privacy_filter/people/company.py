@@ -131,7 +131,7 @@ def _part(region: Person, whole: np.ndarray, core: np.ndarray, mask: np.ndarray,
     lost = (mask > 0.5) & ~core  # taken from this part: none of its soft edge stays there
     values = np.where(core, np.maximum(mask, region.mask), np.where(halo, np.maximum(mask, region.mask), mask))
     values = np.where(lost, 0.0, values).astype(np.float32)
-    ys, xs = np.nonzero(core)
+    x, y, w, h = cv2.boundingRect(core.astype(np.uint8))  # (as split.parts_of boxes a part)
     height, width = core.shape
-    box = (xs.min() / width, ys.min() / height, (xs.max() + 1) / width, (ys.max() + 1) / height)
+    box = (x / width, y / height, (x + w) / width, (y + h) / height)
     return Person(score, box, values, face, own)
